@@ -1,0 +1,33 @@
+# `make test` and `make lab` set up .venv on first use (idempotent: the install is
+# skipped while requirements.txt and pyproject.toml are unchanged), then run.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lab sft-checkpoint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest
+
+lab: setup
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks/
+
+# Re-create the shipped SFT checkpoint from configs/sft.json.
+sft-checkpoint: setup
+	$(PY) -m rlhf_core.train_sft --config configs/sft.json
+
+bench: setup
+	$(PY) bench/dpo_step.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

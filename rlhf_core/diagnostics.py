@@ -1,0 +1,666 @@
+"""Read a DPO metrics history and say what went wrong (or that nothing did).
+
+A DPO run can look perfect by its training loss and still be broken. The classic case: with one
+pair per update and β = 0.1, a small model drives the loss to 0.0 and the training accuracy to 1.0
+within ~30 steps, while the *unscaled* reward margin (the log-ratio margin, ``logratio/margin``)
+keeps growing into the hundreds of nats. A healthy unscaled margin is about 1–10. This module turns
+those rules of thumb into code that a learner can run on their own history:
+
+>>> d = diagnose(history)          # history: MetricsHistory, list of row dicts, or {"rows": [...]}
+>>> print(d)                       # label, the numbers behind it, and what to do
+>>> d.label                        # one of DIAGNOSIS_LABELS
+
+Labels, in order of precedence (the first that applies wins; the others that also apply are listed
+in ``Diagnosis.also``):
+
+``diverged``                 a NaN or inf in the loss, the rewards, the log-probs or the margins
+``reversed_preferences``     accuracy well below 0.5 and the margin negative (chosen/rejected swapped)
+``no_learning``              the loss stays at log 2 and the margin at 0 (the policy never moves)
+``margin_explosion``         the unscaled margin passes a threshold (50 by default)
+``likelihood_displacement``  the margin grows while the chosen responses' log-ratio falls (a warning)
+``healthy``                  none of the above
+
+The module also holds the reward-vs-KL *frontier* helpers used to compare DPO with other methods
+(the paper's controlled-sentiment figure): :class:`FrontierPoint`, :func:`pareto_frontier` and
+:func:`frontier_gap`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rlhf_core.metrics import MetricsHistory
+
+__all__ = [
+    "DIAGNOSIS_LABELS",
+    "FIXES",
+    "LOG2",
+    "Diagnosis",
+    "FrontierPoint",
+    "as_history",
+    "detect_margin_explosion",
+    "diagnose",
+    "first_step_where",
+    "frontier_gap",
+    "pareto_frontier",
+]
+
+LOG2 = math.log(2.0)
+"""The DPO loss when the policy equals the reference: −log σ(0) = log 2 ≈ 0.693."""
+
+DIAGNOSIS_LABELS = (
+    "healthy",
+    "margin_explosion",
+    "no_learning",
+    "diverged",
+    "reversed_preferences",
+    "likelihood_displacement",
+)
+
+# Order in which labels win when several apply.
+_PRECEDENCE = (
+    "diverged",
+    "reversed_preferences",
+    "no_learning",
+    "margin_explosion",
+    "likelihood_displacement",
+)
+
+# ---- thresholds (all margins and log-ratios in nats, *unscaled*, i.e. not multiplied by β) -----
+EXPLOSION_THRESHOLD = 50.0     # unscaled margin above this is an explosion
+HEALTHY_MARGIN_BAND = (1.0, 10.0)
+NO_LEARNING_LOSS_TOL = 0.02    # |loss − log 2| at most this at every logged step ...
+NO_LEARNING_MARGIN_TOL = 0.5   # ... and |unscaled margin| at most this at every logged step
+REVERSED_ACCURACY = 0.3        # late-window mean accuracy below this ...
+REVERSED_MARGIN = 0.5          # ... and late-window mean unscaled margin below −this
+DISPLACEMENT_MIN_MARGIN_GROWTH = 1.0  # the margin must grow by at least this (early → late window)
+DISPLACEMENT_MIN_DROP = 1.0           # the chosen log-ratio must fall by at least this ...
+DISPLACEMENT_DROP_FRACTION = 0.5      # ... and by at least this fraction of the margin's growth
+SATURATED_LOSS = 0.05          # "loss ~ 0" in the evidence of an explosion
+SATURATED_ACCURACY = 0.95      # "accuracy ~ 1" in the evidence of an explosion
+DEFAULT_BETA = 0.1             # only used when β cannot be read off the history
+
+# Metrics checked for NaN/inf.
+_FINITE_CHECKED = (
+    "loss",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "logratio/margin",
+    "eval/margin",
+)
+
+
+FIXES: dict[str, str] = {
+    "healthy": (
+        "Nothing to fix. Keep an eye on the held-out margin and the KL to the reference: keep the "
+        "checkpoint from around where the held-out margin stops rising, and compare this run's "
+        "(KL, reward) point with runs at other values of β before calling it the best one."
+    ),
+    "margin_explosion": (
+        "The policy has memorised its training pairs: the loss is saturated, so its gradient no "
+        "longer teaches anything general, and the margin keeps growing by pushing log-probabilities "
+        "down rather than by learning the preference. Average each update over more pairs (a bigger "
+        "batch, or gradient accumulation) so that no single pair dominates a step; raise β (for "
+        "example from 0.1 to 0.3–0.5) so that the loss saturates at a smaller log-ratio; use "
+        "length-normalised log-probs (divide each summed log-prob by the response length) so long "
+        "responses cannot run up huge margins; consider IPO, whose squared loss aims at a finite "
+        "margin instead of pushing it to infinity; lower the learning rate; and stop early on the "
+        "held-out margin or accuracy, not on the training loss."
+    ),
+    "no_learning": (
+        "The policy is not moving away from the reference. Check that the reference is a separate, "
+        "frozen copy of the starting model (copy.deepcopy(policy), then requires_grad_(False) and "
+        "eval()), not the same object: if policy and reference are one module every log-ratio is "
+        "exactly 0 and the loss is exactly log 2. Check that the learning rate is not 0 (and that a "
+        "warm-up schedule does not start and stay at 0); that the loss is not detached (no .item(), "
+        ".detach() or torch.no_grad() around the policy's forward pass, and loss.requires_grad is "
+        "True); that the optimizer was built over the policy's parameters and optimizer.step() is "
+        "called after backward(); and that the response mask is not empty, since summing log-probs "
+        "over zero tokens gives 0."
+    ),
+    "diverged": (
+        "A NaN or inf appeared. Lower the learning rate and clip the gradient norm "
+        "(torch.nn.utils.clip_grad_norm_ with max_norm=1.0); compute log-probs with log_softmax and "
+        "gather, never log(softmax(...)); write the loss with F.logsigmoid, never log(sigmoid(...)); "
+        "look for masks that sum to zero when length-normalising (0/0) and for fully masked rows "
+        "(logits of -inf); then restart from the last checkpoint whose metrics were finite."
+    ),
+    "reversed_preferences": (
+        "The model is learning the opposite of the preference. Look for a swap of chosen and "
+        "rejected: in the data loader or the collate function, in the order of a concatenated "
+        "batch (chosen first, rejected second) and where it is split back, and in the sign of the "
+        "loss, which is −log σ(β·(chosen log-ratio − rejected log-ratio)) with the minus sign "
+        "outside. A quick check: one gradient step on a single pair, starting from "
+        "policy == reference, must make that pair's margin positive."
+    ),
+    "likelihood_displacement": (
+        "A warning rather than a failure: the margin grows mostly because the rejected responses "
+        "lose probability, but the chosen responses lose probability too, so mass is moving to "
+        "responses that are neither. Check the ground-truth reward and read some samples; if they "
+        "get worse, add a small supervised (negative log-likelihood) term on the chosen responses "
+        "to the DPO loss, raise β, lower the learning rate or stop earlier, and look for pairs "
+        "whose chosen and rejected responses share most of their tokens (pushing one down then "
+        "pushes the other down with it)."
+    ),
+}
+
+
+_TOO_SHORT = (
+    "Log at least two steps (the first, where the loss should be log 2 ≈ 0.693, and later ones) "
+    "and diagnose again. If the loss then stays at log 2: " + FIXES["no_learning"]
+)
+
+
+@dataclass
+class Diagnosis:
+    """What :func:`diagnose` concluded about a run.
+
+    ``label`` is one of :data:`DIAGNOSIS_LABELS`; ``evidence`` holds one line per number that led
+    to it; ``step`` is the first step where the problem was seen (``None`` when there is none, as
+    for ``healthy``); ``also`` lists the other labels that applied but lost on precedence;
+    ``advice``, when set, replaces the label's paragraph of :data:`FIXES` (used for histories too
+    short to judge).
+    """
+
+    label: str
+    evidence: list[str] = field(default_factory=list)
+    step: int | None = None
+    also: list[str] = field(default_factory=list)
+    advice: str | None = None
+
+    @property
+    def fix(self) -> str:
+        """What to do: ``advice`` if set, else the paragraph of :data:`FIXES` for this label."""
+        return self.advice if self.advice is not None else FIXES.get(self.label, "")
+
+    @property
+    def ok(self) -> bool:
+        """True when the run is healthy."""
+        return self.label == "healthy"
+
+    def __str__(self) -> str:
+        where = f" (first seen at step {self.step})" if self.step is not None else ""
+        text = f"Diagnosis: {self.label}{where}."
+        if self.evidence:
+            text += " Evidence: " + "; ".join(self.evidence) + "."
+        if self.also:
+            text += " Also detected: " + ", ".join(self.also) + "."
+        if self.fix:
+            text += " What to do: " + self.fix
+        return text
+
+
+# ------------------------------------------------------------------------------------------------
+# reading a history
+# ------------------------------------------------------------------------------------------------
+
+
+def _to_float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clean_rows(rows: Sequence[Mapping]) -> list[dict]:
+    clean = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"history row {i} is a {type(row).__name__}, not a dict")
+        step = row.get("step", i)
+        out = {"step": int(step)}
+        for key, value in row.items():
+            if key == "step":
+                continue
+            number = _to_float(value)
+            if number is not None:
+                out[str(key)] = number
+        clean.append(out)
+    return clean
+
+
+def as_history(history) -> MetricsHistory:
+    """Turn any accepted history form into a :class:`MetricsHistory`.
+
+    Accepted: a ``MetricsHistory`` (or anything with a ``rows`` list), a list of row dicts, a dict
+    ``{"rows": [...]}``, a column dict ``{"step": [...], "loss": [...], ...}`` and a single row
+    dict. Rows without a ``"step"`` get their index as step; values that are not numbers (or 0-d
+    tensors) are dropped. ``None`` gives an empty history.
+    """
+    if history is None:
+        return MetricsHistory()
+    if isinstance(history, MetricsHistory):
+        return history
+    rows = getattr(history, "rows", None)
+    if rows is not None and not isinstance(history, Mapping):
+        return MetricsHistory(rows=_clean_rows(list(rows)))
+    if isinstance(history, Mapping):
+        if "rows" in history:
+            return MetricsHistory(rows=_clean_rows(list(history["rows"])))
+        columns = {k: v for k, v in history.items() if _is_sequence(v)}
+        if columns and len(columns) == len(history):
+            length = max(len(v) for v in columns.values())
+            steps = list(columns.get("step", range(length)))
+            rows = []
+            for i in range(length):
+                row = {"step": steps[i] if i < len(steps) else i}
+                for key, values in columns.items():
+                    if key != "step" and i < len(values):
+                        row[key] = values[i]
+                rows.append(row)
+            return MetricsHistory(rows=_clean_rows(rows))
+        return MetricsHistory(rows=_clean_rows([history]))
+    if _is_sequence(history):
+        return MetricsHistory(rows=_clean_rows(list(history)))
+    raise TypeError(
+        "expected a MetricsHistory, a list of row dicts or {'rows': [...]}, "
+        f"got {type(history).__name__}"
+    )
+
+
+def _is_sequence(value) -> bool:
+    """A list, tuple, 1-D array or tensor (not a string, a dict or a 0-d array/tensor)."""
+    if isinstance(value, (str, bytes, Mapping)):
+        return False
+    if isinstance(value, (list, tuple)):
+        return True
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None:
+        return ndim >= 1
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__")
+
+
+def first_step_where(history, name: str, predicate: Callable[[float], bool]) -> int | None:
+    """The first logged step whose ``name`` value satisfies ``predicate``, or ``None``.
+
+    >>> first_step_where(history, "rewards/accuracies", lambda a: a >= 0.99)
+    """
+    h = as_history(history)
+    for step, value in zip(*h.series(name)):
+        if predicate(value):
+            return int(step)
+    return None
+
+
+def _finite_series(h: MetricsHistory, name: str) -> tuple[list[int], list[float]]:
+    steps, values = h.series(name)
+    pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
+    return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+def _infer_beta(h: MetricsHistory, beta: float | None) -> tuple[float, str]:
+    """β from the history (``rewards/margins / logratio/margin``), else ``beta``, else 0.1."""
+    if beta is not None:
+        return float(beta), f"β={beta:g} (given)"
+    ratios = []
+    for row in h.rows:
+        scaled, unscaled = row.get("rewards/margins"), row.get("logratio/margin")
+        if scaled is None or unscaled is None:
+            continue
+        if math.isfinite(scaled) and math.isfinite(unscaled) and abs(unscaled) > 1e-8:
+            ratios.append(scaled / unscaled)
+    if ratios:
+        b = float(np.median(ratios))
+        if b > 0:
+            return b, f"β={b:.3g} (read from rewards/margins ÷ logratio/margin)"
+    return DEFAULT_BETA, f"β={DEFAULT_BETA:g} (assumed)"
+
+
+def _unscaled_margin(h: MetricsHistory, beta: float | None = None) -> tuple[list[int], list[float], str]:
+    """The training unscaled margin series, ``(steps, values, where it came from)``.
+
+    Row by row: ``logratio/margin`` where logged, else ``rewards/margins`` ÷ β, else
+    ``(rewards/chosen − rewards/rejected)`` ÷ β. Non-finite values are left out.
+    """
+    b, how = _infer_beta(h, beta)
+    steps, values, sources = [], [], set()
+    for row in h.rows:
+        if "logratio/margin" in row:
+            value, source = row["logratio/margin"], "logratio/margin"
+        elif "rewards/margins" in row:
+            value, source = row["rewards/margins"] / b, f"rewards/margins ÷ {how}"
+        elif "rewards/chosen" in row and "rewards/rejected" in row:
+            value = (row["rewards/chosen"] - row["rewards/rejected"]) / b
+            source = f"(rewards/chosen − rewards/rejected) ÷ {how}"
+        else:
+            continue
+        if math.isfinite(value):
+            steps.append(int(row["step"]))
+            values.append(value)
+            sources.add(source)
+    if steps:
+        return steps, values, " and ".join(sorted(sources))
+    return [], [], ""
+
+
+def _windows(values: Sequence[float]) -> tuple[float, float]:
+    """Means of the first and the last quarter (at least one value each)."""
+    n = len(values)
+    w = max(1, n // 4)
+    return float(np.mean(values[:w])), float(np.mean(values[-w:]))
+
+
+def _value_at_or_before(h: MetricsHistory, name: str, step: int) -> tuple[int, float] | None:
+    best = None
+    for s, v in zip(*_finite_series(h, name)):
+        if s <= step:
+            best = (s, v)
+    return best
+
+
+def _distinct_steps(h: MetricsHistory) -> list[int]:
+    return sorted({int(r["step"]) for r in h.rows})
+
+
+# ------------------------------------------------------------------------------------------------
+# the detectors: each returns a Diagnosis when its pattern is present, else None
+# ------------------------------------------------------------------------------------------------
+
+
+def _detect_diverged(h: MetricsHistory) -> Diagnosis | None:
+    evidence, first = [], None
+    for name in _FINITE_CHECKED:
+        for step, value in zip(*h.series(name)):
+            if not math.isfinite(value):
+                evidence.append(f"{name} = {value} at step {step}")
+                first = step if first is None else min(first, step)
+                break
+    if first is None:
+        return None
+    last_ok = [(s, v) for s, v in zip(*_finite_series(h, "loss")) if s < first]
+    if last_ok:
+        evidence.append(f"last finite loss {last_ok[-1][1]:.4g} at step {last_ok[-1][0]}")
+    return Diagnosis("diverged", evidence, int(first))
+
+
+def _detect_reversed(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
+    candidates = []
+    m_steps, m_vals, source = _unscaled_margin(h, beta)
+    a_steps, a_vals = _finite_series(h, "rewards/accuracies")
+    candidates.append(("train", a_steps, a_vals, m_steps, m_vals, source))
+    e_m_steps, e_m_vals = _finite_series(h, "eval/margin")
+    e_a_steps, e_a_vals = _finite_series(h, "eval/accuracy")
+    candidates.append(("held-out", e_a_steps, e_a_vals, e_m_steps, e_m_vals, "eval/margin"))
+    for which, a_s, a_v, m_s, m_v, src in candidates:
+        if not a_v or not m_v or len(set(m_s)) < 2:
+            continue
+        late_acc = _windows(a_v)[1]
+        early_m, late_m = _windows(m_v)
+        if late_acc < REVERSED_ACCURACY and late_m < -REVERSED_MARGIN:
+            step = next(s for s, v in zip(m_s, m_v) if v < -REVERSED_MARGIN)
+            evidence = [
+                f"{which} accuracy {late_acc:.2f} over the last quarter of the run < {REVERSED_ACCURACY:g} (chance is 0.5)",
+                f"{which} unscaled margin ({src}) went from {early_m:.2f} to {late_m:.2f} (negative: rejected preferred)",
+                f"margin first below −{REVERSED_MARGIN:g} at step {step}",
+            ]
+            return Diagnosis("reversed_preferences", evidence, int(step))
+    return None
+
+
+def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
+    l_steps, l_vals = _finite_series(h, "loss")
+    m_steps, m_vals, source = _unscaled_margin(h, beta)
+    if not m_vals:  # a run that only logs held-out metrics
+        m_steps, m_vals = _finite_series(h, "eval/margin")
+        source = "eval/margin"
+    if not l_vals and not m_vals:
+        return None
+    evidence = []
+    if l_vals:
+        worst = max(abs(v - LOG2) for v in l_vals)
+        if worst > NO_LEARNING_LOSS_TOL:
+            return None
+        evidence.append(
+            f"loss stayed within {worst:.3f} of log 2 = {LOG2:.3f} over {len(l_vals)} logged steps "
+            f"({l_steps[0]}–{l_steps[-1]}; tolerance {NO_LEARNING_LOSS_TOL:g})"
+        )
+    if m_vals:
+        worst = max(abs(v) for v in m_vals)
+        if worst > NO_LEARNING_MARGIN_TOL:
+            return None
+        evidence.append(
+            f"unscaled margin ({source}) never left ±{worst:.3f} (tolerance {NO_LEARNING_MARGIN_TOL:g}; "
+            f"a learning run reaches 1–10)"
+        )
+    a_vals = _finite_series(h, "rewards/accuracies")[1]
+    if a_vals:
+        evidence.append(f"train accuracy averaged {np.mean(a_vals):.2f}")
+    first = (l_steps or m_steps)[0]
+    return Diagnosis("no_learning", evidence, int(first))
+
+
+def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, beta: float | None = None) -> Diagnosis | None:
+    """A ``margin_explosion`` Diagnosis if the unscaled training margin ever exceeds ``threshold``.
+
+    The unscaled margin is ``logratio/margin`` (or ``rewards/margins`` ÷ β when only that was
+    logged; β is read off the history when it can be, else ``beta``, else 0.1). Runs that log only
+    held-out metrics are checked on ``eval/margin``. ``step`` is the first step above the
+    threshold. The evidence adds the peak, the loss and accuracy at that step (an exploded run
+    has loss ~ 0 and accuracy ~ 1) and, when held-out margins were logged, how little they moved.
+    Returns ``None`` when the margin never passes the threshold.
+    """
+    h = as_history(history)
+    steps, values, source = _unscaled_margin(h, beta)
+    if not values:
+        steps, values = _finite_series(h, "eval/margin")
+        source = "eval/margin"
+    above = [(s, v) for s, v in zip(steps, values) if v > threshold]
+    if not above:
+        return None
+    step, value = above[0]
+    peak_i = int(np.argmax(values))
+    evidence = [
+        f"unscaled margin {value:.1f} at step {step} > {threshold:g}",
+        f"peak unscaled margin {values[peak_i]:.1f} at step {steps[peak_i]}; "
+        f"{len(above)} of {len(values)} logged values above {threshold:g} "
+        f"(a healthy unscaled margin is about {HEALTHY_MARGIN_BAND[0]:g}–{HEALTHY_MARGIN_BAND[1]:g})",
+    ]
+    if source != "logratio/margin":
+        evidence.append(f"margin taken from {source}")
+    loss = _value_at_or_before(h, "loss", step)
+    acc = _value_at_or_before(h, "rewards/accuracies", step)
+    if loss is not None or acc is not None:
+        parts = []
+        if loss is not None:
+            tag = " (saturated)" if loss[1] < SATURATED_LOSS else ""
+            parts.append(f"train loss {loss[1]:.3f}{tag}")
+        if acc is not None:
+            tag = " (saturated)" if acc[1] >= SATURATED_ACCURACY else ""
+            parts.append(f"train accuracy {acc[1]:.2f}{tag}")
+        evidence.append(" and ".join(parts) + f" at step {step}")
+    if source != "eval/margin":
+        e_steps, e_vals = _finite_series(h, "eval/margin")
+        if e_vals:
+            early, late = _windows(e_vals)
+            flat = " — the held-out margin stays flat: the gain does not generalise" if late < threshold / 5 else ""
+            evidence.append(f"held-out margin went from {early:.1f} to {late:.1f} (eval/margin){flat}")
+    return Diagnosis("margin_explosion", evidence, int(step))
+
+
+def _detect_displacement(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
+    m_steps, m_vals, m_source = _unscaled_margin(h, beta)
+    if len(set(m_steps)) < 2:
+        return None
+    b, how = _infer_beta(h, beta)
+    c_steps, c_vals = _finite_series(h, "rewards/chosen")
+    if len(set(c_steps)) >= 2:
+        c_vals = [v / b for v in c_vals]
+        c_name = f"chosen log-ratio (rewards/chosen ÷ {how})"
+    else:
+        c_steps, c_vals = _finite_series(h, "logps/chosen")
+        c_name = "logps/chosen"
+        if len(set(c_steps)) < 2:
+            return None
+    m_early, m_late = _windows(m_vals)
+    c_early, c_late = _windows(c_vals)
+    growth, drop = m_late - m_early, c_early - c_late
+    needed = max(DISPLACEMENT_MIN_DROP, DISPLACEMENT_DROP_FRACTION * growth)
+    if growth < DISPLACEMENT_MIN_MARGIN_GROWTH or drop < needed:
+        return None
+    step = next((s for s, v in zip(c_steps, c_vals) if c_early - v >= needed), c_steps[-1])
+    evidence = [
+        f"unscaled margin ({m_source}) grew by {growth:.1f} nats ({m_early:.1f} → {m_late:.1f}, first vs last quarter)",
+        f"{c_name} fell by {drop:.1f} nats ({c_early:.1f} → {c_late:.1f}), "
+        f"more than {DISPLACEMENT_DROP_FRACTION:g} × the margin's growth",
+    ]
+    r_steps, r_vals = _finite_series(h, "rewards/rejected")
+    if len(r_vals) >= 2 and c_name.startswith("chosen log-ratio"):
+        r_early, r_late = _windows([v / b for v in r_vals])
+        evidence.append(f"rejected log-ratio fell faster: {r_early:.1f} → {r_late:.1f}")
+    return Diagnosis("likelihood_displacement", evidence, int(step))
+
+
+def _healthy(h: MetricsHistory, beta: float | None, threshold: float) -> Diagnosis:
+    evidence = []
+    l_vals = _finite_series(h, "loss")[1]
+    if l_vals:
+        early, late = _windows(l_vals)
+        evidence.append(
+            f"loss went from {early:.3f} to {late:.3f} (first vs last quarter; "
+            f"it is log 2 = {LOG2:.3f} where policy = reference)"
+        )
+    a_vals = _finite_series(h, "rewards/accuracies")[1]
+    if a_vals:
+        evidence.append(f"train accuracy {_windows(a_vals)[1]:.2f} over the last quarter")
+    m_steps, m_vals, source = _unscaled_margin(h, beta)
+    if m_vals:
+        late = _windows(m_vals)[1]
+        lo, hi = HEALTHY_MARGIN_BAND
+        if late > hi:
+            note = f"above the usual {lo:g}–{hi:g} band but below the explosion threshold {threshold:g}: watch it"
+        elif late < lo:
+            note = f"below the usual {lo:g}–{hi:g} band: learning slowly"
+        else:
+            note = f"inside the healthy {lo:g}–{hi:g} band"
+        evidence.append(f"unscaled margin ({source}) {late:.2f} over the last quarter, {note}")
+    e_vals = _finite_series(h, "eval/margin")[1]
+    if e_vals and m_vals:
+        e_late, m_late = _windows(e_vals)[1], _windows(m_vals)[1]
+        tracks = "tracks it" if e_late >= 0.25 * m_late else "lags it: some of the gain does not generalise"
+        evidence.append(f"held-out margin {e_late:.2f} vs train {m_late:.2f}: {tracks}")
+    if not evidence:
+        evidence.append("no loss or margin logged; nothing looked wrong")
+    return Diagnosis("healthy", evidence, None)
+
+
+def diagnose(history, *, explosion_threshold: float = EXPLOSION_THRESHOLD, beta: float | None = None) -> Diagnosis:
+    """Label a DPO run from its metrics history (see the module docstring for the labels).
+
+    Rules (margins unscaled, in nats; "quarter" = mean over the first or last quarter of the
+    logged values, at least one value):
+
+    * ``diverged``: any NaN/inf in the loss, rewards, log-probs, accuracies or margins.
+    * fewer than 2 distinct steps logged: ``no_learning``, with evidence saying so.
+    * ``reversed_preferences``: last-quarter accuracy < 0.3 and last-quarter margin < −0.5, on the
+      training metrics or on the held-out ones (``eval/accuracy`` and ``eval/margin``).
+    * ``no_learning``: every logged loss within 0.02 of log 2 and every margin within ±0.5.
+    * ``margin_explosion``: the margin exceeds ``explosion_threshold`` (50) at some step.
+    * ``likelihood_displacement``: the margin grows by ≥ 1 nat while the chosen log-ratio (from
+      ``rewards/chosen`` ÷ β, else ``logps/chosen``) falls by ≥ max(1, 0.5 × that growth).
+    * otherwise ``healthy``.
+
+    The first label in that order wins; the others that apply are listed in ``Diagnosis.also``.
+    ``beta`` is only needed to unscale ``rewards/*`` when ``logratio/margin`` was not logged and
+    β cannot be read off the history (then 0.1 is assumed).
+    """
+    h = as_history(history)
+    if not h.rows:
+        return Diagnosis("no_learning", ["no rows logged: nothing to diagnose"], None, advice=_TOO_SHORT)
+    found: dict[str, Diagnosis] = {}
+    diverged = _detect_diverged(h)
+    if diverged is not None:
+        found["diverged"] = diverged
+    steps = _distinct_steps(h)
+    if len(steps) < 2:
+        if diverged is not None:
+            return diverged
+        return Diagnosis(
+            "no_learning",
+            [f"only 1 step logged (step {steps[0]}): too few to tell whether the policy is learning"],
+            None,
+            advice=_TOO_SHORT,
+        )
+    for label, detect in (
+        ("reversed_preferences", lambda: _detect_reversed(h, beta)),
+        ("no_learning", lambda: _detect_no_learning(h, beta)),
+        ("margin_explosion", lambda: detect_margin_explosion(h, explosion_threshold, beta=beta)),
+        ("likelihood_displacement", lambda: _detect_displacement(h, beta)),
+    ):
+        result = detect()
+        if result is not None:
+            found[label] = result
+    if not found:
+        return _healthy(h, beta, explosion_threshold)
+    winner = next(found[label] for label in _PRECEDENCE if label in found)
+    winner.also = [label for label in _PRECEDENCE if label in found and label != winner.label]
+    return winner
+
+
+# ------------------------------------------------------------------------------------------------
+# reward-vs-KL frontiers
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FrontierPoint:
+    """One run's place on the reward-vs-KL plane.
+
+    ``label`` names the method ("DPO", "preferred-FT", "PPO", ...); ``param`` is what was varied to
+    get the point (β for DPO, the number of steps or the learning rate for preferred-FT); ``kl`` is
+    the sequence-level KL(π‖π_ref) in nats on samples; ``reward`` the mean ground-truth reward of
+    those samples.
+    """
+
+    label: str
+    param: float
+    kl: float
+    reward: float
+
+
+def pareto_frontier(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:
+    """The upper-left envelope: the points no other point beats on both KL (lower) and reward.
+
+    Sorted by KL; each kept point has a reward strictly above every point with lower KL (of equal
+    KLs, only the highest reward survives). Points with a non-finite KL or reward are dropped.
+    Labels are ignored: pass one method's points to get that method's frontier.
+    """
+    finite = [p for p in points if math.isfinite(p.kl) and math.isfinite(p.reward)]
+    ordered = sorted(finite, key=lambda p: (p.kl, -p.reward))
+    frontier: list[FrontierPoint] = []
+    best = -math.inf
+    for p in ordered:
+        if p.reward > best:
+            frontier.append(p)
+            best = p.reward
+    return frontier
+
+
+def frontier_gap(
+    upper: Sequence[FrontierPoint], lower: Sequence[FrontierPoint], kl_min: float = 0.5
+) -> list[tuple[float, float]]:
+    """How far ``upper``'s frontier sits above ``lower``'s, at ``upper``'s KLs.
+
+    For each point of ``pareto_frontier(upper)`` with ``kl >= kl_min`` and inside the KL range of
+    ``pareto_frontier(lower)``, returns ``(kl, upper_reward − lower_reward)``, the lower reward
+    linearly interpolated along the lower frontier. Positive means ``upper`` gets more reward for
+    the same KL. Empty when the ranges do not overlap.
+    """
+    low = pareto_frontier(lower)
+    if not low:
+        return []
+    xs = np.array([p.kl for p in low], dtype=float)
+    ys = np.array([p.reward for p in low], dtype=float)
+    gaps = []
+    for p in pareto_frontier(upper):
+        if p.kl < kl_min or p.kl < xs[0] or p.kl > xs[-1]:
+            continue
+        gaps.append((float(p.kl), float(p.reward - np.interp(p.kl, xs, ys))))
+    return gaps

@@ -1,0 +1,223 @@
+"""Preference losses: sigmoid DPO and its successors.
+
+Every loss takes per-sequence log-probabilities of shape ``(B,)`` (one number per response) and
+returns a 0-dim tensor, the mean over the batch; the ``*_losses`` variants return the ``(B,)``
+per-example losses. Whether a loss expects *summed* or *length-averaged* log-probs matters and is
+stated in each docstring: ``get_logps(..., average=False)`` gives the sums DPO is defined on,
+``average=True`` the per-token means SimPO and ORPO use.
+
+Naming follows the paper: ``y_w`` (chosen, preferred), ``y_l`` (rejected), ``π`` the policy being
+trained, ``π_ref`` the frozen reference, ``β`` the strength of the KL anchor.
+
+Numerical stability: every ``-log σ(h)`` is computed as ``-F.logsigmoid(h)``, which is exact for
+any finite ``h``. ``-torch.log(torch.sigmoid(h))`` looks the same but returns ``inf`` once ``σ(h)``
+underflows to 0 (``h`` below about -104 in float32).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "dpo_logits",
+    "dpo_losses",
+    "dpo_loss",
+    "implicit_reward",
+    "dpo_gradient_weight",
+    "ipo_losses",
+    "ipo_loss",
+    "conservative_dpo_losses",
+    "conservative_dpo_loss",
+    "simpo_losses",
+    "simpo_loss",
+    "orpo_log_odds",
+    "orpo_odds_ratio_losses",
+    "orpo_odds_ratio_loss",
+]
+
+
+def _check_same_shape(**tensors: Tensor) -> None:
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n}{list(s)}" for n, s in shapes.items())
+        raise ValueError(
+            f"the log-prob tensors must all have the same shape (B,), got {listed}; "
+            "broadcasting them would silently pair the wrong responses"
+        )
+
+
+def dpo_logits(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """The argument of the DPO log-sigmoid, ``h = β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))]``.
+
+    Equal to ``implicit_reward(chosen) − implicit_reward(rejected)``: the β-scaled reward margin.
+    Shapes: four ``(B,)`` tensors of summed log-probs in, ``(B,)`` out.
+    """
+    _check_same_shape(
+        logp_pol_chosen=logp_pol_chosen,
+        logp_pol_rejected=logp_pol_rejected,
+        logp_ref_chosen=logp_ref_chosen,
+        logp_ref_rejected=logp_ref_rejected,
+    )
+    chosen_logratio = logp_pol_chosen - logp_ref_chosen  # (B,) log π/π_ref on y_w
+    rejected_logratio = logp_pol_rejected - logp_ref_rejected  # (B,) log π/π_ref on y_l
+    return beta * (chosen_logratio - rejected_logratio)  # (B,)
+
+
+def dpo_losses(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """Per-example sigmoid DPO loss ``-log σ(h)`` (see :func:`dpo_logits`), shape ``(B,)``.
+
+    Takes *summed* log-probs over response tokens (``get_logps(..., average=False)``): the paper's
+    π(y|x) is the probability of the whole response.
+    """
+    h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
+    return -F.logsigmoid(h)  # (B,)
+
+
+def dpo_loss(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """Mean sigmoid DPO loss (Rafailov et al. 2023, eq. 7), a 0-dim tensor.
+
+    ``L = -mean log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))])``
+
+    Args: four ``(B,)`` tensors of *summed* per-sequence log-probs (policy chosen, policy rejected,
+    reference chosen, reference rejected) and ``β``. When the policy equals the reference the loss
+    is exactly ``log 2``; it is finite and exact for margins of ±1e4.
+    """
+    return dpo_losses(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta).mean()
+
+
+def implicit_reward(logp_pol: Tensor, logp_ref: Tensor, beta: float = 0.1) -> Tensor:
+    """DPO's implicit reward ``r̂(x, y) = β·(log π(y|x) − log π_ref(y|x))``, elementwise.
+
+    It equals the true reward of the KL-regularised optimum up to the per-prompt constant
+    ``β·log Z(x)``, which cancels in every comparison of two responses to the same prompt.
+    """
+    return beta * (logp_pol - logp_ref)
+
+
+def dpo_gradient_weight(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """The per-example weight of the DPO gradient, ``σ(r̂(y_l) − r̂(y_w)) = σ(−h)``, shape ``(B,)``.
+
+    ``∇L = −β·σ(−h)·[∇log π(y_w) − ∇log π(y_l)]``: pairs the policy already ranks correctly, by a
+    wide margin, get a weight near 0; pairs it ranks the wrong way get a weight near 1.
+    """
+    h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
+    return torch.sigmoid(-h)
+
+
+def ipo_losses(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """Per-example IPO loss (Azar et al. 2024): ``(Δ − 1/(2β))²`` with the *unscaled* margin
+    ``Δ = (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))``.
+
+    A squared loss regresses the margin onto the target ``1/(2β)`` instead of pushing it to
+    infinity, which is what makes IPO robust to the margin explosion of sigmoid DPO on
+    near-deterministic preferences. Expects *length-averaged* log-probs (the convention of the
+    common implementations, ``get_logps(..., average=True)``); on sums the same β means a much
+    smaller target relative to the margin's scale.
+    """
+    h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, 1.0)
+    return (h - 1.0 / (2.0 * beta)) ** 2  # (B,)
+
+
+def ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1) -> Tensor:
+    """Mean IPO loss (0-dim); see :func:`ipo_losses`. Length-averaged log-probs."""
+    return ipo_losses(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta).mean()
+
+
+def conservative_dpo_losses(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+    label_smoothing: float = 0.1,
+) -> Tensor:
+    """Per-example conservative DPO (cDPO): DPO with preference labels flipped with probability ε.
+
+    ``-(1 − ε)·log σ(h) − ε·log σ(−h)``. With ε > 0 the loss has a finite minimum at
+    ``h = log((1 − ε)/ε)``, so margins stop growing there. ε = 0 is plain DPO. Summed log-probs.
+    """
+    if not 0.0 <= label_smoothing < 0.5:
+        raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
+    return -(1.0 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
+
+
+def conservative_dpo_loss(
+    logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1, label_smoothing=0.1
+) -> Tensor:
+    """Mean conservative DPO loss (0-dim); see :func:`conservative_dpo_losses`. Summed log-probs."""
+    return conservative_dpo_losses(
+        logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta, label_smoothing
+    ).mean()
+
+
+def simpo_losses(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor, beta: float = 2.0, gamma: float = 0.5) -> Tensor:
+    """Per-example SimPO loss (Meng et al. 2024): ``-log σ(β·(ā_w − ā_l) − γ)``, no reference model.
+
+    ``ā`` are *length-averaged* log-probs (``get_logps(..., average=True)``): SimPO's reward is the
+    average log-likelihood, so a longer response is not favoured for having more tokens. ``γ`` is a
+    target margin.
+    """
+    _check_same_shape(avg_logp_chosen=avg_logp_chosen, avg_logp_rejected=avg_logp_rejected)
+    return -F.logsigmoid(beta * (avg_logp_chosen - avg_logp_rejected) - gamma)
+
+
+def simpo_loss(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor, beta: float = 2.0, gamma: float = 0.5) -> Tensor:
+    """Mean SimPO loss (0-dim); see :func:`simpo_losses`. Length-averaged log-probs."""
+    return simpo_losses(avg_logp_chosen, avg_logp_rejected, beta, gamma).mean()
+
+
+def orpo_log_odds(avg_logp: Tensor) -> Tensor:
+    """``log odds(y) = log p − log(1 − p)`` for ``p = exp(avg_logp)``, computed stably.
+
+    ``avg_logp`` must be ≤ 0 (a length-averaged log-prob); ``log(1 − e^a)`` is ``log(−expm1(a))``.
+    """
+    avg_logp = avg_logp.clamp(max=-1e-6)  # p = 1 exactly would make the odds infinite
+    return avg_logp - torch.log(-torch.expm1(avg_logp))
+
+
+def orpo_odds_ratio_losses(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor) -> Tensor:
+    """Per-example odds-ratio term of ORPO (Hong et al. 2024): ``-log σ(log odds(y_w) − log odds(y_l))``.
+
+    ORPO adds ``λ`` times this term to the SFT loss on the chosen response, with no reference model.
+    Takes *length-averaged* log-probs (the odds are of the per-token average probability).
+    """
+    _check_same_shape(avg_logp_chosen=avg_logp_chosen, avg_logp_rejected=avg_logp_rejected)
+    return -F.logsigmoid(orpo_log_odds(avg_logp_chosen) - orpo_log_odds(avg_logp_rejected))
+
+
+def orpo_odds_ratio_loss(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor) -> Tensor:
+    """Mean ORPO odds-ratio term (0-dim); see :func:`orpo_odds_ratio_losses`. Length-averaged log-probs."""
+    return orpo_odds_ratio_losses(avg_logp_chosen, avg_logp_rejected).mean()

@@ -1,0 +1,108 @@
+"""A metrics history: what a training loop logs, and what diagnostics and plots read.
+
+Names follow the convention of the common DPO trainers, so that what a learner sees here reads the
+same as a real run's logs:
+
+=====================  ===========================================================================
+``loss``               the mean DPO loss of the batch
+``rewards/chosen``     mean implicit reward of the chosen responses, β·(log π(y_w|x) − log π_ref(y_w|x))
+``rewards/rejected``   the same for the rejected responses
+``rewards/accuracies`` fraction of pairs whose chosen reward is strictly above the rejected reward
+``rewards/margins``    mean of ``rewards/chosen − rewards/rejected`` (β-scaled)
+``logps/chosen``       mean summed log-prob of the chosen responses under the policy
+``logps/rejected``     the same for the rejected responses
+``logratio/margin``    the *unscaled* margin, ``rewards/margins / β`` (the write-up's "reward margin")
+``eval/…``             held-out metrics: ``eval/kl`` (sequence KL to the reference, nats, on samples),
+                       ``eval/reward`` and ``eval/reward_std`` (ground-truth reward of sampled, not
+                       greedy, generations), ``eval/grammatical`` (fraction), ``eval/margin`` and
+                       ``eval/accuracy`` (unscaled margin and accuracy on held-out pairs)
+=====================  ===========================================================================
+
+A history is a list of rows ``{"step": int, name: float, ...}``; training rows and evaluation rows
+may carry different names. It round-trips through JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TRAIN_METRICS = (
+    "loss",
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "logps/chosen",
+    "logps/rejected",
+    "logratio/margin",
+)
+EVAL_METRICS = (
+    "eval/kl",
+    "eval/reward",
+    "eval/reward_std",
+    "eval/grammatical",
+    "eval/margin",
+    "eval/accuracy",
+)
+
+
+@dataclass
+class MetricsHistory:
+    """Rows of logged metrics, one row per logging call (several names per row)."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    def log(self, step: int, **metrics: float) -> None:
+        """Append one row; ``log(10, loss=0.5)`` or ``log(10, **{"rewards/margins": 1.2})``."""
+        row = {"step": int(step)}
+        for name, value in metrics.items():
+            row[name] = float(value)
+        self.rows.append(row)
+
+    def series(self, name: str) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of every row that carries ``name``, in logging order."""
+        steps = [r["step"] for r in self.rows if name in r]
+        values = [r[name] for r in self.rows if name in r]
+        return steps, values
+
+    def values(self, name: str) -> list[float]:
+        return self.series(name)[1]
+
+    def last(self, name: str, default: float = math.nan) -> float:
+        vals = self.values(name)
+        return vals[-1] if vals else default
+
+    def at(self, name: str, step: int, default: float = math.nan) -> float:
+        """The value logged at ``step`` (the last such row), or ``default``."""
+        for r in reversed(self.rows):
+            if r["step"] == step and name in r:
+                return r[name]
+        return default
+
+    def names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for r in self.rows:
+            for k in r:
+                if k != "step":
+                    seen.setdefault(k, None)
+        return list(seen)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MetricsHistory":
+        return cls(rows=[dict(r) for r in data["rows"]])
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "MetricsHistory":
+        return cls.from_dict(json.loads(Path(path).read_text()))

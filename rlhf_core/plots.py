@@ -1,0 +1,393 @@
+"""Figures for DPO runs: training curves, loss vs margin, probability shifts, frontiers.
+
+Every function builds a new figure with ``plt.subplots`` and returns the
+:class:`matplotlib.figure.Figure`; none calls ``plt.show()`` or closes anything, so the caller
+decides whether to show, save (``fig.savefig("run.png")``) or close (``plt.close(fig)``) it.
+The module does not choose a matplotlib backend; scripts and tests without a display should call
+``matplotlib.use("Agg")`` before importing pyplot.
+
+Histories can be a :class:`~rlhf_core.metrics.MetricsHistory`, a list of row dicts or
+``{"rows": [...]}``. Margins are shown *unscaled* (log-ratio margins in nats, ``logratio/margin``),
+with the healthy band of about 1–10 shaded where it helps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from rlhf_core.diagnostics import (
+    HEALTHY_MARGIN_BAND,
+    LOG2,
+    FrontierPoint,
+    _unscaled_margin,
+    as_history,
+    pareto_frontier,
+)
+
+__all__ = [
+    "DEFAULT_CURVES",
+    "METRIC_LABELS",
+    "compare_runs",
+    "plot_frontier",
+    "plot_loss_and_margin",
+    "plot_margin_histogram",
+    "plot_probability_bars",
+    "plot_training_curves",
+]
+
+DEFAULT_CURVES = (
+    "loss",
+    "rewards/accuracies",
+    "logratio/margin",
+    "rewards/chosen",
+    "rewards/rejected",
+    "eval/kl",
+    "eval/reward",
+)
+
+# name -> (what it is, y-axis label with units)
+METRIC_LABELS: dict[str, tuple[str, str]] = {
+    "loss": ("DPO loss", "loss (nats)"),
+    "rewards/chosen": ("Implicit reward, chosen", "β · log-ratio (nats)"),
+    "rewards/rejected": ("Implicit reward, rejected", "β · log-ratio (nats)"),
+    "rewards/accuracies": ("Train preference accuracy", "fraction of pairs"),
+    "rewards/margins": ("Reward margin (β-scaled)", "β · margin (nats)"),
+    "logps/chosen": ("Log-prob of chosen", "summed log-prob (nats)"),
+    "logps/rejected": ("Log-prob of rejected", "summed log-prob (nats)"),
+    "logratio/margin": ("Unscaled reward margin", "log-ratio margin (nats)"),
+    "eval/kl": ("Held-out KL(π‖π_ref)", "sequence KL (nats)"),
+    "eval/reward": ("Ground-truth reward of samples", "mean reward"),
+    "eval/reward_std": ("Spread of sample reward", "reward std"),
+    "eval/grammatical": ("Grammatical samples", "fraction of samples"),
+    "eval/margin": ("Held-out unscaled margin", "log-ratio margin (nats)"),
+    "eval/accuracy": ("Held-out preference accuracy", "fraction of pairs"),
+}
+
+_MARGIN_NAMES = ("logratio/margin", "eval/margin")
+_FRACTION_NAMES = ("rewards/accuracies", "eval/accuracy", "eval/grammatical")
+
+
+def _describe(name: str) -> tuple[str, str]:
+    return METRIC_LABELS.get(name, (name, name))
+
+
+def _colors() -> list[str]:
+    return plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0", "C1", "C2", "C3"])
+
+
+def _plottable(values: Sequence[float]) -> np.ndarray:
+    """Floats with inf turned into NaN, so that a diverged run draws as a gap, not a spike."""
+    arr = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(arr), arr, np.nan)
+
+
+def _marker(n: int) -> str | None:
+    return "o" if n <= 20 else None
+
+
+def _grid(n: int, ncols: int = 3, panel: tuple[float, float] = (4.0, 3.0)):
+    """A figure with exactly ``n`` axes laid out on a grid (surplus cells removed)."""
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False, layout="constrained"
+    )
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        fig.delaxes(ax)
+    return fig, flat[:n]
+
+
+def _empty(fig: Figure, ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu().float().numpy()
+    return np.asarray(x, dtype=float)
+
+
+# ------------------------------------------------------------------------------------------------
+# training curves
+# ------------------------------------------------------------------------------------------------
+
+
+def _draw_metric(ax, history, name: str, label: str | None = None, color=None) -> None:
+    steps, values = history.series(name)
+    ax.plot(steps, _plottable(values), marker=_marker(len(steps)), markersize=3, label=label, color=color)
+
+
+def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: str | None = None) -> Figure:
+    """A grid of small panels, one per metric of ``names`` that the history holds.
+
+    Names the history does not carry are skipped. The loss panel has a dashed line at log 2 (the
+    loss when policy == reference); the unscaled-margin panels shade the healthy band 1–10; the
+    ``eval/reward`` panel shades ± ``eval/reward_std`` when it was logged. Each panel's title is
+    the metric's log name, its y label says what it is and in which units.
+    """
+    h = as_history(history)
+    present = [n for n in dict.fromkeys(names) if h.series(n)[0]]
+    fig, axes = _grid(max(1, len(present)))
+    fig.suptitle(title or "DPO training curves")
+    if not present:
+        _empty(fig, axes[0], "none of the requested metrics was logged")
+        return fig
+    for ax, name in zip(axes, present):
+        what, unit = _describe(name)
+        _draw_metric(ax, h, name)
+        if name == "loss":
+            ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2 (policy = reference)")
+            ax.legend(fontsize=7, loc="upper right")
+        if name in _MARGIN_NAMES:
+            ax.axhspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0)
+        if name in _FRACTION_NAMES:
+            ax.set_ylim(-0.05, 1.05)
+        if name == "eval/reward":
+            s_steps, s_vals = h.series("eval/reward_std")
+            std = dict(zip(s_steps, s_vals))
+            steps, values = h.series(name)
+            if steps and all(s in std for s in steps):
+                mean = _plottable(values)
+                spread = _plottable([std[s] for s in steps])
+                ax.fill_between(steps, mean - spread, mean + spread, alpha=0.2, lw=0)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{what}\n{unit}", fontsize=8)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_loss_and_margin(history, title: str | None = None) -> Figure:
+    """Loss (left axis) and unscaled margin (right axis) against step, on twin axes.
+
+    The picture that gives a margin explosion away: the loss flattens at 0 while the margin keeps
+    climbing far out of the shaded healthy band (1–10 nats). A dashed line marks log 2 on the
+    loss axis. Always two axes (``fig.axes[0]`` loss, ``fig.axes[1]`` margin), even when one of
+    the two was not logged.
+    """
+    h = as_history(history)
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    ax2 = ax.twinx()
+    loss_color, margin_color = "tab:blue", "tab:red"
+    handles = []
+    l_steps, l_vals = h.series("loss")
+    if l_steps:
+        handles += ax.plot(l_steps, _plottable(l_vals), color=loss_color, marker=_marker(len(l_steps)), label="loss")
+    handles.append(ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2 ≈ 0.693"))
+    m_steps, m_vals = h.series("logratio/margin")  # raw, so that a diverged run shows gaps
+    source = "logratio/margin"
+    if not m_steps:
+        m_steps, m_vals, source = _unscaled_margin(h)
+    band = ax2.axhspan(
+        *HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0,
+        label=f"healthy margin {HEALTHY_MARGIN_BAND[0]:g}–{HEALTHY_MARGIN_BAND[1]:g}",
+    )
+    if m_steps:
+        handles += ax2.plot(
+            m_steps, _plottable(m_vals), color=margin_color, marker=_marker(len(m_steps)),
+            label=f"unscaled margin ({source})",
+        )
+    handles.append(band)
+    ax.set_xlabel("step")
+    ax.set_ylabel("DPO loss (nats)", color=loss_color)
+    ax2.set_ylabel("unscaled reward margin (nats)", color=margin_color)
+    ax.tick_params(axis="y", colors=loss_color)
+    ax2.tick_params(axis="y", colors=margin_color)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, loc="center right", fontsize=8)
+    ax.set_title(title or "DPO loss and unscaled reward margin")
+    if not l_steps and not m_steps:
+        _empty(fig, ax, "neither loss nor margin was logged")
+    return fig
+
+
+def compare_runs(histories: Mapping[str, object], name: str, title: str | None = None) -> Figure:
+    """One metric across several runs: one line per run that logged ``name``.
+
+    ``histories`` maps a run's label (e.g. ``"β=0.1, batch 1"``) to its history; runs without
+    ``name`` are skipped. For ``loss`` a dashed line marks log 2; for margins the healthy band is
+    shaded.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    what, unit = _describe(name)
+    drawn = 0
+    for label, history in histories.items():
+        h = as_history(history)
+        if h.series(name)[0]:
+            _draw_metric(ax, h, name, label=str(label))
+            drawn += 1
+    if name == "loss":
+        ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2")
+    if name in _MARGIN_NAMES:
+        ax.axhspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0, label="healthy band")
+    ax.set_title(title or f"{name} across runs")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"{what} — {unit}")
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8)
+    else:
+        _empty(fig, ax, f"no run logged {name!r}")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# probabilities, margins, frontiers
+# ------------------------------------------------------------------------------------------------
+
+
+def _row_labels(labels, row: int, n: int) -> list[str]:
+    if labels is None:
+        return [str(i) for i in range(n)]
+    labels = list(labels)
+    if labels and not isinstance(labels[0], str) and isinstance(labels[0], Sequence):
+        labels = list(labels[row])  # one list of labels per prompt row
+    if len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} responses")
+    return [str(x) for x in labels]
+
+
+def _highlights(highlight, rows: int) -> list[int | None]:
+    if highlight is None:
+        return [None] * rows
+    arr = _to_numpy(highlight) if not isinstance(highlight, (list, tuple)) else None
+    if arr is not None and arr.ndim == 0:
+        return [int(arr)] * rows
+    items = list(arr.astype(int)) if arr is not None else list(highlight)
+    if len(items) != rows:
+        raise ValueError(f"got {len(items)} highlight indices for {rows} prompt rows")
+    return [None if i is None else int(i) for i in items]
+
+
+def plot_probability_bars(before, after, labels=None, title: str | None = None, highlight=None) -> Figure:
+    """How DPO moved probability between candidate responses, before vs after, per prompt.
+
+    ``before`` and ``after`` are probabilities of shape ``(P, N)`` (P prompts, N candidate
+    responses each) or ``(N,)``, as torch tensors, numpy arrays or lists. One panel per prompt
+    row, with grouped bars (before, after) per response and a dotted line at the uniform 1/N.
+    ``labels``: N response names, or one list of N per row. ``highlight``: an index per row (or
+    one int for all rows; ``None`` entries allowed) whose bars get a thick black edge, e.g. the
+    top-ranked response.
+    """
+    b, a = _to_numpy(before), _to_numpy(after)
+    if b.ndim == 1:
+        b = b[None, :]
+    if a.ndim == 1:
+        a = a[None, :]
+    if b.ndim != 2 or b.shape != a.shape:
+        raise ValueError(f"before and after must have the same shape (P, N) or (N,); got {b.shape} and {a.shape}")
+    rows, n = b.shape
+    marks = _highlights(highlight, rows)
+    fig, axes = _grid(rows, ncols=min(rows, 3), panel=(max(4.0, 0.6 * n + 1.5), 3.2))
+    fig.suptitle(title or "Response probabilities before and after DPO")
+    x = np.arange(n)
+    width = 0.4
+    for row, ax in enumerate(axes):
+        names = _row_labels(labels, row, n)
+        bars_b = ax.bar(x - width / 2, b[row], width, label="before", color="0.65")
+        bars_a = ax.bar(x + width / 2, a[row], width, label="after", color="tab:blue")
+        ax.axhline(1.0 / n, ls=":", color="0.3", lw=1, label=f"uniform 1/{n}")
+        mark = marks[row]
+        if mark is not None:
+            if not 0 <= mark < n:
+                raise ValueError(f"highlight index {mark} out of range for {n} responses")
+            for bars in (bars_b, bars_a):
+                bars[mark].set_edgecolor("black")
+                bars[mark].set_linewidth(2.0)
+        long_names = max(len(s) for s in names) > 6
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=30 if long_names else 0, ha="right" if long_names else "center", fontsize=8)
+        if mark is not None:
+            ax.get_xticklabels()[mark].set_fontweight("bold")
+        top = float(np.nanmax(np.concatenate([b[row], a[row], [1.0 / n]])))
+        ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+        ax.set_title(f"prompt {row}" if rows > 1 else "responses", fontsize=10)
+        ax.set_xlabel("response")
+        ax.set_ylabel("probability")
+        ax.grid(axis="y", alpha=0.3)
+        if row == 0:  # plain swatches, so a highlighted first bar does not restyle the legend
+            ax.legend(
+                handles=[Patch(color="0.65", label="before"), Patch(color="tab:blue", label="after"),
+                         *ax.get_lines()],
+                fontsize=7,
+            )
+    return fig
+
+
+def plot_margin_histogram(margins_by_label: Mapping[str, Sequence[float]], title: str | None = None) -> Figure:
+    """Overlaid histograms of unscaled margins, one per label (e.g. ``train`` vs ``held-out``).
+
+    All histograms share bins; a dashed vertical line marks each label's mean, and the healthy band
+    1–10 is shaded. Values may be lists, arrays or tensors; NaN/inf values are left out (and
+    counted in the legend). Labels with no finite value are skipped.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
+    data = {}
+    dropped = {}
+    for label, values in margins_by_label.items():
+        arr = _to_numpy(values).ravel()
+        finite = arr[np.isfinite(arr)]
+        dropped[label] = int(arr.size - finite.size)
+        if finite.size:
+            data[label] = finite
+    ax.axvspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0, label="healthy band 1–10")
+    ax.set_title(title or "Unscaled reward margins")
+    ax.set_xlabel("unscaled margin: chosen − rejected log-ratio (nats)")
+    ax.set_ylabel("number of pairs")
+    if not data:
+        _empty(fig, ax, "no finite margins to plot")
+        return fig
+    everything = np.concatenate(list(data.values()))
+    lo, hi = float(everything.min()), float(everything.max())
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    bins = np.histogram_bin_edges(everything, bins=min(40, max(8, int(np.sqrt(everything.size)) * 2)), range=(lo, hi))
+    for color, (label, values) in zip(_colors() * 10, data.items()):
+        note = f", {dropped[label]} non-finite left out" if dropped[label] else ""
+        ax.hist(values, bins=bins, alpha=0.5, color=color,
+                label=f"{label} (n={values.size}, mean {values.mean():.2f}{note})")
+        ax.axvline(values.mean(), color=color, ls="--", lw=1.2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_frontier(points: Sequence[FrontierPoint], title: str | None = None) -> Figure:
+    """Reward vs KL: a scatter and a Pareto-frontier line per method label.
+
+    x is the sequence KL(π‖π_ref) in nats, y the mean ground-truth reward of samples; each point
+    is annotated with its ``param`` (β for DPO). Upper-left is better: more reward for less KL.
+    One scatter collection and one line per label.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    groups: dict[str, list[FrontierPoint]] = {}
+    for p in points:
+        groups.setdefault(p.label, []).append(p)
+    for color, (label, pts) in zip(_colors() * 10, groups.items()):
+        ax.scatter([p.kl for p in pts], [p.reward for p in pts], color=color, alpha=0.6, s=25, label=label)
+        front = pareto_frontier(pts)
+        ax.plot([p.kl for p in front], [p.reward for p in front], color=color, lw=1.8,
+                marker="o" if len(front) == 1 else None, label=f"{label} frontier")
+        for p in pts:
+            if math.isfinite(p.kl) and math.isfinite(p.reward):
+                ax.annotate(f"{p.param:g}", (p.kl, p.reward), textcoords="offset points", xytext=(4, 3),
+                            fontsize=7, color=color)
+    ax.set_title(title or "Reward vs KL frontier")
+    ax.set_xlabel("KL(π‖π_ref) per sequence (nats)")
+    ax.set_ylabel("mean ground-truth reward")
+    ax.grid(alpha=0.3)
+    if groups:
+        ax.legend(fontsize=8)
+    else:
+        _empty(fig, ax, "no points to plot")
+    return fig

@@ -1,0 +1,364 @@
+"""SFT and DPO training loops for the tiny transformer.
+
+SFT (the reference policy) maximises the likelihood of corpus responses given their prompts: the
+loss is the mean negative log-prob per *response* token (prompt tokens are context, not targets).
+
+DPO trains a copy of the SFT model against a frozen reference (the SFT model itself, in eval mode,
+no parameter requiring grad). The reference's log-probs of every training pair are computed once
+before training and cached — it never changes, so recomputing them each step would be wasted work
+(``bench/dpo_step.py`` measures the saving). Each step stacks chosen and rejected into one
+``(2B, T)`` batch for a single policy forward pass, supports gradient accumulation and clipping,
+and logs the conventional metrics (see :mod:`rlhf_core.metrics`), plus held-out sampled reward,
+KL and grammaticality every ``eval_every`` steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from . import losses, task
+from .data import collate_pairs, collate_sft
+from .evaluation import evaluate_policy
+from .logps import get_logps, get_token_logps
+from .metrics import MetricsHistory
+from .model import ModelConfig, TinyLM
+from .tokenizer import WordTokenizer
+from .toy import frozen_copy
+
+__all__ = [
+    "SFTConfig",
+    "DPOConfig",
+    "sft_loss",
+    "sft_step",
+    "train_sft",
+    "concatenated_logps",
+    "reference_logps",
+    "dpo_metrics",
+    "dpo_step",
+    "train_dpo",
+    "make_reference",
+    "lr_at",
+]
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.0) -> float:
+    """Linear warm-up to ``peak`` over ``warmup`` steps, then cosine decay to ``floor`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+# ============================================================================================
+# SFT
+
+
+@dataclass
+class SFTConfig:
+    """Everything that determines the SFT checkpoint (kept in ``configs/sft.json``)."""
+
+    seed: int = 0
+    corpus_size: int = 20000
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 3e-3
+    min_lr: float = 3e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    eval_every: int = 250
+    num_threads: int = 2
+    model: dict = field(default_factory=lambda: {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 352, "max_seq_len": 64})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SFTConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown SFT config keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sft_loss(model: TinyLM, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean negative log-prob per response token of a :func:`~rlhf_core.data.collate_sft` batch (0-dim)."""
+    logits = model(batch["input_ids"], batch["attention_mask"])  # (B, T, V)
+    token_logps = get_token_logps(logits, batch["input_ids"])  # (B, T-1): token t+1 given ≤ t
+    mask = batch["response_mask"][:, 1:].to(token_logps.dtype)  # (B, T-1): shifted with the labels
+    return -(token_logps * mask).sum() / mask.sum().clamp(min=1)
+
+
+def sft_step(model: TinyLM, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> float:
+    """One SFT update: zero the gradients, the loss on response tokens, backward, step. Returns the loss."""
+    optimizer.zero_grad()
+    loss = sft_loss(model, batch)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = None, progress: bool = True,
+              device: str | torch.device = "cpu") -> tuple[TinyLM, WordTokenizer, MetricsHistory]:
+    """Train the SFT model from scratch on the task corpus; returns ``(model, tokenizer, history)``.
+
+    Deterministic for a given config on a given machine and thread count (``num_threads``).
+    ``history`` holds ``loss`` per step and ``eval/loss`` (on 512 held-out reviews) every ``eval_every``.
+    """
+    config = config or SFTConfig()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    torch.manual_seed(config.seed)
+    tokenizer = WordTokenizer.for_task()
+    corpus = list(corpus) if corpus is not None else task.make_corpus(config.corpus_size, seed=config.seed)
+    heldout = task.make_corpus(512, seed=config.seed + 10_000, prompts=task.HELDOUT_PROMPTS)
+    model = TinyLM(ModelConfig(vocab_size=tokenizer.vocab_size, **config.model)).to(device)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.95))
+    rng = random.Random(config.seed)
+    order: list[int] = []
+    history = MetricsHistory()
+    heldout_batch = _to(collate_sft(heldout, tokenizer), device)
+    bar = tqdm(range(config.steps), desc="SFT", disable=not progress)
+    for step in bar:
+        if len(order) < config.batch_size:
+            fresh = list(range(len(corpus)))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        rows = [corpus[order.pop()] for _ in range(config.batch_size)]
+        batch = _to(collate_sft(rows, tokenizer), device)
+        _set_lr(optimizer, lr_at(step, config.steps, config.lr, config.warmup_steps, config.min_lr))
+        model.train()
+        optimizer.zero_grad()
+        loss = sft_loss(model, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        history.log(step, loss=loss.item())
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            model.eval()
+            with torch.no_grad():
+                eval_loss = sft_loss(model, heldout_batch).item()
+            history.log(step, **{"eval/loss": eval_loss})
+            bar.set_postfix(loss=f"{loss.item():.3f}", eval_loss=f"{eval_loss:.3f}")
+    return model.eval(), tokenizer, history
+
+
+# ============================================================================================
+# DPO
+
+
+@dataclass
+class DPOConfig:
+    """A DPO run. ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"``, or ``"cdpo"`` (with ``label_smoothing``).
+
+    ``average_logps=True`` trains on length-averaged log-probs (the length-normalised variant);
+    the default sums, as the paper does. The effective batch is ``batch_size × grad_accum_steps``.
+    """
+
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    label_smoothing: float = 0.0
+    average_logps: bool = False
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    steps: int = 200
+    lr: float = 1e-3
+    warmup_steps: int = 10
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    eval_every: int = 50
+    eval_samples_per_prompt: int = 8
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_reference(model: TinyLM) -> TinyLM:
+    """A frozen copy for the reference: every parameter ``requires_grad=False``, eval mode."""
+    return frozen_copy(model)
+
+
+def concatenated_logps(model: TinyLM, batch: dict[str, torch.Tensor], average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chosen and rejected log-probs ``(B,)`` each, from ONE forward pass over the stacked ``(2B, T)`` batch."""
+    ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])  # (2B, T)
+    attention = torch.cat([batch["chosen_attention_mask"], batch["rejected_attention_mask"]])  # (2B, T)
+    response = torch.cat([batch["chosen_response_mask"], batch["rejected_response_mask"]])  # (2B, T)
+    logps = get_logps(model(ids, attention), ids, response, average=average)  # (2B,)
+    half = batch["chosen_input_ids"].shape[0]
+    return logps[:half], logps[half:]
+
+
+@torch.no_grad()
+def reference_logps(reference: TinyLM, pairs: Sequence[dict], tokenizer: WordTokenizer, batch_size: int = 256,
+                    average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's chosen and rejected log-probs for every pair, computed once: ``(N,)``, ``(N,)``."""
+    was_training = reference.training
+    reference.eval()
+    device = _device_of(reference)
+    chosen, rejected = [], []
+    for start in range(0, len(pairs), batch_size):
+        batch = _to(collate_pairs(pairs[start:start + batch_size], tokenizer), device)
+        c, r = concatenated_logps(reference, batch, average)
+        chosen.append(c.cpu())
+        rejected.append(r.cpu())
+    reference.train(was_training)
+    return torch.cat(chosen), torch.cat(rejected)
+
+
+def _preference_losses(config: DPOConfig, pc, pr, rc, rr) -> torch.Tensor:
+    if config.loss_type == "sigmoid":
+        return losses.dpo_losses(pc, pr, rc, rr, config.beta)
+    if config.loss_type == "ipo":
+        return losses.ipo_losses(pc, pr, rc, rr, config.beta)
+    if config.loss_type == "cdpo":
+        return losses.conservative_dpo_losses(pc, pr, rc, rr, config.beta, config.label_smoothing)
+    raise ValueError(f"unknown loss_type {config.loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
+
+
+@torch.no_grad()
+def dpo_metrics(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor, beta: float) -> dict[str, float]:
+    """The conventional metrics of a batch from the four ``(B,)`` log-prob tensors (see ``metrics``)."""
+    reward_chosen = losses.implicit_reward(pc, rc, beta)  # (B,)
+    reward_rejected = losses.implicit_reward(pr, rr, beta)  # (B,)
+    margins = reward_chosen - reward_rejected  # (B,)
+    return {
+        "rewards/chosen": reward_chosen.mean().item(),
+        "rewards/rejected": reward_rejected.mean().item(),
+        "rewards/accuracies": (reward_chosen > reward_rejected).float().mean().item(),
+        "rewards/margins": margins.mean().item(),
+        "logps/chosen": pc.mean().item(),
+        "logps/rejected": pr.mean().item(),
+        "logratio/margin": (margins / beta).mean().item(),
+    }
+
+
+def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], ref_chosen_logps: torch.Tensor,
+             ref_rejected_logps: torch.Tensor, optimizer: torch.optim.Optimizer, beta: float = 0.1) -> dict[str, float]:
+    """One DPO update on a :func:`~rlhf_core.data.collate_pairs` batch, with cached reference log-probs.
+
+    Policy log-probs (summed, one forward over chosen+rejected), ``dpo_loss`` against the cached
+    reference log-probs ``(B,)``, zero_grad / backward / step. Returns ``{"loss": …}`` plus
+    :func:`dpo_metrics`.
+    """
+    policy_chosen, policy_rejected = concatenated_logps(policy, batch)  # (B,), (B,)
+    loss = losses.dpo_loss(policy_chosen, policy_rejected, ref_chosen_logps, ref_rejected_logps, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.item(), **dpo_metrics(policy_chosen, policy_rejected, ref_chosen_logps, ref_rejected_logps, beta)}
+
+
+def _heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], ref_c: torch.Tensor, ref_r: torch.Tensor,
+                          tokenizer: WordTokenizer, config: DPOConfig) -> dict[str, float]:
+    was_training = policy.training
+    policy.eval()
+    with torch.no_grad():
+        batch = _to(collate_pairs(pairs, tokenizer), _device_of(policy))
+        pc, pr = concatenated_logps(policy, batch, config.average_logps)
+    policy.train(was_training)
+    margins = (pc.cpu() - ref_c) - (pr.cpu() - ref_r)  # unscaled, (N,)
+    return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
+
+
+def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train_pairs: Sequence[dict],
+              config: DPOConfig | None = None, eval_pairs: Sequence[dict] | None = None,
+              eval_prompts: Sequence[str] | None = task.HELDOUT_PROMPTS, progress: bool = True,
+              on_log: Callable[[int, dict], None] | None = None) -> MetricsHistory:
+    """Train ``policy`` in place with DPO against the frozen ``reference``; returns the metrics history.
+
+    ``train_pairs``/``eval_pairs`` are rows ``{prompt, chosen, rejected}`` (a list or a Dataset).
+    The reference's log-probs are computed once up front. Every ``eval_every`` steps (and at steps
+    0 and the last) it logs ``eval/margin`` and ``eval/accuracy`` on ``eval_pairs`` and the sampled
+    ``eval/reward``, ``eval/reward_std``, ``eval/kl``, ``eval/grammatical`` on ``eval_prompts``.
+    """
+    config = config or DPOConfig()
+    for p in reference.parameters():
+        if p.requires_grad:
+            raise ValueError("the reference has parameters that require grad: pass make_reference(model), a frozen copy")
+    train_pairs = [dict(row) for row in train_pairs]
+    eval_pairs = [dict(row) for row in eval_pairs] if eval_pairs is not None else None
+    if len(train_pairs) < config.batch_size:
+        raise ValueError(f"{len(train_pairs)} training pairs is fewer than one batch of {config.batch_size}")
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    device = _device_of(policy)
+
+    ref_c, ref_r = reference_logps(reference, train_pairs, tokenizer, average=config.average_logps)  # cached once
+    if eval_pairs:
+        eval_ref_c, eval_ref_r = reference_logps(reference, eval_pairs, tokenizer, average=config.average_logps)
+
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    history = MetricsHistory()
+
+    def evaluate(step: int) -> None:
+        row: dict[str, float] = {}
+        if eval_pairs:
+            row.update(_heldout_pair_metrics(policy, eval_pairs, eval_ref_c, eval_ref_r, tokenizer, config))
+        if eval_prompts:
+            row.update(evaluate_policy(policy, reference, tokenizer, eval_prompts,
+                                       config.eval_samples_per_prompt, seed=config.seed + 1))
+        if row:
+            history.log(step, **row)
+            if on_log:
+                on_log(step, row)
+
+    evaluate(0)
+    order: list[int] = []
+    bar = tqdm(range(1, config.steps + 1), desc=f"DPO β={config.beta}", disable=not progress)
+    for step in bar:
+        policy.train()
+        _set_lr(optimizer, lr_at(step - 1, config.steps, config.lr, config.warmup_steps))
+        optimizer.zero_grad()
+        collected = {"pc": [], "pr": [], "rc": [], "rr": [], "loss": []}
+        for _ in range(config.grad_accum_steps):
+            if len(order) < config.batch_size:
+                fresh = list(range(len(train_pairs)))
+                rng.shuffle(fresh)
+                order.extend(fresh)
+            idx = [order.pop() for _ in range(config.batch_size)]
+            batch = _to(collate_pairs([train_pairs[i] for i in idx], tokenizer), device)
+            pc, pr = concatenated_logps(policy, batch, config.average_logps)  # (B,), (B,)
+            rc, rr = ref_c[idx].to(device), ref_r[idx].to(device)
+            loss = _preference_losses(config, pc, pr, rc, rr).mean()
+            (loss / config.grad_accum_steps).backward()
+            for key, value in (("pc", pc), ("pr", pr), ("rc", rc), ("rr", rr)):
+                collected[key].append(value.detach())
+            collected["loss"].append(loss.detach())
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+        optimizer.step()
+        cat = {k: torch.cat(v) if k != "loss" else torch.stack(v).mean() for k, v in collected.items()}
+        metrics = {"loss": cat["loss"].item(), **dpo_metrics(cat["pc"], cat["pr"], cat["rc"], cat["rr"], config.beta)}
+        history.log(step, **metrics)
+        if on_log:
+            on_log(step, metrics)
+        bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['rewards/accuracies']:.2f}",
+                        margin=f"{metrics['logratio/margin']:.1f}")
+        if step % config.eval_every == 0 or step == config.steps:
+            evaluate(step)
+    policy.eval()
+    return history

@@ -1,0 +1,163 @@
+"""check_dpo_loss and check_implicit_reward: pass on the reference, name each known mistake."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlhf_core.checking import judge, probe
+from rlhf_core.checks import EXERCISES, check_dpo_loss, check_implicit_reward
+from rlhf_core.losses import dpo_loss, implicit_reward
+
+from checkhelpers import assert_fails_with, assert_passes
+
+
+def test_passes_on_the_reference(capsys):
+    assert_passes(check_dpo_loss, dpo_loss, capsys)
+    assert_passes(check_implicit_reward, implicit_reward, capsys)
+
+
+def test_passes_on_a_differently_written_correct_loss(capsys):
+    def mine(pc, pr, rc, rr, beta=0.1):
+        logits = beta * (pc - pr) - beta * (rc - rr)
+        return F.softplus(-logits).mean()
+
+    assert_passes(check_dpo_loss, mine, capsys)
+
+
+# -- known-wrong dpo_loss implementations, written the way a learner would write them --------
+
+def no_reference(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * (pc - pr)).mean()
+
+
+def log_of_sigmoid(pc, pr, rc, rr, beta=0.1):
+    h = beta * ((pc - rc) - (pr - rr))
+    return -torch.log(torch.sigmoid(h)).mean()
+
+
+def beta_outside(pc, pr, rc, rr, beta=0.1):
+    return (-beta * F.logsigmoid((pc - rc) - (pr - rr))).mean()
+
+
+def swapped(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pr - rr) - (pc - rc))).mean()
+
+
+def summed(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pc - rc) - (pr - rr))).sum()
+
+
+def no_mean(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pc - rc) - (pr - rr)))
+
+
+def returns_item(pc, pr, rc, rr, beta=0.1):
+    return (-F.logsigmoid(beta * ((pc - rc) - (pr - rr))).mean()).item()
+
+
+def hard_coded_beta(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(0.1 * ((pc - rc) - (pr - rr))).mean()
+
+
+def sigmoid_instead(pc, pr, rc, rr, beta=0.1):
+    return torch.sigmoid(beta * ((pc - rc) - (pr - rr))).mean()
+
+
+def stub(pc, pr, rc, rr, beta=0.1):
+    raise NotImplementedError
+
+
+def crashes(pc, pr, rc, rr, beta=0.1):
+    return torch.cat([pc, pr], dim=1).mean()
+
+
+def nan_out(pc, pr, rc, rr, beta=0.1):
+    return torch.log(pc).mean()
+
+
+@pytest.mark.parametrize("impl, fragments", [
+    (no_reference, ["drop log π_ref", "expected", "got"]),
+    (log_of_sigmoid, ["±1e4", "got tensor(inf)", "F.logsigmoid"]),
+    (beta_outside, ["β is outside the log-sigmoid"]),
+    (swapped, ["swapped"]),
+    (summed, ["summed over the batch"]),
+    (no_mean, ["expected a scalar", "got shape (8,)", ".mean()"]),
+    (returns_item, ["cut off from autograd", ".item()"]),
+    (hard_coded_beta, ["β = 0.5", "hard-coded"]),
+    (sigmoid_instead, ["sigmoid(h)"]),
+    (stub, ["not implemented yet", "NotImplementedError"]),
+    (crashes, ["raised IndexError", "return torch.cat"]),
+    (nan_out, ["got tensor(nan)"]),
+])
+def test_dpo_loss_check_names_the_mistake(impl, fragments):
+    assert_fails_with(check_dpo_loss, impl, *fragments)
+
+
+def test_check_rejects_what_is_not_a_function():
+    assert_fails_with(check_dpo_loss, dpo_loss(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2)),
+                      "expected a function", "without calling it")
+
+
+def test_other_seeds_draw_other_inputs_and_still_pass():
+    for seed in (1, 2, 3):
+        check_dpo_loss(dpo_loss, seed=seed)
+
+
+def test_the_record_is_plain_json_and_judging_it_needs_no_candidate():
+    exercise = EXERCISES["dpo_loss"]
+    record = json.loads(json.dumps(probe(exercise, no_reference, seed=0)))
+    with pytest.raises(AssertionError, match="drop log π_ref"):
+        judge(exercise, record)
+    good = json.loads(json.dumps(probe(exercise, dpo_loss, seed=0)))
+    assert judge(exercise, good).startswith("dpo_loss matches")
+
+
+def test_a_forged_record_cannot_pass():
+    exercise = EXERCISES["dpo_loss"]
+    record = probe(exercise, dpo_loss, seed=0)
+    first = next(iter(record["cases"].values()))
+    first["values"]["out"]["data"] = [0.0]
+    with pytest.raises(AssertionError):
+        judge(exercise, record)
+    with pytest.raises(AssertionError, match="malformed"):
+        judge(exercise, {"exercise": "dpo_loss", "cases": "all passed"})
+
+
+# -- implicit_reward -------------------------------------------------------------------------
+
+def reward_no_beta(lp, lr, beta=0.1):
+    return lp - lr
+
+
+def reward_reversed(lp, lr, beta=0.1):
+    return beta * (lr - lp)
+
+
+def reward_probability_ratio(lp, lr, beta=0.1):
+    return beta * lp.exp() / lr.exp()
+
+
+def reward_averaged(lp, lr, beta=0.1):
+    return (beta * (lp - lr)).mean()
+
+
+def reward_divided(lp, lr, beta=0.1):
+    return (lp - lr) / beta
+
+
+def reward_log_of_logs(lp, lr, beta=0.1):
+    return beta * torch.log(lp / lr)
+
+
+@pytest.mark.parametrize("impl, fragments", [
+    (reward_no_beta, ["β is missing"]),
+    (reward_reversed, ["sign is flipped"]),
+    (reward_probability_ratio, ["exponentiated"]),
+    (reward_averaged, ["expected shape (8,)", "elementwise"]),
+    (reward_divided, ["divided by β"]),
+    (reward_log_of_logs, ["expected", "got"]),
+])
+def test_implicit_reward_check_names_the_mistake(impl, fragments):
+    assert_fails_with(check_implicit_reward, impl, *fragments)

@@ -1,0 +1,381 @@
+"""Tests for rlhf_core.diagnostics: the run labels and the reward-vs-KL frontier helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rlhf_core.diagnostics import (
+    DIAGNOSIS_LABELS,
+    FIXES,
+    LOG2,
+    Diagnosis,
+    FrontierPoint,
+    as_history,
+    detect_margin_explosion,
+    diagnose,
+    first_step_where,
+    frontier_gap,
+    pareto_frontier,
+)
+from rlhf_core.metrics import MetricsHistory
+
+BETA = 0.1
+
+
+def _softplus_neg(x: float) -> float:
+    """−log σ(x), the DPO loss for a scaled margin x."""
+    return math.log1p(math.exp(-x)) if x > -30 else -x
+
+
+def _log_run(margins, chosen, steps=None, accuracies=None, beta=BETA, losses=None) -> MetricsHistory:
+    """A history from unscaled margins and chosen log-ratios (rejected = chosen − margin)."""
+    h = MetricsHistory()
+    steps = list(steps) if steps is not None else list(range(0, 10 * len(margins), 10))
+    for i, (s, m, c) in enumerate(zip(steps, margins, chosen)):
+        r = c - m
+        acc = accuracies[i] if accuracies is not None else float(m > 0)
+        loss = losses[i] if losses is not None else _softplus_neg(beta * m)
+        h.log(
+            s,
+            loss=loss,
+            **{
+                "rewards/chosen": beta * c,
+                "rewards/rejected": beta * r,
+                "rewards/accuracies": acc,
+                "rewards/margins": beta * m,
+                "logps/chosen": -40.0 + c,
+                "logps/rejected": -40.0 + r,
+                "logratio/margin": m,
+            },
+        )
+    return h
+
+
+# The write-up's batch-1, β = 0.1 run: loss 0 and accuracy 1 by step 30, unscaled margin exploding.
+WRITEUP_MARGINS = {30: 56.9, 70: 240.7, 80: 295.8, 150: 599.2, 200: 329.7}
+
+
+def writeup_batch1_history() -> MetricsHistory:
+    anchors = {0: 0.0, 10: 4.2, 20: 21.5, **WRITEUP_MARGINS}
+    known = sorted(anchors)
+    steps = list(range(0, 210, 10))
+    margins = list(np.interp(steps, known, [anchors[s] for s in known]))
+    for s, m in WRITEUP_MARGINS.items():  # the exact numbers, not interpolation round-off
+        margins[steps.index(s)] = m
+    losses = [LOG2, 0.35, 0.02] + [0.0] * (len(steps) - 3)
+    accuracies = [0.0] + [1.0] * (len(steps) - 1)
+    chosen = [-0.6 * m for m in margins]  # both log-ratios fall, rejected faster
+    h = _log_run(margins, chosen, steps=steps, accuracies=accuracies, losses=losses)
+    for s, em in zip(range(0, 250, 50), (0.0, 0.8, 1.1, 0.9, 1.2)):  # held-out margin stays flat
+        h.log(s, **{"eval/margin": em, "eval/accuracy": 0.55})
+    return h
+
+
+def healthy_history() -> MetricsHistory:
+    rng = np.random.default_rng(0)
+    steps = list(range(0, 210, 10))
+    margins = [6.0 * (1 - math.exp(-s / 60)) + (0.2 * rng.standard_normal() if s else 0.0) for s in steps]
+    chosen = [0.2 * m for m in margins]
+    accuracies = [min(0.9, 0.15 * m) if s else 0.0 for s, m in zip(steps, margins)]
+    h = _log_run(margins, chosen, steps=steps, accuracies=accuracies)
+    for s in range(0, 250, 50):
+        m = 6.0 * (1 - math.exp(-s / 60))
+        h.log(s, **{"eval/margin": 0.8 * m, "eval/accuracy": 0.5 + 0.05 * m, "eval/kl": 0.3 * m, "eval/reward": 0.1 * m})
+    return h
+
+
+def flat_history(n: int = 30, jitter: float = 0.0) -> MetricsHistory:
+    return _log_run([jitter * (-1) ** i for i in range(n)], [0.0] * n, accuracies=[0.0] * n)
+
+
+# ------------------------------------------------------------------------------------------------
+# diagnose: one test per label
+# ------------------------------------------------------------------------------------------------
+
+
+def test_writeup_batch1_run_is_a_margin_explosion_from_step_30():
+    d = diagnose(writeup_batch1_history())
+    assert d.label == "margin_explosion"
+    assert d.step == 30
+    text = " ".join(d.evidence)
+    assert "56.9" in text and "margin" in text
+    assert "599.2" in text  # the peak, at step 150
+    assert "held-out" in text
+    assert isinstance(d, Diagnosis)
+
+
+def test_margin_explosion_respects_the_threshold():
+    h = writeup_batch1_history()
+    assert diagnose(h, explosion_threshold=250.0).step == 80
+    d = diagnose(h, explosion_threshold=1000.0)
+    assert d.label != "margin_explosion"
+    assert detect_margin_explosion(h, threshold=1000.0) is None
+    assert detect_margin_explosion(h).step == 30
+
+
+def test_explosion_also_reports_likelihood_displacement():
+    d = diagnose(writeup_batch1_history())
+    assert "likelihood_displacement" in d.also
+    assert "likelihood_displacement" in str(d)
+
+
+def test_healthy_run():
+    d = diagnose(healthy_history())
+    assert d.label == "healthy", str(d)
+    assert d.step is None
+    assert d.also == []
+    assert d.ok
+    assert any("healthy" in line for line in d.evidence)
+    assert detect_margin_explosion(healthy_history()) is None
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.05])
+def test_flat_log2_run_is_no_learning(jitter):
+    d = diagnose(flat_history(jitter=jitter))
+    assert d.label == "no_learning", str(d)
+    assert any("log 2" in line for line in d.evidence)
+
+
+def test_small_but_real_learning_is_not_no_learning():
+    h = _log_run([0.0, 1.0, 2.0, 3.0], [0.0, 0.5, 1.0, 1.5])
+    assert diagnose(h).label != "no_learning"
+    # with a tiny β the loss barely leaves log 2, but the unscaled margin shows the learning
+    h = _log_run([0.0, 1.0, 2.0, 3.0], [0.0, 0.5, 1.0, 1.5], beta=0.001)
+    assert max(abs(v - LOG2) for v in h.values("loss")) < 0.01
+    assert diagnose(h).label != "no_learning"
+
+
+def test_nan_run_is_diverged_at_the_first_nan():
+    h = healthy_history()
+    h.log(210, loss=float("nan"), **{"logratio/margin": 7.0})
+    h.log(220, loss=float("nan"), **{"logratio/margin": float("nan")})
+    d = diagnose(h)
+    assert d.label == "diverged"
+    assert d.step == 210
+    assert any("nan" in line for line in d.evidence)
+
+
+def test_inf_margin_is_diverged_and_wins_over_explosion():
+    h = writeup_batch1_history()
+    h.log(210, **{"logratio/margin": float("inf")})
+    d = diagnose(h)
+    assert d.label == "diverged"
+    assert d.step == 210
+    assert "margin_explosion" in d.also
+
+
+def test_swapped_run_is_reversed_preferences():
+    steps = list(range(0, 210, 10))
+    margins = [-6.0 * (1 - math.exp(-s / 40)) for s in steps]
+    h = _log_run(margins, [0.3 * m for m in margins], steps=steps, accuracies=[0.05] * len(steps))
+    d = diagnose(h)
+    assert d.label == "reversed_preferences", str(d)
+    assert d.step is not None and d.step > 0
+    assert any("accuracy" in line for line in d.evidence)
+
+
+def test_reversed_preferences_seen_on_held_out_pairs_only():
+    h = healthy_history()  # the loss is trained on swapped labels, so the train metrics look fine
+    for s in range(0, 250, 50):
+        h.log(s, **{"eval/margin": -0.05 * s, "eval/accuracy": 0.1})
+    d = diagnose(h)
+    assert d.label == "reversed_preferences"
+    assert any("held-out" in line for line in d.evidence)
+
+
+def test_chosen_logratio_falling_is_likelihood_displacement():
+    steps = list(range(0, 210, 10))
+    margins = [8.0 * s / 200 for s in steps]
+    chosen = [-0.75 * m for m in margins]  # chosen falls by 6 nats while the margin grows by 8
+    d = diagnose(_log_run(margins, chosen, steps=steps))
+    assert d.label == "likelihood_displacement", str(d)
+    assert any("fell" in line for line in d.evidence)
+    assert d.step is not None
+
+
+def test_chosen_falling_a_little_is_still_healthy():
+    steps = list(range(0, 210, 10))
+    margins = [8.0 * s / 200 for s in steps]
+    chosen = [-0.25 * m for m in margins]  # a drop of 2 nats while the margin grows by 8: ordinary
+    assert diagnose(_log_run(margins, chosen, steps=steps)).label == "healthy"
+
+
+def test_likelihood_displacement_from_logps_only():
+    h = MetricsHistory()
+    for i, s in enumerate(range(0, 100, 10)):
+        h.log(s, loss=_softplus_neg(BETA * i), **{"logratio/margin": float(i), "logps/chosen": -20.0 - i})
+    assert diagnose(h).label == "likelihood_displacement"
+
+
+# ------------------------------------------------------------------------------------------------
+# short histories, input forms, β
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("empty", [MetricsHistory(), [], {"rows": []}, None])
+def test_empty_history_does_not_crash(empty):
+    d = diagnose(empty)
+    assert d.label == "no_learning"
+    assert any("no rows" in line for line in d.evidence)
+
+
+def test_one_row_history():
+    d = diagnose([{"step": 0, "loss": LOG2, "logratio/margin": 0.0}])
+    assert d.label in ("no_learning", "healthy")
+    assert any("only 1 step" in line for line in d.evidence)
+    d = diagnose([{"step": 5, "loss": 0.0, "logratio/margin": 500.0}])
+    assert any("only 1 step" in line for line in d.evidence)
+
+
+def test_short_history_advice_says_to_log_more():
+    for short in ([], [{"step": 0, "loss": LOG2}]):
+        d = diagnose(short)
+        assert d.fix.startswith("Log at least two steps")
+        assert "Log at least two steps" in str(d)
+    assert diagnose(flat_history()).fix == FIXES["no_learning"]
+
+
+def test_one_row_with_nan_is_diverged():
+    assert diagnose([{"step": 0, "loss": float("nan")}]).label == "diverged"
+
+
+def test_rows_without_margin_or_loss():
+    d = diagnose([{"step": 0, "eval/kl": 0.0}, {"step": 10, "eval/kl": 0.5}])
+    assert d.label in DIAGNOSIS_LABELS
+
+
+def test_list_of_dicts_and_dict_inputs_agree():
+    h = writeup_batch1_history()
+    as_rows = [dict(r) for r in h.rows]
+    as_dict = {"rows": as_rows}
+    for form in (as_rows, as_dict, h.to_dict()):
+        d = diagnose(form)
+        assert (d.label, d.step) == ("margin_explosion", 30)
+
+
+def test_column_dict_and_tensor_values():
+    torch = pytest.importorskip("torch")
+    cols = {"step": [0, 10, 20], "loss": [LOG2, LOG2, LOG2], "logratio/margin": [0.0, 0.0, 0.0]}
+    assert diagnose(cols).label == "no_learning"
+    rows = [{"step": s, "loss": torch.tensor(LOG2), "logratio/margin": torch.tensor(0.0)} for s in (0, 10)]
+    assert as_history(rows).values("loss") == pytest.approx([LOG2, LOG2])
+    assert diagnose(rows).label == "no_learning"
+
+
+def test_rejects_other_types():
+    with pytest.raises(TypeError):
+        diagnose(42)
+
+
+def test_beta_is_used_when_only_scaled_margins_are_logged():
+    rows = [{"step": s, "loss": 0.5, "rewards/margins": 10.0 * s / 100} for s in range(0, 110, 10)]
+    # unscaled margin: 20 at β = 0.5 (fine), 100 at the assumed β = 0.1 (explosion)
+    assert diagnose(rows, beta=0.5).label == "healthy"
+    d = diagnose(rows)
+    assert d.label == "margin_explosion"
+    assert any("assumed" in line for line in d.evidence)
+
+
+def test_beta_is_read_off_the_history():
+    h = writeup_batch1_history()
+    rows = [{k: v for k, v in r.items() if k != "logratio/margin"} for r in h.rows]
+    rows[1]["logratio/margin"] = h.rows[1]["logratio/margin"]  # one row is enough to read β
+    d = diagnose(rows)
+    assert (d.label, d.step) == ("margin_explosion", 30)
+
+
+# ------------------------------------------------------------------------------------------------
+# first_step_where, Diagnosis text, FIXES
+# ------------------------------------------------------------------------------------------------
+
+
+def test_first_step_where():
+    h = writeup_batch1_history()
+    assert first_step_where(h, "rewards/accuracies", lambda a: a >= 1.0) == 10
+    assert first_step_where(h, "loss", lambda v: v == 0.0) == 30
+    assert first_step_where(h, "logratio/margin", lambda m: m > 599) == 150
+    assert first_step_where(h, "logratio/margin", lambda m: m > 1e6) is None
+    assert first_step_where(h, "no/such/metric", lambda m: True) is None
+    assert first_step_where(h.rows, "eval/margin", lambda m: m > 1.0) == 100
+
+
+def test_diagnosis_str_is_one_paragraph_with_label_evidence_and_fix():
+    d = diagnose(writeup_batch1_history())
+    text = str(d)
+    assert "\n" not in text
+    assert "margin_explosion" in text
+    assert "56.9" in text
+    assert FIXES["margin_explosion"] in text
+    assert "step 30" in text
+
+
+def test_fixes_cover_every_label_with_the_right_advice():
+    assert set(FIXES) == set(DIAGNOSIS_LABELS)
+    explosion = FIXES["margin_explosion"].lower()
+    for word in ("batch", "accumulation", "β", "length", "ipo", "early"):
+        assert word in explosion
+    stuck = FIXES["no_learning"].lower()
+    for word in ("reference", "frozen", "learning rate", "detach"):
+        assert word in stuck
+    assert all(isinstance(v, str) and len(v) > 80 for v in FIXES.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# frontiers
+# ------------------------------------------------------------------------------------------------
+
+
+def _pt(kl, reward, label="DPO", param=0.1):
+    return FrontierPoint(label=label, param=param, kl=kl, reward=reward)
+
+
+def test_pareto_frontier_removes_dominated_points():
+    pts = [
+        _pt(1.0, 1.0),
+        _pt(2.0, 0.5),  # dominated by (1, 1)
+        _pt(2.0, 2.0),
+        _pt(3.0, 2.0),  # not strictly above (2, 2)
+        _pt(0.5, 0.2),
+        _pt(float("nan"), 9.0),  # dropped
+        _pt(4.0, 2.5),
+    ]
+    front = pareto_frontier(pts)
+    assert [(p.kl, p.reward) for p in front] == [(0.5, 0.2), (1.0, 1.0), (2.0, 2.0), (4.0, 2.5)]
+    assert pareto_frontier([]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), min_size=1, max_size=25))
+def test_pareto_frontier_properties(pairs):
+    pts = [_pt(k, r) for k, r in pairs]
+    front = pareto_frontier(pts)
+    kls = [p.kl for p in front]
+    rewards = [p.reward for p in front]
+    assert kls == sorted(kls)
+    assert all(b > a for a, b in zip(rewards, rewards[1:]))  # strictly increasing reward
+    for p in pts:  # every point is weakly dominated by a frontier point
+        assert any(f.kl <= p.kl and f.reward >= p.reward for f in front)
+
+
+def test_frontier_gap_interpolates_on_the_lower_frontier():
+    lower = [_pt(0.0, 0.0, "preferred-FT"), _pt(2.0, 2.0, "preferred-FT"), _pt(4.0, 2.0, "preferred-FT"),
+             _pt(3.0, 0.1, "preferred-FT")]  # (3, 0.1) is dominated and must not pull the line down
+    upper = [_pt(0.3, 1.0), _pt(1.0, 2.0), _pt(1.5, 2.5), _pt(5.0, 4.0)]
+    gaps = frontier_gap(upper, lower)
+    # 0.3 is below kl_min, 5.0 is outside the lower range; the frontier of lower is (0,0),(2,2) only
+    assert gaps == [pytest.approx((1.0, 1.0)), pytest.approx((1.5, 1.0))]
+    assert all(g > 0 for _, g in gaps)
+    reverse = frontier_gap(lower, upper, kl_min=0.0)
+    assert reverse and all(g < 0 for _, g in reverse)
+    assert frontier_gap(upper, []) == []
+
+
+def test_frontier_gap_linear_interpolation_value():
+    lower = [_pt(1.0, 0.0), _pt(3.0, 1.0)]
+    upper = [_pt(2.0, 2.0), _pt(2.5, 2.1)]
+    assert frontier_gap(upper, lower, kl_min=0.5) == [pytest.approx((2.0, 1.5)), pytest.approx((2.5, 1.35))]

@@ -1,0 +1,167 @@
+"""The preference losses against their formulas, written out per example in plain float math."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rlhf_core import losses
+
+logp = st.floats(min_value=-200.0, max_value=-0.01, allow_nan=False)
+betas = st.sampled_from([0.01, 0.1, 0.5, 1.0, 5.0])
+
+
+def _softplus(x: float) -> float:  # -log σ(-x), exact in plain Python
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _neg_log_sigmoid(x: float) -> float:
+    return _softplus(-x)
+
+
+def test_dpo_loss_worked_example_from_the_issue():
+    t = torch.tensor
+    loss = losses.dpo_loss(t([-12, -30.5, -7.25, -20.0]), t([-14, -29, -9.5, -20.0]),
+                           t([-13, -31, -7, -20.0]), t([-13.5, -28, -8, -20.0]), beta=0.1)
+    assert loss.dim() == 0
+    assert abs(loss.item() - 0.641915) < 1e-5
+
+
+def test_dpo_loss_is_log2_when_policy_equals_reference():
+    c, r = -torch.rand(16) * 30, -torch.rand(16) * 30
+    assert losses.dpo_loss(c, r, c, r, beta=0.3).item() == pytest.approx(math.log(2), abs=1e-6)
+
+
+@pytest.mark.parametrize("margin", [1e4, -1e4, 1e3, -1e3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dpo_loss_is_finite_and_exact_at_huge_margins(margin, dtype):
+    pc, pr = torch.tensor([margin / 2], dtype=dtype), torch.tensor([-margin / 2], dtype=dtype)
+    zero = torch.zeros(1, dtype=dtype)
+    loss = losses.dpo_loss(pc, pr, zero, zero, beta=0.1)
+    assert torch.isfinite(loss)
+    assert loss.item() == pytest.approx(_neg_log_sigmoid(0.1 * margin), rel=1e-6, abs=1e-6)
+
+
+def test_dpo_loss_gradient_is_finite_at_huge_margins():
+    pc = torch.tensor([-1.0, -10001.0], requires_grad=True)
+    pr = torch.tensor([-10001.0, -1.0], requires_grad=True)
+    ref = torch.full((2,), -5001.0)
+    losses.dpo_loss(pc, pr, ref, ref, beta=0.1).backward()
+    assert torch.isfinite(pc.grad).all() and torch.isfinite(pr.grad).all()
+    assert pc.grad[1].item() == pytest.approx(-0.05)  # σ(1000)·β / B for the mis-ranked pair
+
+
+@given(st.lists(st.tuples(logp, logp, logp, logp), min_size=1, max_size=12), betas)
+def test_dpo_losses_match_the_formula_per_example(rows, beta):
+    pc, pr, rc, rr = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    got = losses.dpo_losses(pc, pr, rc, rr, beta=beta)
+    want = [_neg_log_sigmoid(beta * ((a - c) - (b - d))) for a, b, c, d in rows]
+    assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-9)
+    assert losses.dpo_loss(pc, pr, rc, rr, beta).item() == pytest.approx(sum(want) / len(want), rel=1e-9, abs=1e-9)
+
+
+@given(st.lists(st.tuples(logp, logp, logp, logp), min_size=1, max_size=8), betas)
+def test_gradient_weight_matches_autograd(rows, beta):
+    pc, pr, rc, rr = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    pc.requires_grad_(True)
+    losses.dpo_losses(pc, pr, rc, rr, beta).sum().backward()
+    weight = losses.dpo_gradient_weight(pc.detach(), pr, rc, rr, beta)
+    assert torch.allclose(pc.grad, -beta * weight, rtol=1e-9, atol=1e-12)
+
+
+def test_implicit_reward_is_elementwise_and_linear_in_beta():
+    lp, lr = torch.randn(3, 4), torch.randn(3, 4)
+    r = losses.implicit_reward(lp, lr, beta=0.2)
+    assert r.shape == (3, 4)
+    assert torch.allclose(r, 0.2 * (lp - lr))
+    assert torch.allclose(losses.implicit_reward(lp, lr, beta=0.4), 2 * r)
+
+
+def test_dpo_logits_equal_the_implicit_reward_margin():
+    pc, pr, rc, rr = (torch.randn(5) for _ in range(4))
+    margin = losses.implicit_reward(pc, rc, 0.3) - losses.implicit_reward(pr, rr, 0.3)
+    assert torch.allclose(losses.dpo_logits(pc, pr, rc, rr, 0.3), margin)
+
+
+def test_mismatched_shapes_raise_a_clear_error():
+    with pytest.raises(ValueError, match="same shape"):
+        losses.dpo_loss(torch.zeros(4), torch.zeros(4, 1), torch.zeros(4), torch.zeros(4))
+
+
+@given(st.lists(st.tuples(logp, logp, logp, logp), min_size=1, max_size=8), betas)
+def test_ipo_regresses_the_unscaled_margin_to_one_over_two_beta(rows, beta):
+    pc, pr, rc, rr = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    got = losses.ipo_losses(pc, pr, rc, rr, beta)
+    want = [(((a - c) - (b - d)) - 1 / (2 * beta)) ** 2 for a, b, c, d in rows]
+    assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_ipo_minimum_is_at_the_target_margin():
+    beta = 0.25
+    zero = torch.zeros(1, dtype=torch.float64)
+    at_target = losses.ipo_loss(torch.tensor([1 / (2 * beta)], dtype=torch.float64), zero, zero, zero, beta)
+    assert at_target.item() == pytest.approx(0.0)
+    beyond = losses.ipo_loss(torch.tensor([10.0], dtype=torch.float64), zero, zero, zero, beta)
+    assert beyond.item() > 0  # unlike DPO, a margin past the target is penalised
+
+
+@given(st.lists(st.tuples(logp, logp, logp, logp), min_size=1, max_size=8), betas, st.sampled_from([0.0, 0.05, 0.2, 0.4]))
+def test_conservative_dpo_matches_its_formula(rows, beta, eps):
+    pc, pr, rc, rr = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    got = losses.conservative_dpo_losses(pc, pr, rc, rr, beta, eps)
+    want = []
+    for a, b, c, d in rows:
+        h = beta * ((a - c) - (b - d))
+        want.append((1 - eps) * _neg_log_sigmoid(h) + eps * _neg_log_sigmoid(-h))
+    assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+def test_conservative_dpo_is_dpo_at_zero_smoothing_and_has_a_finite_optimum():
+    pc, pr, rc, rr = (torch.randn(6, dtype=torch.float64) for _ in range(4))
+    assert torch.allclose(losses.conservative_dpo_loss(pc, pr, rc, rr, 0.1, 0.0), losses.dpo_loss(pc, pr, rc, rr, 0.1))
+    eps = 0.1
+    h = torch.linspace(-10, 10, 20001, dtype=torch.float64)
+    zero = torch.zeros_like(h)
+    curve = losses.conservative_dpo_losses(h, zero, zero, zero, beta=1.0, label_smoothing=eps)
+    assert h[curve.argmin()].item() == pytest.approx(math.log((1 - eps) / eps), abs=2e-3)
+    with pytest.raises(ValueError):
+        losses.conservative_dpo_loss(pc, pr, rc, rr, 0.1, 0.6)
+
+
+@given(st.lists(st.tuples(st.floats(-8, -0.01), st.floats(-8, -0.01)), min_size=1, max_size=8),
+       st.sampled_from([1.0, 2.0, 2.5]), st.sampled_from([0.0, 0.5, 1.4]))
+def test_simpo_matches_its_formula(rows, beta, gamma):
+    aw, al = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    got = losses.simpo_losses(aw, al, beta, gamma)
+    want = [_neg_log_sigmoid(beta * (a - b) - gamma) for a, b in rows]
+    assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@given(st.lists(st.tuples(st.floats(-8, -0.01), st.floats(-8, -0.01)), min_size=1, max_size=8))
+def test_orpo_odds_ratio_matches_its_formula(rows):
+    aw, al = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    got = losses.orpo_odds_ratio_losses(aw, al)
+
+    def log_odds(a):
+        p = math.exp(a)
+        return math.log(p) - math.log(1 - p)
+
+    want = [_neg_log_sigmoid(log_odds(a) - log_odds(b)) for a, b in rows]
+    assert got.tolist() == pytest.approx(want, rel=1e-7, abs=1e-9)
+
+
+def test_orpo_is_finite_near_probability_one():
+    near_one = torch.tensor([-1e-9, -1e-12, 0.0])
+    assert torch.isfinite(losses.orpo_odds_ratio_losses(near_one, torch.full((3,), -2.0))).all()
+
+
+def test_losses_prefer_the_chosen_response():
+    # every loss must be lower when the chosen response gains probability
+    zero = torch.zeros(1)
+    up, down = torch.tensor([-0.5]), torch.tensor([-3.0])
+    for fn in (losses.dpo_loss, losses.ipo_loss, losses.conservative_dpo_loss):
+        assert fn(up, down, zero - 1, zero - 1) < fn(down, up, zero - 1, zero - 1)
+    assert losses.simpo_loss(up, down) < losses.simpo_loss(down, up)
+    assert losses.orpo_odds_ratio_loss(up, down) < losses.orpo_odds_ratio_loss(down, up)

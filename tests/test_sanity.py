@@ -1,0 +1,128 @@
+"""The drill's six sanity checks: they hold for the library and fail, with a reason, on wrong code."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlhf_core import dpo_loss, implicit_reward, run_toy_task
+from rlhf_core.sanity import (SANITY_CHECKS, run_sanity_checks, sanity_gradient_flows, sanity_loss_at_init,
+                              sanity_margin_monotone, sanity_ranking_recovered, sanity_reference_frozen,
+                              sanity_reward_scales_with_beta)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return run_toy_task(seed=0, beta=0.1, steps=400)
+
+
+def test_all_six_hold_for_the_library(toy, capsys):
+    results = run_sanity_checks(dpo_loss, implicit_reward, toy)
+    assert [r.number for r in results] == [1, 2, 3, 4, 5, 6]
+    assert all(r.passed for r in results), [r.message for r in results if not r.passed]
+    assert capsys.readouterr().out.count("✓ sanity check") == 6
+
+
+def no_reference(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * (pc - pr)).mean()
+
+
+def swapped(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pr - rr) - (pc - rc))).mean()
+
+
+def detached(pc, pr, rc, rr, beta=0.1):
+    return dpo_loss(pc.detach(), pr.detach(), rc, rr, beta)
+
+
+def summed(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pc - rc) - (pr - rr))).sum()
+
+
+def no_minus(pc, pr, rc, rr, beta=0.1):
+    return F.logsigmoid(beta * ((pc - rc) - (pr - rr))).mean()
+
+
+def test_check1_catches_a_missing_reference_term():
+    # zeros alone would not catch it: the second, non-zero case does
+    with pytest.raises(AssertionError, match="reference term"):
+        sanity_loss_at_init(no_reference)
+
+
+@pytest.mark.parametrize("impl, hint", [(summed, "summed over the batch"), (no_minus, "minus sign")])
+def test_check1_names_the_value_at_initialisation(impl, hint):
+    with pytest.raises(AssertionError, match=hint):
+        sanity_loss_at_init(impl)
+
+
+def test_check2_catches_an_unfrozen_or_moved_reference(toy):
+    moved = dict(toy, ref=copy.deepcopy(toy["ref"]))
+    with torch.no_grad():
+        moved["ref"].logits[0, 0] += 1.0
+    with pytest.raises(AssertionError, match="changed during training"):
+        sanity_reference_frozen(moved)
+    trainable = dict(toy, ref=copy.deepcopy(toy["ref"]))
+    trainable["ref"].logits.requires_grad_(True)
+    with pytest.raises(AssertionError, match="still require grad"):
+        sanity_reference_frozen(trainable)
+    with pytest.raises(AssertionError, match="policy object itself"):
+        sanity_reference_frozen(dict(toy, ref=toy["policy"]))
+
+
+def test_check3_catches_a_detached_loss():
+    with pytest.raises(AssertionError, match="does not require grad"):
+        sanity_gradient_flows(detached)
+    with pytest.raises(AssertionError, match="not a tensor"):
+        sanity_gradient_flows(lambda *a, beta=0.1: dpo_loss(*a, beta=beta).item())
+
+
+def test_check4_catches_a_flipped_sign():
+    with pytest.raises(AssertionError, match="swapped"):
+        sanity_margin_monotone(swapped)
+
+
+def test_check5_catches_a_reversed_ranking():
+    reversed_run = run_toy_task(steps=200, loss_fn=swapped)
+    with pytest.raises(AssertionError, match="reversed"):
+        sanity_ranking_recovered(reversed_run)
+    untrained = run_toy_task(steps=0)
+    with pytest.raises(AssertionError, match="never moved"):
+        sanity_ranking_recovered(untrained)
+
+
+def test_check6_catches_a_reward_without_beta_and_a_zero_reward():
+    with pytest.raises(AssertionError, match="doubling β"):
+        sanity_reward_scales_with_beta(lambda lp, lr, beta=0.1: lp - lr)
+    with pytest.raises(AssertionError, match="is 0"):
+        sanity_reward_scales_with_beta(lambda lp, lr, beta=0.1: beta * torch.zeros_like(lp))
+
+
+def test_a_crashing_or_unimplemented_function_is_a_verdict_not_a_traceback():
+    def stub(*a, **k):
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match="not implemented"):
+        sanity_loss_at_init(stub)
+    with pytest.raises(AssertionError, match="raised ZeroDivisionError"):
+        sanity_margin_monotone(lambda *a, beta=0.1: 1 / 0)
+
+
+def test_scorecard_reports_failures_without_raising(toy):
+    results = run_sanity_checks(no_reference, lambda lp, lr, beta=0.1: lp - lr, toy, quiet=True)
+    passed = {r.number: r.passed for r in results}
+    assert passed == {1: False, 2: True, 3: True, 4: True, 5: True, 6: False}
+    assert "reference term" in results[0].message
+
+
+def test_scorecard_marks_missing_inputs_as_not_run():
+    results = run_sanity_checks(dpo_loss, quiet=True)
+    assert [r.passed for r in results] == [True, False, True, True, False, False]
+    assert results[1].message.startswith("not run")
+    assert len(SANITY_CHECKS) == 6
+
+
+def test_scorecard_survives_garbage_input():
+    results = run_sanity_checks(dpo_loss, implicit_reward, toy_result={"ref": 3}, quiet=True)
+    assert not results[1].passed and "could not run" in results[1].message or "✗" in results[1].message
