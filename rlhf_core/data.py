@@ -171,9 +171,7 @@ def split_hh_transcript(chosen: str, rejected: str) -> tuple[str, str, str]:
         if a != b:
             break
         common += 1
-    cut = chosen.rfind(_ASSISTANT, 0, common + 1 - 0 if common < len(chosen) else len(chosen))
-    if cut < 0 or cut + len(_ASSISTANT) > common:
-        cut = chosen.rfind(_ASSISTANT, 0, common)
+    cut = chosen.rfind(_ASSISTANT, 0, common)  # the last assistant turn lying wholly in the shared text
     if cut < 0:
         raise ValueError("an HH transcript pair has no shared '\\n\\nAssistant:' turn to split the prompt at")
     end = cut + len(_ASSISTANT)

@@ -119,11 +119,13 @@ def sft_step(model: TinyLM, batch: dict[str, torch.Tensor], optimizer: torch.opt
 
 
 def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = None, progress: bool = True,
-              device: str | torch.device = "cpu") -> tuple[TinyLM, WordTokenizer, MetricsHistory]:
+              device: str | torch.device = "cpu", stop_after: int | None = None) -> tuple[TinyLM, WordTokenizer, MetricsHistory]:
     """Train the SFT model from scratch on the task corpus; returns ``(model, tokenizer, history)``.
 
     Deterministic for a given config on a given machine and thread count (``num_threads``).
     ``history`` holds ``loss`` per step and ``eval/loss`` (on 512 held-out reviews) every ``eval_every``.
+    ``stop_after`` ends the run early *without* changing the learning-rate schedule, so the first
+    steps of a full run can be reproduced cheaply.
     """
     config = config or SFTConfig()
     if config.num_threads:
@@ -141,7 +143,7 @@ def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = N
     order: list[int] = []
     history = MetricsHistory()
     heldout_batch = _to(collate_sft(heldout, tokenizer), device)
-    bar = tqdm(range(config.steps), desc="SFT", disable=not progress)
+    bar = tqdm(range(config.steps if stop_after is None else min(stop_after, config.steps)), desc="SFT", disable=not progress)
     for step in bar:
         if len(order) < config.batch_size:
             fresh = list(range(len(corpus)))
@@ -178,14 +180,14 @@ class DPOConfig:
     the default sums, as the paper does. The effective batch is ``batch_size × grad_accum_steps``.
     """
 
-    beta: float = 0.1
+    beta: float = 0.3
     loss_type: str = "sigmoid"
     label_smoothing: float = 0.0
     average_logps: bool = False
     batch_size: int = 32
     grad_accum_steps: int = 1
     steps: int = 200
-    lr: float = 1e-3
+    lr: float = 3e-4
     warmup_steps: int = 10
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
@@ -287,13 +289,15 @@ def _heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], ref_c: torch.Te
 def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train_pairs: Sequence[dict],
               config: DPOConfig | None = None, eval_pairs: Sequence[dict] | None = None,
               eval_prompts: Sequence[str] | None = task.HELDOUT_PROMPTS, progress: bool = True,
-              on_log: Callable[[int, dict], None] | None = None) -> MetricsHistory:
+              on_log: Callable[[int, dict], None] | None = None,
+              optimizer: torch.optim.Optimizer | None = None) -> MetricsHistory:
     """Train ``policy`` in place with DPO against the frozen ``reference``; returns the metrics history.
 
     ``train_pairs``/``eval_pairs`` are rows ``{prompt, chosen, rejected}`` (a list or a Dataset).
     The reference's log-probs are computed once up front. Every ``eval_every`` steps (and at steps
     0 and the last) it logs ``eval/margin`` and ``eval/accuracy`` on ``eval_pairs`` and the sampled
     ``eval/reward``, ``eval/reward_std``, ``eval/kl``, ``eval/grammatical`` on ``eval_prompts``.
+    ``optimizer`` replaces the default AdamW (its learning rate still follows the schedule).
     """
     config = config or DPOConfig()
     for p in reference.parameters():
@@ -311,8 +315,9 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     if eval_pairs:
         eval_ref_c, eval_ref_r = reference_logps(reference, eval_pairs, tokenizer, average=config.average_logps)
 
-    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    if optimizer is None:
+        optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
+                                      weight_decay=config.weight_decay)
     history = MetricsHistory()
 
     def evaluate(step: int) -> None:

@@ -39,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         "sample_reward_mean": summary["eval/reward"],
         "sample_reward_std": summary["eval/reward_std"],
         "train_seconds": round(seconds, 1),
+        "loss_curve": history.values("loss"),  # per step: lets a test re-run a prefix and compare
     }
     save_checkpoint(args.out, model, tokenizer, config.to_dict(), metrics)
-    print(json.dumps(metrics, indent=2))
+    print(json.dumps({k: v for k, v in metrics.items() if k != "loss_curve"}, indent=2))
     print(f"wrote {args.out}")
     return 0
 

@@ -1,0 +1,165 @@
+"""SFT and DPO steps and loops: the loss definitions, the frozen cached reference, accumulation, metrics."""
+
+import math
+
+import pytest
+import torch
+
+from rlhf_core import task
+from rlhf_core.data import collate_pairs, collate_sft
+from rlhf_core.logps import get_logps_loop
+from rlhf_core.metrics import EVAL_METRICS, TRAIN_METRICS
+from rlhf_core.model import ModelConfig, TinyLM
+from rlhf_core.tokenizer import WordTokenizer
+from rlhf_core.train import (DPOConfig, SFTConfig, concatenated_logps, dpo_metrics, dpo_step, lr_at, make_reference,
+                             reference_logps, sft_loss, sft_step, train_dpo, train_sft)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return WordTokenizer.for_task()
+
+
+def small_model(tok, seed=0):
+    torch.manual_seed(seed)
+    return TinyLM(ModelConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64))
+
+
+def some_pairs(n, seed=0):
+    corpus = task.make_corpus(2 * n, seed=seed)
+    return [{"prompt": a["prompt"], "chosen": a["response"], "rejected": b["response"]} for a, b in zip(corpus[::2], corpus[1::2])]
+
+
+def test_sft_loss_is_the_mean_nll_of_response_tokens(tok):
+    model = small_model(tok)
+    batch = collate_sft(task.make_corpus(3, seed=2), tok)
+    logits = model(batch["input_ids"], batch["attention_mask"])
+    total = get_logps_loop(logits.detach(), batch["input_ids"], batch["response_mask"]).sum()
+    n_tokens = batch["response_mask"][:, 1:].sum()
+    assert sft_loss(model, batch).item() == pytest.approx(-(total / n_tokens).item(), rel=1e-5)
+
+
+def test_sft_step_lowers_the_loss_on_a_repeated_batch(tok):
+    model = small_model(tok)
+    batch = collate_sft(task.make_corpus(8, seed=3), tok)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    first = sft_step(model, batch, optimizer)
+    for _ in range(20):
+        last = sft_step(model, batch, optimizer)
+    assert last < first - 0.5
+
+
+def test_sft_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown SFT config keys"):
+        SFTConfig.from_dict({"stepz": 3})
+
+
+def test_train_sft_runs_and_stop_after_keeps_the_schedule():
+    config = SFTConfig(steps=40, corpus_size=200, batch_size=8, warmup_steps=5, eval_every=20,
+                       model={"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "max_seq_len": 64})
+    _, _, full = train_sft(config, progress=False)
+    _, _, prefix = train_sft(config, progress=False, stop_after=12)
+    assert len(full.values("loss")) == 40 and full.values("eval/loss")
+    assert prefix.values("loss") == pytest.approx(full.values("loss")[:12], rel=1e-6)
+
+
+def test_the_learning_rate_warms_up_then_decays():
+    lrs = [lr_at(s, 100, 1.0, 10, 0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+
+
+def test_one_concatenated_pass_equals_two_separate_passes(tok):
+    model = small_model(tok).eval()
+    batch = collate_pairs(some_pairs(5), tok)
+    pc, pr = concatenated_logps(model, batch)
+    for side, got in (("chosen", pc), ("rejected", pr)):
+        ids = batch[f"{side}_input_ids"]
+        alone = get_logps_loop(model(ids, batch[f"{side}_attention_mask"]).detach(), ids, batch[f"{side}_response_mask"])
+        assert torch.allclose(got.double(), alone, atol=1e-4)
+
+
+def test_the_reference_is_frozen_and_its_logps_are_computed_once(tok):
+    policy = small_model(tok)
+    reference = make_reference(policy)
+    assert all(not p.requires_grad for p in reference.parameters()) and not reference.training
+    calls = {"n": 0}
+    original = reference.forward
+
+    def counting_forward(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    reference.forward = counting_forward
+    pairs = some_pairs(40)
+    history = train_dpo(policy, reference, tok, pairs, DPOConfig(batch_size=8, steps=6, eval_every=100),
+                        eval_prompts=None, progress=False)
+    assert calls["n"] == 1  # 40 pairs fit one caching batch; no call during the 6 training steps
+    assert len(history.values("loss")) == 6
+    before = make_reference(small_model(tok))
+    assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), before.parameters()))
+
+
+def test_train_dpo_refuses_a_trainable_reference(tok):
+    policy = small_model(tok)
+    with pytest.raises(ValueError, match="frozen copy"):
+        train_dpo(policy, small_model(tok), tok, some_pairs(10), DPOConfig(batch_size=4, steps=1), progress=False)
+
+
+def test_gradient_accumulation_equals_one_big_batch(tok):
+    pairs = some_pairs(16, seed=5)
+    results = []
+    for batch_size, accum in ((8, 2), (16, 1)):
+        policy = small_model(tok, seed=1)
+        reference = make_reference(small_model(tok, seed=1))
+        config = DPOConfig(batch_size=batch_size, grad_accum_steps=accum, steps=1, warmup_steps=0, lr=1e-2,
+                           max_grad_norm=1e9, eval_every=100)
+        train_dpo(policy, reference, tok, pairs, config, eval_prompts=None, progress=False,
+                  optimizer=torch.optim.SGD(policy.parameters(), lr=1e-2))
+        results.append(torch.cat([p.detach().flatten() for p in policy.parameters()]))
+    assert torch.allclose(results[0], results[1], atol=1e-6)
+
+
+def test_history_carries_the_conventional_metric_names(tok):
+    policy = small_model(tok)
+    history = train_dpo(policy, make_reference(policy), tok, some_pairs(24), DPOConfig(batch_size=8, steps=4, eval_every=2,
+                        eval_samples_per_prompt=1), eval_pairs=some_pairs(6, seed=9), eval_prompts=task.HELDOUT_PROMPTS[:4],
+                        progress=False)
+    assert set(TRAIN_METRICS) | set(EVAL_METRICS) <= set(history.names())
+    assert history.at("eval/kl", 0) == pytest.approx(0.0, abs=1e-4)  # policy == reference at step 0
+    assert history.at("eval/margin", 0) == pytest.approx(0.0, abs=1e-4)
+    assert history.values("loss")[0] == pytest.approx(math.log(2), abs=1e-4)
+
+
+def test_dpo_metrics_are_consistent():
+    pc, pr, rc, rr = (torch.randn(9) for _ in range(4))
+    m = dpo_metrics(pc, pr, rc, rr, beta=0.5)
+    assert m["rewards/margins"] == pytest.approx(m["rewards/chosen"] - m["rewards/rejected"], abs=1e-6)
+    assert m["logratio/margin"] == pytest.approx(m["rewards/margins"] / 0.5, abs=1e-5)
+    assert 0.0 <= m["rewards/accuracies"] <= 1.0
+
+
+def test_dpo_step_moves_the_policy_toward_the_chosen_responses(tok):
+    policy = small_model(tok)
+    reference = make_reference(policy)
+    pairs = some_pairs(8)
+    batch = collate_pairs(pairs, tok)
+    ref_c, ref_r = reference_logps(reference, pairs, tok)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-2)
+    first = dpo_step(policy, batch, ref_c, ref_r, optimizer, beta=0.1)
+    for _ in range(10):
+        last = dpo_step(policy, batch, ref_c, ref_r, optimizer, beta=0.1)
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-4)
+    assert last["loss"] < first["loss"] and last["rewards/margins"] > 0
+
+
+@pytest.mark.parametrize("loss_type", ["ipo", "cdpo"])
+def test_other_losses_train(tok, loss_type):
+    policy = small_model(tok)
+    history = train_dpo(policy, make_reference(policy), tok, some_pairs(16),
+                        DPOConfig(loss_type=loss_type, label_smoothing=0.1, average_logps=loss_type == "ipo",
+                                  batch_size=8, steps=3, eval_every=100), eval_prompts=None, progress=False)
+    assert all(math.isfinite(v) for v in history.values("loss"))
+    with pytest.raises(ValueError, match="unknown loss_type"):
+        train_dpo(policy, make_reference(policy), tok, some_pairs(16), DPOConfig(loss_type="ppo", batch_size=8, steps=1),
+                  eval_prompts=None, progress=False)
