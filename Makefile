@@ -20,7 +20,7 @@ test: setup
 	$(PY) -m pytest
 
 lab: setup
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser notebooks/
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(if $(wildcard notebooks),notebooks/,.)
 
 # Re-create the shipped SFT checkpoint from configs/sft.json.
 sft-checkpoint: setup

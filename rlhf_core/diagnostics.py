@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rlhf_core.metrics import MetricsHistory
+from .metrics import TRAIN_METRICS, MetricsHistory
 
 __all__ = [
     "DIAGNOSIS_LABELS",
@@ -84,18 +84,8 @@ SATURATED_LOSS = 0.05          # "loss ~ 0" in the evidence of an explosion
 SATURATED_ACCURACY = 0.95      # "accuracy ~ 1" in the evidence of an explosion
 DEFAULT_BETA = 0.1             # only used when β cannot be read off the history
 
-# Metrics checked for NaN/inf.
-_FINITE_CHECKED = (
-    "loss",
-    "rewards/chosen",
-    "rewards/rejected",
-    "rewards/accuracies",
-    "rewards/margins",
-    "logps/chosen",
-    "logps/rejected",
-    "logratio/margin",
-    "eval/margin",
-)
+# Metrics checked for NaN/inf: every training metric, and the held-out margin.
+_FINITE_CHECKED = TRAIN_METRICS + ("eval/margin",)
 
 
 FIXES: dict[str, str] = {

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from rlhf_core.diagnostics import (
+from .diagnostics import (
     HEALTHY_MARGIN_BAND,
     LOG2,
     FrontierPoint,
