@@ -344,12 +344,17 @@ def _explain_mismatch(exercise: Exercise, seed: int, case_name: str, got: dict, 
           + (hint or f" This matches none of the common mistakes; compare with: {exercise.formula}"))
 
 
-def check(exercise: Exercise, candidate: Callable, seed: int = 0, quiet: bool = False) -> str:
-    """Probe and judge in one go; prints ``✓ …`` and returns it, or raises :class:`CheckFailed`."""
+def check(exercise: Exercise, candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+    """Probe and judge in one go, or raise :class:`CheckFailed`.
+
+    Prints ``✓ …`` and returns None (so a notebook shows the line once); with ``quiet=True``
+    prints nothing and returns the message instead.
+    """
     if not callable(candidate):
         raise CheckFailed(f"✗ {exercise.name}: expected a function, got {type(candidate).__name__}. "
                           f"Pass the function itself, e.g. check_{exercise.name}({exercise.name}), without calling it.")
     message = "✓ " + judge(exercise, probe(exercise, candidate, seed))
-    if not quiet:
-        print(message)
-    return message
+    if quiet:
+        return message
+    print(message)
+    return None

@@ -2,7 +2,8 @@
 
 Every check
 
-* prints one ``✓ <what held>`` line when the candidate agrees with the reference on every case;
+* prints one ``✓ <what held>`` line when the candidate agrees with the reference on every case
+  (``quiet=True``: prints nothing and returns the line — for hidden tests and scripts);
 * otherwise raises :class:`CheckFailed` (an ``AssertionError``) saying what was expected, what came
   back, and — when the candidate's output equals that of a known mistake — which mistake;
 * turns wrong shapes, ``NotImplementedError``, NaNs and wrong types into that same kind of message.
@@ -1338,66 +1339,66 @@ check_diagnose_run_exercise = _register(Exercise(
 # the check functions a learner calls
 
 
-def check_optimal_policy(candidate: Callable, seed: int = 0) -> str:
+def check_optimal_policy(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``optimal_policy(ref_logprobs, rewards, beta) -> log-probs`` against the closed form."""
-    return check(EXERCISES["optimal_policy"], candidate, seed)
+    return check(EXERCISES["optimal_policy"], candidate, seed, quiet)
 
 
-def check_rlhf_objective(candidate: Callable, seed: int = 0) -> str:
+def check_rlhf_objective(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``rlhf_objective(policy_logprobs, ref_logprobs, rewards, beta) -> (...)`` (E_π[r] − β·KL)."""
-    return check(EXERCISES["rlhf_objective"], candidate, seed)
+    return check(EXERCISES["rlhf_objective"], candidate, seed, quiet)
 
 
-def check_dpo_loss(candidate: Callable, seed: int = 0) -> str:
+def check_dpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)``."""
-    return check(EXERCISES["dpo_loss"], candidate, seed)
+    return check(EXERCISES["dpo_loss"], candidate, seed, quiet)
 
 
-def check_implicit_reward(candidate: Callable, seed: int = 0) -> str:
+def check_implicit_reward(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``implicit_reward(logp_pol, logp_ref, beta)``."""
-    return check(EXERCISES["implicit_reward"], candidate, seed)
+    return check(EXERCISES["implicit_reward"], candidate, seed, quiet)
 
 
-def check_toy_dpo_step(candidate: Callable, seed: int = 0) -> str:
+def check_toy_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``toy_dpo_step(policy, ref, batch, optimizer, beta) -> float`` (one DPO update of the toy policy)."""
-    return check(EXERCISES["toy_dpo_step"], candidate, seed)
+    return check(EXERCISES["toy_dpo_step"], candidate, seed, quiet)
 
 
-def check_get_logps(candidate: Callable, seed: int = 0) -> str:
+def check_get_logps(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``get_logps(logits, input_ids, response_mask, average=False) -> (B,)``."""
-    return check(EXERCISES["get_logps"], candidate, seed)
+    return check(EXERCISES["get_logps"], candidate, seed, quiet)
 
 
-def check_rms_norm(candidate: Callable, seed: int = 0) -> str:
+def check_rms_norm(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``rms_norm(x, weight, eps=1e-6)``."""
-    return check(EXERCISES["rms_norm"], candidate, seed)
+    return check(EXERCISES["rms_norm"], candidate, seed, quiet)
 
 
-def check_swiglu(candidate: Callable, seed: int = 0) -> str:
+def check_swiglu(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``swiglu(x, w_gate, w_up, w_down)``."""
-    return check(EXERCISES["swiglu"], candidate, seed)
+    return check(EXERCISES["swiglu"], candidate, seed, quiet)
 
 
-def check_apply_rope(candidate: Callable, seed: int = 0) -> str:
+def check_apply_rope(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``apply_rope(x, cos, sin)`` (rotate-half convention)."""
-    return check(EXERCISES["apply_rope"], candidate, seed)
+    return check(EXERCISES["apply_rope"], candidate, seed, quiet)
 
 
-def check_sft_step(candidate: Callable, seed: int = 0) -> str:
+def check_sft_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``sft_step(model, batch, optimizer) -> float`` on a tiny model."""
-    return check(EXERCISES["sft_step"], candidate, seed)
+    return check(EXERCISES["sft_step"], candidate, seed, quiet)
 
 
-def check_collate_pairs(candidate: Callable, seed: int = 0) -> str:
+def check_collate_pairs(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``collate_pairs(examples, tokenizer, max_length=None) -> dict`` against the library's collation."""
-    return check(EXERCISES["collate_pairs"], candidate, seed)
+    return check(EXERCISES["collate_pairs"], candidate, seed, quiet)
 
 
-def check_dpo_step(candidate: Callable, seed: int = 0) -> str:
+def check_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``dpo_step(policy, batch, ref_chosen_logps, ref_rejected_logps, optimizer, beta) -> metrics``."""
-    return check(EXERCISES["dpo_step"], candidate, seed)
+    return check(EXERCISES["dpo_step"], candidate, seed, quiet)
 
 
-def check_diagnose_run(candidate: Callable, seed: int = 0) -> str:
+def check_diagnose_run(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
     """Check ``diagnose_run(history) -> label`` on seven textbook runs."""
-    return check(EXERCISES["diagnose_run"], candidate, seed)
+    return check(EXERCISES["diagnose_run"], candidate, seed, quiet)

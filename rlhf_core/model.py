@@ -18,7 +18,9 @@ Conventions used throughout:
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -385,6 +387,28 @@ class TinyLM(nn.Module):
 
 
 # ----------------------------------------------------------------------------- devices
+
+
+@contextlib.contextmanager
+def using_parts(rms_norm=None, swiglu=None, apply_rope=None):
+    """Run every TinyLM with your own ``rms_norm`` / ``swiglu`` / ``apply_rope`` inside a ``with`` block.
+
+    The model's modules look these functions up in this module when they run, so swapping the
+    module-level names swaps them everywhere; the originals come back on exit, even after an error::
+
+        with using_parts(rms_norm=my_rms_norm):
+            logits = model(input_ids)
+    """
+    module = sys.modules[__name__]
+    swaps = {name: fn for name, fn in (("rms_norm", rms_norm), ("swiglu", swiglu), ("apply_rope", apply_rope)) if fn is not None}
+    saved = {name: getattr(module, name) for name in swaps}
+    try:
+        for name, fn in swaps.items():
+            setattr(module, name, fn)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(module, name, fn)
 
 
 def _mps_available() -> bool:

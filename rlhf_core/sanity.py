@@ -39,6 +39,7 @@ __all__ = [
     "sanity_ranking_recovered",
     "sanity_reward_scales_with_beta",
     "run_sanity_checks",
+    "check_toy_training",
 ]
 
 LOG2 = math.log(2.0)
@@ -49,9 +50,7 @@ def _fail(number: int, text: str) -> None:
 
 
 def _ok(number: int, text: str) -> str:
-    message = f"✓ sanity check {number}: {text}"
-    print(message)
-    return message
+    return f"✓ sanity check {number}: {text}"
 
 
 def _call(number: int, fn: Callable, *args, **kwargs) -> Any:
@@ -88,7 +87,7 @@ def _loss_at_init_hint(value: float, batch: int) -> str:
     return "at policy == reference every log-ratio is 0, so the loss is -log σ(0) = log 2"
 
 
-def sanity_loss_at_init(dpo_loss: Callable) -> str:
+def _sanity_loss_at_init(dpo_loss: Callable) -> str:
     """Check 1: with policy == reference the loss is log 2 — on zeros, and on equal non-zero log-probs."""
     zeros = torch.zeros(8)
     value = _as_float(1, _call(1, dpo_loss, zeros, zeros, zeros, zeros, beta=0.1), "the loss")
@@ -104,7 +103,7 @@ def sanity_loss_at_init(dpo_loss: Callable) -> str:
     return _ok(1, f"at initialisation (policy == reference) the loss is log 2 = {LOG2:.4f}")
 
 
-def sanity_reference_frozen(toy_result: dict) -> str:
+def _sanity_reference_frozen(toy_result: dict) -> str:
     """Check 2: the reference has no parameter requiring grad, and its values equal the initial policy's.
 
     ``toy_result`` is what ``run_toy_task`` returns (``ref``, ``policy``; optionally ``ref_init``, a
@@ -130,7 +129,7 @@ def sanity_reference_frozen(toy_result: dict) -> str:
     return _ok(2, "the reference is frozen: no parameter requires grad and none moved during training")
 
 
-def sanity_gradient_flows(dpo_loss: Callable) -> str:
+def _sanity_gradient_flows(dpo_loss: Callable) -> str:
     """Check 3: a loss on a (slightly non-uniform) ToyPolicy gives its logits a non-zero, finite gradient."""
     from .toy import ToyPolicy
 
@@ -156,7 +155,7 @@ def sanity_gradient_flows(dpo_loss: Callable) -> str:
     return _ok(3, f"gradient flows to the policy (|grad| = {grad.abs().sum().item():.4f})")
 
 
-def sanity_margin_monotone(dpo_loss: Callable) -> str:
+def _sanity_margin_monotone(dpo_loss: Callable) -> str:
     """Check 4: at β = 1, a margin of +6 gives a loss < 0.01 < log 2 < the loss of the swapped pair."""
 
     def loss_at(pc: float, pr: float) -> float:
@@ -174,7 +173,7 @@ def sanity_margin_monotone(dpo_loss: Callable) -> str:
     return _ok(4, f"a bigger margin lowers the loss and swapping raises it ({numbers})")
 
 
-def sanity_ranking_recovered(toy_result: dict) -> str:
+def _sanity_ranking_recovered(toy_result: dict) -> str:
     """Check 5: after training, sorting responses by implicit reward gives each prompt's ranking,
     and each prompt's best response gained probability."""
     try:
@@ -201,7 +200,7 @@ def sanity_ranking_recovered(toy_result: dict) -> str:
     return _ok(5, "ranking by implicit reward reproduces every preference ranking, and the top response gained probability")
 
 
-def sanity_reward_scales_with_beta(implicit_reward: Callable) -> str:
+def _sanity_reward_scales_with_beta(implicit_reward: Callable) -> str:
     """Check 6: doubling β doubles the implicit reward (and the reward is not identically 0)."""
     lp, lr = torch.tensor([math.log(0.5), math.log(0.1)]), torch.tensor([math.log(0.25), math.log(0.3)])
     r1 = _call(6, implicit_reward, lp, lr, beta=0.1)
@@ -216,6 +215,63 @@ def sanity_reward_scales_with_beta(implicit_reward: Callable) -> str:
     return _ok(6, f"the implicit reward is linear in β (β 0.1 → {r1[0].item():.4f}, β 0.2 → {r2[0].item():.4f})")
 
 
+def sanity_loss_at_init(dpo_loss: Callable) -> None:
+    """Check 1: with policy == reference the loss is log 2 (zeros, and equal non-zero log-probs)."""
+    print(_sanity_loss_at_init(dpo_loss))
+
+
+def sanity_reference_frozen(toy_result: dict) -> None:
+    """Check 2: no reference parameter requires grad, and none moved (``toy_result`` from run_toy_task)."""
+    print(_sanity_reference_frozen(toy_result))
+
+
+def sanity_gradient_flows(dpo_loss: Callable) -> None:
+    """Check 3: the loss sends a non-zero, finite gradient to a ToyPolicy's logits."""
+    print(_sanity_gradient_flows(dpo_loss))
+
+
+def sanity_margin_monotone(dpo_loss: Callable) -> None:
+    """Check 4: a bigger margin lowers the loss; swapping chosen and rejected raises it."""
+    print(_sanity_margin_monotone(dpo_loss))
+
+
+def sanity_ranking_recovered(toy_result: dict) -> None:
+    """Check 5: the implicit reward ranks every prompt's responses as preferred, strictly."""
+    print(_sanity_ranking_recovered(toy_result))
+
+
+def sanity_reward_scales_with_beta(implicit_reward: Callable) -> None:
+    """Check 6: doubling β doubles the implicit reward."""
+    print(_sanity_reward_scales_with_beta(implicit_reward))
+
+
+def check_toy_training(step_fn: Callable, steps: int = 400, beta: float = 0.1) -> None:
+    """Train the toy task with *your* ``toy_dpo_step`` and run checks 3, 2 and 5 on it.
+
+    Check 3 in its step form: one step from the uniform start must give the policy's logits a
+    non-zero, finite gradient and move them. Then ``steps`` steps of :func:`~rlhf_core.toy.run_toy_task`
+    with your step, and checks 2 (reference frozen) and 5 (ranking recovered). Prints three ✓ lines.
+    """
+    from .toy import ToyPolicy, frozen_copy, make_toy_pairs, run_toy_task
+
+    policy = ToyPolicy(2, 6)
+    ref = frozen_copy(policy)
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.5)
+    _call(3, step_fn, policy, ref, make_toy_pairs(), optimizer, beta=beta)
+    grad = policy.logits.grad
+    if grad is None or float(grad.abs().sum()) == 0.0:
+        _fail(3, "after one step of your toy_dpo_step the policy's logits have no gradient: is loss.backward() called "
+                 "on a loss computed from policy.logprobs(...)?")
+    if not torch.isfinite(grad).all():
+        _fail(3, "the policy's gradient contains NaN or inf after one step.")
+    if torch.equal(policy.logits.detach(), torch.zeros(2, 6)):
+        _fail(3, "the gradient reached the policy but its logits did not move: is optimizer.step() called?")
+    print(_ok(3, f"gradient flows to the policy through your step (|grad| = {float(grad.abs().sum()):.4f})"))
+    result = _call(2, run_toy_task, steps=steps, beta=beta, step_fn=step_fn)
+    print(_sanity_reference_frozen(result))
+    print(_sanity_ranking_recovered(result))
+
+
 SANITY_CHECKS: tuple[tuple[int, str, str], ...] = (
     (1, "loss at initialisation is log 2", "dpo_loss"),
     (2, "reference policy frozen", "toy_result"),
@@ -226,12 +282,12 @@ SANITY_CHECKS: tuple[tuple[int, str, str], ...] = (
 )
 
 _FUNCTIONS = {
-    1: sanity_loss_at_init,
-    2: sanity_reference_frozen,
-    3: sanity_gradient_flows,
-    4: sanity_margin_monotone,
-    5: sanity_ranking_recovered,
-    6: sanity_reward_scales_with_beta,
+    1: _sanity_loss_at_init,
+    2: _sanity_reference_frozen,
+    3: _sanity_gradient_flows,
+    4: _sanity_margin_monotone,
+    5: _sanity_ranking_recovered,
+    6: _sanity_reward_scales_with_beta,
 }
 
 
@@ -253,14 +309,9 @@ def run_sanity_checks(dpo_loss: Callable | None = None, implicit_reward: Callabl
             results.append(SanityResult(number, name, False, f"not run: no {needs} given"))
             continue
         try:
-            if quiet:
-                import contextlib
-                import io
-
-                with contextlib.redirect_stdout(io.StringIO()):
-                    message = _FUNCTIONS[number](inputs[needs])
-            else:
-                message = _FUNCTIONS[number](inputs[needs])
+            message = _FUNCTIONS[number](inputs[needs])
+            if not quiet:
+                print(message)
             results.append(SanityResult(number, name, True, message))
         except Exception as exc:  # a verdict (CheckFailed) or anything odd in what was passed in
             text = str(exc) if isinstance(exc, AssertionError) else f"✗ sanity check {number} — could not run: {type(exc).__name__}: {exc}"

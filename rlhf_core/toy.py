@@ -100,13 +100,15 @@ def run_toy_task(
     *,
     loss_fn: Callable[..., Tensor] | None = None,
     lr: float = 0.05,
+    step_fn: Callable[..., float] | None = None,
 ) -> dict:
     """Train a :class:`ToyPolicy` with DPO on all pairs of :data:`TOY_RANKINGS`.
 
     Returns ``dict(before, after, rewards, rankings, ref, policy)`` plus ``losses`` (per step):
     ``before``/``after`` are ``(2, 6)`` probabilities, ``rewards`` the ``(2, 6)`` implicit rewards
     after training, ``ref`` the frozen reference (a copy of the initial policy), ``policy`` the
-    trained one. ``loss_fn`` swaps in another loss with ``dpo_loss``'s signature (a learner's own).
+    trained one. ``loss_fn`` swaps in another loss with ``dpo_loss``'s signature (a learner's own);
+    ``step_fn`` swaps in another step with :func:`toy_dpo_step`'s signature (minus ``loss_fn``).
     """
     torch.manual_seed(seed)
     loss_fn = dpo_loss if loss_fn is None else loss_fn
@@ -118,7 +120,10 @@ def run_toy_task(
 
     before = policy.logprobs(all_prompts).exp().detach()  # (2, 6)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    losses = [toy_dpo_step(policy, ref, batch, optimizer, beta, loss_fn) for _ in range(steps)]
+    if step_fn is None:
+        losses = [toy_dpo_step(policy, ref, batch, optimizer, beta, loss_fn) for _ in range(steps)]
+    else:
+        losses = [step_fn(policy, ref, batch, optimizer, beta=beta) for _ in range(steps)]
 
     with torch.no_grad():
         logp_pol = policy.logprobs(all_prompts)  # (2, 6)

@@ -4,9 +4,10 @@ import pytest
 
 
 def assert_passes(check, candidate, capsys):
-    message = check(candidate)
+    """One ✓ line printed, nothing returned (so a notebook shows it once)."""
+    assert check(candidate) is None
     printed = capsys.readouterr().out.strip().splitlines()
-    assert printed == [message] and message.startswith("✓ "), printed
+    assert len(printed) == 1 and printed[0].startswith("✓ "), printed
 
 
 def assert_fails_with(check, candidate, *fragments):

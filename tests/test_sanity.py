@@ -126,3 +126,53 @@ def test_scorecard_marks_missing_inputs_as_not_run():
 def test_scorecard_survives_garbage_input():
     results = run_sanity_checks(dpo_loss, implicit_reward, toy_result={"ref": 3}, quiet=True)
     assert not results[1].passed and "could not run" in results[1].message or "✗" in results[1].message
+
+
+def test_check_toy_training_passes_on_the_library_step(capsys):
+    from rlhf_core.sanity import check_toy_training
+    from rlhf_core.toy import toy_dpo_step
+
+    check_toy_training(toy_dpo_step)
+    assert capsys.readouterr().out.count("✓ sanity check") == 3
+
+
+@pytest.mark.parametrize("kind, hint", [("stub", "not implemented"), ("no_step", "did not move"),
+                                        ("no_backward", "no gradient"), ("swapped", "reversed")])
+def test_check_toy_training_names_what_is_wrong(kind, hint):
+    from rlhf_core.sanity import check_toy_training
+    from rlhf_core.toy import toy_dpo_step
+
+    def step(policy, ref, batch, optimizer, beta=0.1):
+        if kind == "stub":
+            raise NotImplementedError
+        if kind == "swapped":
+            p, c, r = batch
+            return toy_dpo_step(policy, ref, (p, r, c), optimizer, beta)
+        prompts, chosen, rejected = batch
+        lp, lr = policy.logprobs(prompts), ref.logprobs(prompts)
+        idx = torch.arange(len(prompts))
+        loss = dpo_loss(lp[idx, chosen], lp[idx, rejected], lr[idx, chosen], lr[idx, rejected], beta)
+        optimizer.zero_grad()
+        if kind != "no_backward":
+            loss.backward()
+        if kind != "no_step":
+            optimizer.step()
+        return loss.item()
+
+    with pytest.raises(AssertionError, match=hint):
+        check_toy_training(step)
+
+
+def test_using_parts_swaps_and_restores_the_model_functions():
+    from rlhf_core import model as m
+
+    net = m.TinyLM(m.ModelConfig(vocab_size=10, d_model=16, n_layers=1, n_heads=2, d_ff=32)).eval()
+    ids = torch.randint(0, 10, (2, 5))
+    base = net(ids)
+    with m.using_parts(rms_norm=lambda x, w, eps=1e-6: x * w):  # no normalisation at all
+        changed = net(ids)
+    assert not torch.allclose(base, changed)
+    assert torch.equal(net(ids), base)
+    with pytest.raises(RuntimeError), m.using_parts(swiglu=lambda *a: (_ for _ in ()).throw(RuntimeError("boom"))):
+        net(ids)
+    assert torch.equal(net(ids), base)

@@ -1,0 +1,60 @@
+"""Execute notebooks in a fresh kernel and read their errors cell by cell (used by the notebook tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def execute(path: Path, allow_errors: bool, timeout: int = 300) -> nbformat.NotebookNode:
+    """Run every cell of ``path`` in a fresh python3 kernel started in the notebook's folder."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    return nb
+
+
+def errors_by_cell(nb: nbformat.NotebookNode) -> dict[int, dict]:
+    """``{cell index: the error output}`` for every code cell that raised."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found[i] = {"ename": out["ename"], "evalue": out["evalue"]}
+    return found
+
+
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def is_check_cell(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
+
+
+def student_run_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """What is wrong with an executed *student* notebook: every check cell must fail with the check's
+    own 'not implemented yet' AssertionError, and no other cell may fail."""
+    problems = []
+    errors = errors_by_cell(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        error = errors.get(i)
+        if is_check_cell(cell):
+            if error is None:
+                problems.append(f"check cell {grade_id(cell)!r} (cell {i}) passed on the unfilled stubs: it cannot fail")
+            elif error["ename"] not in ("CheckFailed", "AssertionError") or "not implemented" not in error["evalue"]:
+                problems.append(f"check cell {grade_id(cell)!r} (cell {i}) failed with {error['ename']}: "
+                                f"{error['evalue'][:200]} — expected the check's own 'not implemented yet' verdict")
+        elif error is not None:
+            problems.append(f"cell {i} ({grade_id(cell) or 'demo'}) crashed with {error['ename']}: {error['evalue'][:200]} "
+                            "— only check cells may fail in the student version (fall back to the library)")
+    return problems

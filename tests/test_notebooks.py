@@ -1,0 +1,83 @@
+"""The lessons: one source (solutions/), released through nbgrader (notebooks/), executed here.
+
+Solution notebooks run top to bottom under nbval (`pytest --nbval-lax solutions/`, part of
+`make test`); this file checks the release and runs every *student* notebook with its stubs to
+prove that each check cell fails with its own verdict and no other cell fails.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.release import lint_source, release
+from nbtools import ROOT, execute, grade_id, is_check_cell, student_run_problems
+
+SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+STUDENT = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ids = lambda paths: [p.stem for p in paths]
+
+
+def test_there_are_lessons_and_each_has_a_student_version():
+    assert SOLUTIONS, "no solution notebooks"
+    assert [p.name for p in SOLUTIONS] == [p.name for p in STUDENT]
+
+
+def test_notebooks_are_a_fresh_release_of_solutions(capsys):
+    assert release(check=True) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_source_notebook_passes_the_release_lint(path):
+    assert lint_source(path) == []
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_lesson_has_the_course_structure(path):
+    nb = nbformat.read(path, as_version=4)
+    prose = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    assert all(word in prose[0] for word in ("Goals", "Prerequisites", "Time")), "first cell: goals, prerequisites, time"
+    assert "Takeaways" in prose[-1] and "Interview questions" in prose[-1], "last cell: takeaways and interview questions"
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            header = next(c.source for c in reversed(cells[:i]) if c.cell_type == "markdown")
+            assert "★" in header and re.search(r"\d+ min", header), f"exercise {meta['grade_id']}: header needs ★ difficulty and minutes"
+            after = [c.source for c in cells[i + 1:] if c.cell_type == "markdown"]
+            assert after and "<details>" in after[0], f"exercise {meta['grade_id']}: a <details> hint after its check"
+            assert any(is_check_cell(c) for c in cells[i + 1:]), f"exercise {meta['grade_id']} has no check cell after it"
+    assert any("plt." in c.source or "plot_" in c.source for c in cells if c.cell_type == "code"), "at least one plot"
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
+def test_student_notebook_has_no_answers_hidden_tests_or_outputs(path):
+    text = path.read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            assert "raise NotImplementedError()" in cell.source
+
+
+@pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
+def test_student_notebook_fails_exactly_at_its_check_cells(path):
+    nb = execute(path, allow_errors=True)
+    assert student_run_problems(nb) == []
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
+def test_nbgrader_validate_agrees(path):
+    from nbgrader.validator import Validator
+
+    assert Validator().validate(str(path)) == {}, "nbgrader validate finds failures in the solution"
+    student = ROOT / "notebooks" / path.name
+    failed = Validator().validate(str(student)).get("failed", [])
+    n_checks = sum(is_check_cell(c) for c in nbformat.read(path, as_version=4).cells)
+    assert len(failed) == n_checks, "nbgrader validate should report every check cell of the student version"
