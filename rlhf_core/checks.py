@@ -3,7 +3,7 @@
 Every check
 
 * prints one ``✓ <what held>`` line when the candidate agrees with the reference on every case
-  (``quiet=True``: prints nothing and returns the line — for hidden tests and scripts);
+  (``quiet=True``: prints nothing — for hidden tests) and returns None, so a notebook shows it once;
 * otherwise raises :class:`CheckFailed` (an ``AssertionError``) saying what was expected, what came
   back, and — when the candidate's output equals that of a known mistake — which mistake;
 * turns wrong shapes, ``NotImplementedError``, NaNs and wrong types into that same kind of message.
@@ -642,8 +642,8 @@ check_get_logps_exercise = _register(Exercise(
     reference=logps.get_logps,
     mistakes=[
         Mistake("The mask is not shifted with the labels: after logits[:, :-1] / input_ids[:, 1:] use response_mask[:, 1:]. "
-                "As written you score the last prompt token and drop the last response token — the loss looks normal, "
-                "which is why this bug is silent.", _lp_unshifted_mask),
+                "As written you drop the first response token and score the token after EOS (padding, predicted from "
+                "the EOS position) — the loss looks normal, which is why this bug is silent.", _lp_unshifted_mask),
         Mistake("There is no shift: logits[:, t] predict token t+1, so compare logits[:, :-1] with input_ids[:, 1:].", _lp_no_shift),
         Mistake("The shift goes the wrong way: it is logits[:, :-1] against input_ids[:, 1:], not logits[:, 1:] against input_ids[:, :-1].", _lp_wrong_direction),
         Mistake("response_mask is ignored: prompt and padding tokens are being scored.", _lp_no_mask),
@@ -666,10 +666,11 @@ check_get_logps_exercise = _register(Exercise(
 
 
 def _model_fn(name: str) -> Callable:
+    """The library's own ``name`` from ``rlhf_core.model``, bound at import (immune to ``using_parts``)."""
     def call(*args, **kwargs):
-        from . import model
+        from .model import LIBRARY_PARTS
 
-        return getattr(model, name)(*args, **kwargs)
+        return LIBRARY_PARTS[name](*args, **kwargs)
 
     call.__name__ = name
     return call
@@ -1339,66 +1340,66 @@ check_diagnose_run_exercise = _register(Exercise(
 # the check functions a learner calls
 
 
-def check_optimal_policy(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_optimal_policy(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``optimal_policy(ref_logprobs, rewards, beta) -> log-probs`` against the closed form."""
-    return check(EXERCISES["optimal_policy"], candidate, seed, quiet)
+    check(EXERCISES["optimal_policy"], candidate, seed, quiet)
 
 
-def check_rlhf_objective(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_rlhf_objective(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``rlhf_objective(policy_logprobs, ref_logprobs, rewards, beta) -> (...)`` (E_π[r] − β·KL)."""
-    return check(EXERCISES["rlhf_objective"], candidate, seed, quiet)
+    check(EXERCISES["rlhf_objective"], candidate, seed, quiet)
 
 
-def check_dpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_dpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)``."""
-    return check(EXERCISES["dpo_loss"], candidate, seed, quiet)
+    check(EXERCISES["dpo_loss"], candidate, seed, quiet)
 
 
-def check_implicit_reward(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_implicit_reward(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``implicit_reward(logp_pol, logp_ref, beta)``."""
-    return check(EXERCISES["implicit_reward"], candidate, seed, quiet)
+    check(EXERCISES["implicit_reward"], candidate, seed, quiet)
 
 
-def check_toy_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_toy_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``toy_dpo_step(policy, ref, batch, optimizer, beta) -> float`` (one DPO update of the toy policy)."""
-    return check(EXERCISES["toy_dpo_step"], candidate, seed, quiet)
+    check(EXERCISES["toy_dpo_step"], candidate, seed, quiet)
 
 
-def check_get_logps(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_get_logps(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``get_logps(logits, input_ids, response_mask, average=False) -> (B,)``."""
-    return check(EXERCISES["get_logps"], candidate, seed, quiet)
+    check(EXERCISES["get_logps"], candidate, seed, quiet)
 
 
-def check_rms_norm(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_rms_norm(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``rms_norm(x, weight, eps=1e-6)``."""
-    return check(EXERCISES["rms_norm"], candidate, seed, quiet)
+    check(EXERCISES["rms_norm"], candidate, seed, quiet)
 
 
-def check_swiglu(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_swiglu(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``swiglu(x, w_gate, w_up, w_down)``."""
-    return check(EXERCISES["swiglu"], candidate, seed, quiet)
+    check(EXERCISES["swiglu"], candidate, seed, quiet)
 
 
-def check_apply_rope(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_apply_rope(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``apply_rope(x, cos, sin)`` (rotate-half convention)."""
-    return check(EXERCISES["apply_rope"], candidate, seed, quiet)
+    check(EXERCISES["apply_rope"], candidate, seed, quiet)
 
 
-def check_sft_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_sft_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``sft_step(model, batch, optimizer) -> float`` on a tiny model."""
-    return check(EXERCISES["sft_step"], candidate, seed, quiet)
+    check(EXERCISES["sft_step"], candidate, seed, quiet)
 
 
-def check_collate_pairs(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_collate_pairs(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``collate_pairs(examples, tokenizer, max_length=None) -> dict`` against the library's collation."""
-    return check(EXERCISES["collate_pairs"], candidate, seed, quiet)
+    check(EXERCISES["collate_pairs"], candidate, seed, quiet)
 
 
-def check_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``dpo_step(policy, batch, ref_chosen_logps, ref_rejected_logps, optimizer, beta) -> metrics``."""
-    return check(EXERCISES["dpo_step"], candidate, seed, quiet)
+    check(EXERCISES["dpo_step"], candidate, seed, quiet)
 
 
-def check_diagnose_run(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
+def check_diagnose_run(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
     """Check ``diagnose_run(history) -> label`` on seven textbook runs."""
-    return check(EXERCISES["diagnose_run"], candidate, seed, quiet)
+    check(EXERCISES["diagnose_run"], candidate, seed, quiet)

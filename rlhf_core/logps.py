@@ -7,8 +7,9 @@ Conventions (the ones that fail silently when wrong):
 * ``response_mask`` is aligned with ``input_ids``: ``response_mask[b, t] == 1`` means token ``t``
   of row ``b`` belongs to the response (EOS included); 0 on the prompt and on padding. After the
   shift it must be shifted too: the label of ``logits[:, t]`` is ``input_ids[:, t + 1]``, so its
-  mask entry is ``response_mask[:, t + 1]``. Using ``response_mask[:, :-1]`` instead scores the
-  last prompt token and drops the last response token: the loss still looks normal.
+  mask entry is ``response_mask[:, t + 1]``. Using ``response_mask[:, :-1]`` instead gives label
+  ``t + 1`` the mask of position ``t``: the first response token is dropped and the token after EOS
+  (padding) is scored. The loss still looks normal.
 * ``average=False`` sums the response tokens' log-probs: ``log π(y|x)`` of the whole response,
   what DPO is defined on. ``average=True`` divides by the number of response tokens; a row with
   no response token gives 0 either way, never NaN.

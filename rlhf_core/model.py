@@ -156,6 +156,11 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 # ----------------------------------------------------------------------------- the transformer
 
 
+#: The library's own parts, bound once: checks and ``yours_or_reference`` compare against these even
+#: while :func:`using_parts` has swapped the module-level names for a learner's versions.
+LIBRARY_PARTS = {"rms_norm": rms_norm, "swiglu": swiglu, "apply_rope": apply_rope}
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention with RoPE on queries and keys and an optional KV cache."""
 

@@ -95,8 +95,9 @@ def gradient_ascent_policy(
 ) -> tuple[Tensor, list[float]]:
     """Maximise :func:`rlhf_objective` numerically, over free logits initialised at ``π_ref``.
 
-    Returns ``(log-probs (..., N), objective per step)``: the curve a learner compares with the
-    closed form, whose value ``β·log Z`` is the ceiling the curve approaches.
+    Returns ``(log-probs (..., N), objective per step)``; for several prompts the curve is the
+    objective *summed* over prompts. The closed form's value ``β·log Z`` (summed likewise) is the
+    ceiling the curve approaches.
     """
     logits = ref_logprobs.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=lr)

@@ -107,7 +107,9 @@ def run_toy_task(
     Returns ``dict(before, after, rewards, rankings, ref, policy)`` plus ``losses`` (per step):
     ``before``/``after`` are ``(2, 6)`` probabilities, ``rewards`` the ``(2, 6)`` implicit rewards
     after training, ``ref`` the frozen reference (a copy of the initial policy), ``policy`` the
-    trained one. ``loss_fn`` swaps in another loss with ``dpo_loss``'s signature (a learner's own);
+    trained one. The task itself is deterministic (uniform start, full batch); ``seed`` only seeds
+    torch's global generator, for a ``loss_fn`` or ``step_fn`` that draws random numbers.
+    ``loss_fn`` swaps in another loss with ``dpo_loss``'s signature (a learner's own);
     ``step_fn`` swaps in another step with :func:`toy_dpo_step`'s signature (minus ``loss_fn``).
     """
     torch.manual_seed(seed)

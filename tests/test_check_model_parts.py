@@ -69,3 +69,14 @@ def rope_no_head_axis(x, cos, sin):
 ])
 def test_apply_rope_mistakes(impl, fragments):
     assert_fails_with(check_apply_rope, impl, *fragments)
+
+
+def test_checks_are_not_fooled_inside_using_parts():
+    from rlhf_core.model import using_parts
+    from rlhf_core.notebook import yours_or_reference
+
+    zero = lambda x, w, eps=1e-6: x * 0
+    with using_parts(rms_norm=zero):
+        with pytest.raises(AssertionError):
+            check_rms_norm(zero)
+        assert yours_or_reference("rms_norm", zero) is not zero

@@ -109,3 +109,14 @@ def test_gradient_only_reaches_the_logits_that_predict_response_tokens():
 def test_wrong_shapes_raise_a_clear_error():
     with pytest.raises(ValueError, match="expects logits"):
         get_logps(torch.randn(2, 5, 3), torch.zeros(2, 4, dtype=torch.long), torch.zeros(2, 4))
+
+
+def test_what_the_unshifted_mask_bug_actually_counts():
+    # [BOS] p p r r EOS pad : the right mask scores r, r, EOS; the bug scores r, EOS, pad
+    ids = torch.tensor([[1, 5, 6, 7, 8, 2, 0]])
+    mask = torch.tensor([[0, 0, 0, 1, 1, 1, 0]])
+    right = mask[:, 1:]
+    buggy = mask[:, :-1]
+    labels = ids[:, 1:]
+    assert labels[right.bool()].tolist() == [7, 8, 2]
+    assert labels[buggy.bool()].tolist() == [8, 2, 0]  # first response token dropped, padding after EOS scored
