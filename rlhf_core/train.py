@@ -44,6 +44,7 @@ __all__ = [
     "train_dpo",
     "make_reference",
     "lr_at",
+    "train_preferred_ft",
 ]
 
 
@@ -364,6 +365,54 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
         bar.set_postfix(loss=f"{metrics['loss']:.3f}", acc=f"{metrics['rewards/accuracies']:.2f}",
                         margin=f"{metrics['logratio/margin']:.1f}")
         if step % config.eval_every == 0 or step == config.steps:
+            evaluate(step)
+    policy.eval()
+    return history
+
+
+# ============================================================================================
+# Preferred-FT: the paper's simplest baseline
+
+
+def train_preferred_ft(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, pairs: Sequence[dict],
+                       steps: int = 200, batch_size: int = 32, lr: float = 3e-4, warmup_steps: int = 10,
+                       max_grad_norm: float = 1.0, eval_every: int = 50, eval_samples_per_prompt: int = 8,
+                       eval_prompts: Sequence[str] | None = task.HELDOUT_PROMPTS, seed: int = 0,
+                       progress: bool = True) -> MetricsHistory:
+    """Supervised fine-tuning on the *chosen* responses only (the paper's "Preferred-FT" baseline).
+
+    It sees the same pairs as DPO but ignores the rejected responses. Trains ``policy`` in place and
+    logs ``loss`` per step and the sampled ``eval/reward``, ``eval/kl`` (to ``reference``) and
+    ``eval/grammatical`` at step 0, every ``eval_every`` steps and at the end.
+    """
+    rows = [{"prompt": p["prompt"], "response": p["chosen"]} for p in pairs]
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    device = _device_of(policy)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
+    history = MetricsHistory()
+
+    def evaluate(step: int) -> None:
+        if eval_prompts:
+            history.log(step, **evaluate_policy(policy, reference, tokenizer, eval_prompts, eval_samples_per_prompt, seed=seed + 1))
+
+    evaluate(0)
+    order: list[int] = []
+    for step in tqdm(range(1, steps + 1), desc="Preferred-FT", disable=not progress):
+        if len(order) < batch_size:
+            fresh = list(range(len(rows)))
+            rng.shuffle(fresh)
+            order.extend(fresh)
+        batch = _to(collate_sft([rows[order.pop()] for _ in range(batch_size)], tokenizer), device)
+        _set_lr(optimizer, lr_at(step - 1, steps, lr, warmup_steps))
+        policy.train()
+        optimizer.zero_grad()
+        loss = sft_loss(policy, batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
+        optimizer.step()
+        history.log(step, loss=loss.item())
+        if step % eval_every == 0 or step == steps:
             evaluate(step)
     policy.eval()
     return history

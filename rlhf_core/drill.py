@@ -1,0 +1,230 @@
+"""The 60-minute paper-to-code drill: a clock, checks that report the time, and a scorecard.
+
+The drill has four blocks (read 15 min → explain 5 → implement 30 → sanity-check 10). Lesson 10
+calls, in order::
+
+    drill = start_drill()                  # the start cell: records the time, shows the budgets
+    drill.begin("explain")                 # at the top of each block
+    drill.check("dpo_loss", check_dpo_loss, dpo_loss)   # in a check cell: verdict + elapsed time
+    drill.scorecard(RUBRIC, EXPLANATION, dpo_loss=..., implicit_reward=..., toy_step=...)
+
+Re-running the start cell does not reset the clock (pass ``restart=True`` to start over). The
+scorecard never raises: it reports what the learner's code actually does — the six sanity checks,
+the stronger checks with their hints, the time spent per block, the self-graded rubric — and the
+red flags: a written explanation that describes a PPO loop, a trained reward model or online
+sampling, and code that forgets the reference.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .checking import CheckFailed
+
+__all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "start_drill", "red_flags_in", "format_minutes"]
+
+BLOCKS: tuple[tuple[str, int], ...] = (("read", 15), ("explain", 5), ("implement", 30), ("sanity-check", 10))
+
+RUBRIC_ITEMS: tuple[str, ...] = (
+    "Explained DPO as RLHF without a separate reward model and without RL/PPO: one classification-style loss on preference pairs",
+    "Knew the loss is on log-prob differences relative to a frozen reference, not on raw log-probs",
+    "Stated the implicit reward r(y) = β·log(π_θ(y|x)/π_ref(y|x)) and why ordering by it recovers the preferences",
+    "Knew the reference policy is frozen, and why (it anchors the KL constraint)",
+)
+
+#: (pattern, what the red flag is, what to say instead); matched case-insensitively in the explanation.
+RED_FLAG_PATTERNS: tuple[tuple[str, str, str], ...] = (
+    (r"\bppo\b|\brollouts?\b|\bvalue (function|head|network)\b|\badvantages?\b|\bclipp(ed|ing) (ratio|objective)",
+     "described a PPO / RL loop",
+     "DPO has no RL loop: no rollouts, no value function, no advantages — one supervised loss on fixed pairs"),
+    (r"\btrain(s|ed|ing)? (a |the )?(separate )?reward model\b|\breward model (is )?(trained|fitted|learned)\b|\bfit(s|ting)? a reward model\b",
+     "described training a reward model",
+     "no reward model is trained: the policy's log-ratio to the reference is the (implicit) reward"),
+    (r"\bonline\b|\bsampl(e|es|ing) from the (current )?policy\b|\bon-policy\b",
+     "claimed DPO needs online or on-policy sampling",
+     "vanilla DPO is offline: it trains on a fixed dataset of (x, y_w, y_l) pairs"),
+)
+
+
+def format_minutes(seconds: float) -> str:
+    """``754.2`` → ``'12:34'``."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60:d}:{seconds % 60:02d}"
+
+
+def red_flags_in(explanation: str) -> list[tuple[str, str]]:
+    """``[(red flag, what to say instead)]`` found in a written explanation.
+
+    A flag is not raised where the sentence negates it ("no PPO", "without a reward model").
+    """
+    found = []
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n+", explanation or ""):
+        lowered = sentence.lower()
+        for pattern, flag, instead in RED_FLAG_PATTERNS:
+            match = re.search(pattern, lowered)
+            if not match:
+                continue
+            before = lowered[max(0, match.start() - 40):match.start()]
+            if re.search(r"\b(no|not|without|never|nor|instead of|rather than|removes?|skips?|replaces?|no need for|avoids?)\b", before):
+                continue
+            if (flag, instead) not in found:
+                found.append((flag, instead))
+    return found
+
+
+@dataclass
+class CheckRecord:
+    name: str
+    passed: bool
+    message: str
+    at_seconds: float
+
+
+@dataclass
+class Drill:
+    """The state of one drill: when it started, when each block began, what each check said."""
+
+    started: float = field(default_factory=time.time)
+    block_starts: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, CheckRecord] = field(default_factory=dict)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def current_block(self) -> tuple[str, int] | None:
+        begun = [(t, name) for name, t in self.block_starts.items()]
+        if not begun:
+            return None
+        name = max(begun)[1]
+        return name, dict(BLOCKS)[name]
+
+    def status_line(self) -> str:
+        line = f"⏱ {format_minutes(self.elapsed())} elapsed of 60:00"
+        block = self.current_block()
+        if block:
+            name, budget = block
+            spent = self.clock() - self.block_starts[name]
+            over = " — over budget, move on" if spent > budget * 60 else ""
+            line += f" · {name}: {format_minutes(spent)} of {budget}:00{over}"
+        return line
+
+    def begin(self, block: str) -> None:
+        """Mark the start of a block (``read``, ``explain``, ``implement``, ``sanity-check``) and print the clock."""
+        if block not in dict(BLOCKS):
+            raise ValueError(f"unknown block {block!r}; the blocks are {[b for b, _ in BLOCKS]}")
+        self.block_starts.setdefault(block, self.clock())
+        print(self.status_line())
+
+    def check(self, name: str, check_fn: Callable, *args, **kwargs) -> None:
+        """Run one check, record its verdict, print the elapsed time; a failure is re-raised unchanged."""
+        try:
+            check_fn(*args, **kwargs)
+        except AssertionError as exc:
+            self.checks[name] = CheckRecord(name, False, str(exc), self.elapsed())
+            print(self.status_line())
+            raise
+        self.checks[name] = CheckRecord(name, True, "passed", self.elapsed())
+        print(self.status_line())
+
+    def block_times(self) -> list[tuple[str, int, float | None]]:
+        """``(block, budget minutes, seconds spent or None)``; a block lasts until the next one begins."""
+        starts = sorted((t, name) for name, t in self.block_starts.items())
+        spent: dict[str, float] = {}
+        for i, (t, name) in enumerate(starts):
+            end = starts[i + 1][0] if i + 1 < len(starts) else self.clock()
+            spent[name] = end - t
+        return [(name, budget, spent.get(name)) for name, budget in BLOCKS]
+
+    def scorecard(self, rubric: dict[str, bool | None] | None = None, explanation: str = "", *,
+                  dpo_loss: Callable | None = None, implicit_reward: Callable | None = None,
+                  toy_step: Callable | None = None, print_it: bool = True) -> dict:
+        """Run everything on the learner's functions and print the scorecard; never raises.
+
+        Returns ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...}, "red_flags": [...]}``.
+        """
+        from .sanity import run_sanity_checks
+        from .toy import run_toy_task
+
+        toy_result, toy_error = None, ""
+        if toy_step is not None:
+            try:
+                toy_result = run_toy_task(step_fn=toy_step)
+            except Exception as exc:  # the learner's step may be a stub or broken
+                toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
+        sanity = run_sanity_checks(dpo_loss, implicit_reward, toy_result, quiet=True)
+        if toy_error:
+            for r in sanity:
+                if r.number in (2, 5):
+                    r.message = f"not run: training the toy policy with your toy_dpo_step failed ({toy_error})"
+        stronger = {}
+        from . import checks as _checks
+
+        for name, fn in (("dpo_loss", dpo_loss), ("implicit_reward", implicit_reward), ("toy_dpo_step", toy_step)):
+            if fn is None:
+                continue
+            try:
+                _checks.check(_checks.EXERCISES[name], fn, quiet=True)
+                stronger[name] = (True, "passed")
+            except CheckFailed as exc:
+                stronger[name] = (False, str(exc))
+        flags = red_flags_in(explanation)
+        forgot_reference = any("reference term" in r.message for r in sanity if not r.passed) or any(
+            "drop log π_ref" in msg for ok, msg in stronger.values() if not ok)
+        if forgot_reference:
+            flags.append(("forgot the reference term in the loss",
+                          "the loss compares log-ratios against the frozen reference: (log π − log π_ref) for each response"))
+        rubric = dict(rubric or {})
+        card = {"sanity": sanity, "checks": stronger, "blocks": self.block_times(), "rubric": rubric, "red_flags": flags}
+        if print_it:
+            print(self._render(card))
+        return card
+
+    def _render(self, card: dict) -> str:
+        lines = ["DRILL SCORECARD", "=" * 15, f"total time {format_minutes(self.elapsed())} (budget 60:00)", ""]
+        lines.append("Time per block")
+        for name, budget, spent in card["blocks"]:
+            if spent is None:
+                lines.append(f"  {name:<13} not started")
+            else:
+                mark = "over budget" if spent > budget * 60 else "ok"
+                lines.append(f"  {name:<13} {format_minutes(spent):>6} of {budget}:00  {mark}")
+        passed = sum(r.passed for r in card["sanity"])
+        lines += ["", f"The six sanity checks: {passed}/6"]
+        for r in card["sanity"]:
+            lines.append(f"  {'✓' if r.passed else '✗'} {r.number}. {r.name}")
+            if not r.passed:
+                lines.append(f"       {r.message}")
+        lines += ["", "Stronger checks (catch what the six miss)"]
+        for name, (ok, message) in card["checks"].items():
+            lines.append(f"  {'✓' if ok else '✗'} check_{name}")
+            if not ok:
+                lines.append(f"       {message}")
+        lines += ["", "Rubric (self-graded: set each item to True or False in RUBRIC)"]
+        for item in RUBRIC_ITEMS:
+            value = card["rubric"].get(item)
+            lines.append(f"  {'✓' if value is True else '✗' if value is False else '?'} {item}")
+        lines += ["", "Red flags"]
+        if not card["red_flags"]:
+            lines.append("  none found")
+        for flag, instead in card["red_flags"]:
+            lines.append(f"  ⚠ {flag} — {instead}")
+        return "\n".join(lines)
+
+
+_CURRENT: Drill | None = None
+
+
+def start_drill(restart: bool = False, clock: Callable[[], float] = time.time) -> Drill:
+    """The drill of this kernel, started now if it has not been (``restart=True`` starts over)."""
+    global _CURRENT
+    if _CURRENT is None or restart:
+        _CURRENT = Drill(started=clock(), clock=clock)
+        print("Drill started. Budgets: " + " → ".join(f"{name} {minutes} min" for name, minutes in BLOCKS) + " (60 min)")
+    else:
+        print("The drill is already running (start_drill(restart=True) starts over).")
+    _CURRENT.begin("read")
+    return _CURRENT

@@ -1,0 +1,190 @@
+"""The two measured studies behind lesson 09, and the files they write.
+
+1. **Margin study** — the from-scratch write-up's pathology (batch size 1, β = 0.1) on the shipped
+   SFT model, next to the candidate fixes, all on the same reward-ranked pairs. The write-up
+   trained a ~1M-parameter model at lr 1e-5; our 0.4M model needs a larger step (1e-2) for the
+   same symptoms to appear within 30 steps. Each variant changes one thing.
+2. **Frontier** — mean sampled ground-truth reward against sequence KL(π ‖ π_ref) on held-out
+   prompts, for DPO at several β and for Preferred-FT (SFT on the chosen responses only), each
+   measured at several points of its training: the analogue of the paper's sentiment frontier.
+
+``python -m rlhf_core.experiments`` (about 3 minutes on 2 cores) writes both to
+``rlhf_core/data/`` as JSON; lesson 09 loads them (and can recompute them with a switch), and a
+test re-runs one entry to show the files are what this code produces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import task
+from .checkpoint import load_sft_model
+from .diagnostics import FrontierPoint
+from .metrics import MetricsHistory
+from .recipes import reward_pairs
+from .train import DPOConfig, make_reference, train_dpo, train_preferred_ft
+
+__all__ = [
+    "PATHOLOGY", "FIX_VARIANTS", "FRONTIER_BETAS", "PREFERRED_FT_LRS", "MARGIN_STUDY_PATH", "FRONTIER_PATH",
+    "study_data", "run_variant", "first_explosion_step", "run_margin_study", "run_frontier",
+    "load_margin_study", "load_frontier", "envelope_at", "betas_above_baseline",
+]
+
+DATA_DIR = Path(__file__).parent / "data"
+MARGIN_STUDY_PATH = DATA_DIR / "margin_study.json"
+FRONTIER_PATH = DATA_DIR / "frontier.json"
+
+#: The pathological run: one pair per step, β = 0.1, a large step, no warm-up.
+PATHOLOGY = DPOConfig(beta=0.1, batch_size=1, steps=200, lr=1e-2, warmup_steps=0, eval_every=10,
+                      eval_samples_per_prompt=4, seed=0)
+
+#: One change each, relative to :data:`PATHOLOGY`.
+FIX_VARIANTS: dict[str, dict] = {
+    "batch 1 · β 0.1 · lr 1e-2 (the pathology)": {},
+    "batch 32": {"batch_size": 32},
+    "β 1.0": {"beta": 1.0},
+    "length-normalised log-probs": {"average_logps": True},
+    "IPO (length-normalised)": {"loss_type": "ipo", "average_logps": True},
+    "conservative DPO (ε 0.1)": {"loss_type": "cdpo", "label_smoothing": 0.1},
+    "smaller step: lr 3e-4": {"lr": 3e-4},
+    "batch 32 · lr 3e-4 · β 0.3 (the course default)": {"batch_size": 32, "lr": 3e-4, "beta": 0.3, "warmup_steps": 10},
+}
+
+FRONTIER_BETAS = (0.1, 0.3, 1.0, 2.0)
+PREFERRED_FT_LRS = (3e-4, 1e-3, 3e-3)
+FRONTIER_GROUPS = 16  # the course default's 2768 pairs
+EXPLOSION = {"margin": 50.0, "loss": 0.01, "accuracy": 1.0}
+
+
+def study_data(seed: int = 1, groups_per_prompt: int = 4):
+    """``(policy, reference, tokenizer, train_pairs, eval_pairs)``: a fresh copy of the SFT model and
+    the reward-ranked pairs (``groups_per_prompt`` best-vs-worst-of-4 pairs per training prompt;
+    86 held-out pairs)."""
+    policy, tokenizer, _ = load_sft_model()
+    reference = make_reference(policy)
+    train_pairs = reward_pairs(reference, tokenizer, groups_per_prompt=groups_per_prompt, seed=seed)
+    eval_pairs = reward_pairs(reference, tokenizer, task.HELDOUT_PROMPTS, groups_per_prompt=2, seed=seed + 1)
+    return policy, reference, tokenizer, train_pairs, eval_pairs
+
+
+def first_explosion_step(history: MetricsHistory, by_step: int | None = None) -> int | None:
+    """The first step whose batch had loss < 0.01, accuracy 1 and an unscaled margin > 50."""
+    for step, margin in zip(*history.series("logratio/margin")):
+        if by_step is not None and step > by_step:
+            break
+        if (margin > EXPLOSION["margin"] and history.at("loss", step) < EXPLOSION["loss"]
+                and history.at("rewards/accuracies", step) >= EXPLOSION["accuracy"]):
+            return step
+    return None
+
+
+def run_variant(changes: dict, progress: bool = False) -> MetricsHistory:
+    """Train one variant of :data:`PATHOLOGY` from the SFT model; returns its history."""
+    policy, reference, tokenizer, train_pairs, eval_pairs = study_data()
+    config = dataclasses.replace(PATHOLOGY, **changes)
+    return train_dpo(policy, reference, tokenizer, train_pairs, config, eval_pairs=eval_pairs, progress=progress)
+
+
+def _summary(history: MetricsHistory, changes: dict, seconds: float) -> dict:
+    return {
+        "changes": changes,
+        "config": dataclasses.replace(PATHOLOGY, **changes).to_dict(),
+        "first_explosion_step": first_explosion_step(history, by_step=30),
+        "seconds": round(seconds, 1),
+        "history": history.to_dict(),
+    }
+
+
+def run_margin_study(progress: bool = True) -> dict:
+    """Every :data:`FIX_VARIANTS` entry, trained and evaluated; returns the JSON-able study."""
+    results = {}
+    for name, changes in FIX_VARIANTS.items():
+        start = time.perf_counter()
+        history = run_variant(changes, progress=progress)
+        results[name] = _summary(history, changes, time.perf_counter() - start)
+    return {"explosion_rule": EXPLOSION, "variants": results}
+
+
+def run_frontier(progress: bool = True, eval_samples_per_prompt: int = 16) -> list[FrontierPoint]:
+    """(KL, reward) points of DPO at each β in :data:`FRONTIER_BETAS` and of Preferred-FT at each lr,
+    measured every 50 steps of a 200-step run on the course default's pairs."""
+    points: list[FrontierPoint] = []
+    for beta in FRONTIER_BETAS:
+        policy, reference, tokenizer, train_pairs, _ = study_data(groups_per_prompt=FRONTIER_GROUPS)
+        config = DPOConfig(beta=beta, eval_every=50, eval_samples_per_prompt=eval_samples_per_prompt)
+        history = train_dpo(policy, reference, tokenizer, train_pairs, config, progress=progress)
+        points += _points(history, "DPO", beta)
+    for lr in PREFERRED_FT_LRS:
+        policy, reference, tokenizer, train_pairs, _ = study_data(groups_per_prompt=FRONTIER_GROUPS)
+        history = train_preferred_ft(policy, reference, tokenizer, train_pairs, lr=lr, eval_every=50,
+                                     eval_samples_per_prompt=eval_samples_per_prompt, progress=progress)
+        points += _points(history, "Preferred-FT", lr)
+    return points
+
+
+def _points(history: MetricsHistory, label: str, param: float) -> list[FrontierPoint]:
+    steps, kls = history.series("eval/kl")
+    return [FrontierPoint(label, param, kl, history.at("eval/reward", s)) for s, kl in zip(steps, kls) if s > 0]
+
+
+def envelope_at(points: list[FrontierPoint], kl: float) -> float:
+    """The best reward any of ``points`` reaches at a KL of at most ``kl`` (−inf if none)."""
+    rewards = [p.reward for p in points if p.kl <= kl]
+    return max(rewards) if rewards else float("-inf")
+
+
+def betas_above_baseline(points: list[FrontierPoint], kl_min: float = 0.5, method: str = "DPO",
+                         baseline: str = "Preferred-FT") -> dict[float, bool]:
+    """For each β of ``method``: is every one of its points with KL > ``kl_min`` above the best
+    reward ``baseline`` reaches at that KL or less? (A point the baseline cannot reach counts against it.)"""
+    base = [p for p in points if p.label == baseline]
+    verdict: dict[float, bool] = {}
+    for p in points:
+        if p.label == method and p.kl > kl_min:
+            verdict[p.param] = verdict.get(p.param, True) and p.reward > envelope_at(base, p.kl)
+    return verdict
+
+
+def load_margin_study(path: Path = MARGIN_STUDY_PATH) -> dict:
+    """The shipped margin study: ``{"explosion_rule", "variants": {name: {changes, config,
+    first_explosion_step, seconds, history}}}``; each ``history`` is a :class:`MetricsHistory` dict."""
+    return json.loads(Path(path).read_text())
+
+
+def load_frontier(path: Path = FRONTIER_PATH) -> list[FrontierPoint]:
+    """The shipped frontier points."""
+    return [FrontierPoint(**p) for p in json.loads(Path(path).read_text())["points"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run lesson 09's margin study and frontier; write them as JSON.")
+    parser.add_argument("--out", type=Path, default=DATA_DIR)
+    parser.add_argument("--only", choices=("margin", "frontier"), help="run one of the two")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.only in (None, "margin"):
+        study = run_margin_study(progress=not args.quiet)
+        (args.out / MARGIN_STUDY_PATH.name).write_text(json.dumps(study))
+        for name, v in study["variants"].items():
+            h = MetricsHistory.from_dict(v["history"])
+            print(f"{name:<50} explosion by step 30: {v['first_explosion_step']}  held-out margin {h.last('eval/margin'):6.2f}"
+                  f"  grammatical {h.last('eval/grammatical'):.2f}  KL {h.last('eval/kl'):7.2f}  reward {h.last('eval/reward'):.3f}")
+    if args.only in (None, "frontier"):
+        points = run_frontier(progress=not args.quiet)
+        (args.out / FRONTIER_PATH.name).write_text(json.dumps({"points": [dataclasses.asdict(p) for p in points]}, indent=1))
+        for p in points:
+            print(f"{p.label:<13} {p.param:<7} KL {p.kl:6.2f}  reward {p.reward:.3f}")
+        print("DPO above Preferred-FT at every point with KL > 0.5, per β:", betas_above_baseline(points))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
