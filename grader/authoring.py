@@ -10,6 +10,9 @@ setup (1st code)    read-only; generated from :mod:`grader.setup_cell`, the same
 exercise            ``solution``: the answer sits between ``### BEGIN SOLUTION`` and
                     ``### END SOLUTION`` and is replaced by ``raise NotImplementedError()``
                     on release
+written answer      ``solution``, grade id ``written_…``: a model answer inside a string, between
+                    the same markers, so that the released cell keeps only a placeholder text;
+                    judged by the learner (or a person), not by a check
 check               ``grade`` + ``locked`` + ``points``: calls ``rlhf_core.checks``; extra
                     assertions between ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``
                     are removed on release and restored when grading
@@ -36,7 +39,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .setup_cell import render_setup_cell
 
-__all__ = ["md", "code", "exercise", "check", "lesson", "write", "nbgrader_meta"]
+__all__ = ["md", "code", "exercise", "written", "check", "lesson", "write", "nbgrader_meta"]
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -67,6 +70,17 @@ def exercise(grade_id: str, source: str) -> NotebookNode:
     source = source.strip("\n")
     if SOLUTION_BEGIN not in source or SOLUTION_END not in source:
         raise ValueError(f"exercise {grade_id!r} has no {SOLUTION_BEGIN} / {SOLUTION_END} markers")
+    cell = new_code_cell(source)
+    cell.metadata = nbgrader_meta(grade_id, solution=True)
+    return cell
+
+
+def written(grade_id: str, variable: str, model_answer: str, comment: str = "") -> NotebookNode:
+    """A free-text answer: ``variable = \"\"\"<model answer>\"\"\"``; the student version keeps an empty placeholder."""
+    if not grade_id.startswith("written_"):
+        raise ValueError(f"written-answer cells need a grade_id starting with 'written_', got {grade_id!r}")
+    head = "".join(f"# {line}\n" for line in comment.strip().splitlines())
+    source = f'{head}{variable} = """\n{SOLUTION_BEGIN}\n{model_answer.strip()}\n{SOLUTION_END}\n"""'
     cell = new_code_cell(source)
     cell.metadata = nbgrader_meta(grade_id, solution=True)
     return cell

@@ -518,7 +518,8 @@ check_toy_dpo_step_exercise = _register(Exercise(
         REF_TRAINABLE: "The reference's parameters were switched back to requires_grad=True: leave them frozen.",
     },
     formula="loss = dpo_loss(policy chosen/rejected log-probs, reference chosen/rejected log-probs (no grad), beta); "
-            "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item()",
+            "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item(). (This check compares with the "
+            "library's dpo_loss: if your step calls your own dpo_loss, make sure check_dpo_loss passes first.)",
 ))
 
 
@@ -1263,10 +1264,9 @@ def _diagnosis_cases(seed: int) -> list[Case]:
 
 
 def _diagnose_reference(history) -> str:
-    from .diagnostics import diagnose
+    from .diagnostics import diagnose_run
 
-    label = diagnose(history).label
-    return label if label != "likelihood_displacement" else "healthy"
+    return diagnose_run(history)
 
 
 def _dg_always_healthy(history):

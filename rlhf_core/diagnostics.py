@@ -44,6 +44,7 @@ __all__ = [
     "as_history",
     "detect_margin_explosion",
     "diagnose",
+    "diagnose_run",
     "first_step_where",
     "frontier_gap",
     "pareto_frontier",
@@ -613,6 +614,13 @@ class FrontierPoint:
     param: float
     kl: float
     reward: float
+
+
+def diagnose_run(history) -> str:
+    """The exercise's five-label answer (notebook 09): :func:`diagnose`'s label, with
+    ``likelihood_displacement`` counted as ``healthy`` (the exercise does not ask for it)."""
+    label = diagnose(history).label
+    return "healthy" if label == "likelihood_displacement" else label
 
 
 def pareto_frontier(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:

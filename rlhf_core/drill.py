@@ -58,7 +58,8 @@ def format_minutes(seconds: float) -> str:
 def red_flags_in(explanation: str) -> list[tuple[str, str]]:
     """``[(red flag, what to say instead)]`` found in a written explanation.
 
-    A flag is not raised where the sentence negates it ("no PPO", "without a reward model").
+    A flag is not raised where the sentence negates it ("no PPO", "without a reward model"), nor in a
+    sentence about the RLHF baseline that does not mention DPO ("RLHF trains a reward model, then PPO").
     """
     found = []
     for sentence in re.split(r"(?<=[.!?;])\s+|\n+", explanation or ""):
@@ -70,6 +71,8 @@ def red_flags_in(explanation: str) -> list[tuple[str, str]]:
             before = lowered[max(0, match.start() - 40):match.start()]
             if re.search(r"\b(no|not|without|never|nor|instead of|rather than|removes?|skips?|replaces?|no need for|avoids?)\b", before):
                 continue
+            if re.search(r"\b(rlhf|unlike|whereas|standard|classic(al)?|traditional|instructgpt)\b", lowered) and "dpo" not in lowered.replace("rlhf", ""):
+                continue  # a sentence about the RLHF baseline, not a claim about DPO
             if (flag, instead) not in found:
                 found.append((flag, instead))
     return found

@@ -22,7 +22,7 @@ REFERENCES = {
     "dpo_loss": "rlhf_core.losses", "implicit_reward": "rlhf_core.losses", "toy_dpo_step": "rlhf_core.toy",
     "get_logps": "rlhf_core.logps", "rms_norm": "rlhf_core.model", "swiglu": "rlhf_core.model",
     "apply_rope": "rlhf_core.model", "sft_step": "rlhf_core.train", "collate_pairs": "rlhf_core.data",
-    "dpo_step": "rlhf_core.train",
+    "dpo_step": "rlhf_core.train", "diagnose_run": "rlhf_core.diagnostics",
 }
 
 

@@ -52,7 +52,25 @@ LIBRARY_REFERENCES = {
     "implicit_reward": "rlhf_core.losses", "toy_dpo_step": "rlhf_core.toy", "get_logps": "rlhf_core.logps",
     "rms_norm": "rlhf_core.model", "swiglu": "rlhf_core.model", "apply_rope": "rlhf_core.model",
     "sft_step": "rlhf_core.train", "collate_pairs": "rlhf_core.data", "dpo_step": "rlhf_core.train",
+    "diagnose_run": "rlhf_core.diagnostics",
 }
+
+
+def test_every_exercise_has_a_library_reference_for_yours_or_reference():
+    from rlhf_core.notebook import REFERENCES
+
+    assert REFERENCES == LIBRARY_REFERENCES
+    assert set(REFERENCES) == set(checks.EXERCISES)
+
+
+@pytest.mark.parametrize("name", sorted(LIBRARY_REFERENCES))
+def test_yours_or_reference_falls_back_to_a_library_function_that_passes(name, capsys):
+    from rlhf_core.notebook import yours_or_reference
+
+    chosen = yours_or_reference(name, getattr(exercises, name))     # the stub fails its check
+    assert chosen is not getattr(exercises, name)
+    assert "does not pass its check yet" in capsys.readouterr().out
+    check(checks.EXERCISES[name], chosen, quiet=True)                # and the fallback passes it
 
 
 @pytest.mark.parametrize("name, module", sorted(LIBRARY_REFERENCES.items()))

@@ -57,6 +57,12 @@ def test_red_flags_are_found(text, flag):
     assert flags and flag.lower() in flags[0][0].lower()
 
 
+def test_describing_the_rlhf_baseline_is_not_a_red_flag():
+    text = "Standard RLHF trains a reward model, then runs PPO against it. DPO skips both stages."
+    assert red_flags_in(text) == []
+    assert red_flags_in("DPO, like RLHF, trains a reward model first.")  # a claim about DPO still counts
+
+
 def test_negated_mentions_are_not_red_flags():
     text = ("DPO needs no reward model and no PPO loop. It is offline, without rollouts; "
             "the reward model is never trained.")
