@@ -2,6 +2,9 @@
 
     release [--check]        write notebooks/ from solutions/ through nbgrader (or check it is current)
     setup-cells [--check]    rewrite the shared setup cell of every solution notebook from its template
+    check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
+    autograde SUBMISSIONS --out OUT [--jobs N] [--timeout S] [--memory MB] [--force]
+                             grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv
 """
 
 from __future__ import annotations
@@ -26,7 +29,32 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--check", action="store_true", help="only check that every setup cell is current")
     setup.add_argument("--solutions", type=Path, default=release_mod.SOLUTIONS_DIR)
 
+    chk = sub.add_parser("check", help="self-check: run notebooks in a fresh kernel and print the verdict table")
+    chk.add_argument("notebooks", nargs="+", type=Path)
+    chk.add_argument("--timeout", type=float, default=300.0, help="seconds per cell (default 300)")
+
+    auto = sub.add_parser("autograde", help="grade a folder of submissions in a sandbox")
+    auto.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
+    auto.add_argument("--out", type=Path, required=True, help="where grades.csv, feedback/ and the gradebook go")
+    auto.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    auto.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    auto.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
+    auto.add_argument("--memory", type=int, default=1536, help="memory cap per kernel in MB (default 1536)")
+    auto.add_argument("--force", action="store_true", help="grade again what is already graded")
+    auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
+
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from .selfcheck import check_notebooks
+
+        return check_notebooks(args.notebooks, timeout=args.timeout)
+    if args.command == "autograde":
+        from .autograde import autograde
+        from .sandbox import Limits
+
+        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
+        return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
+                         sandbox=not args.no_sandbox)
     if args.command == "release":
         return release_mod.release(args.solutions, args.out, check=args.check)
     if args.command == "setup-cells":

@@ -130,6 +130,8 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
         for path in stale:
             path.unlink()
         print(f"released {len(written)} notebooks to {notebooks_dir}" + (f", removed {len(stale)} stale" if stale else ""))
+        if solutions_dir == SOLUTIONS_DIR:
+            _write_lessons_json(solutions_dir)
         return 0
     with tempfile.TemporaryDirectory(prefix="dpo-release-check-") as tmp:
         fresh = {p.name: p for p in generate_release(solutions, Path(tmp))}
@@ -139,12 +141,25 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
         findings += [f"{name}: stale (differs from a fresh release of {solutions_dir.name}/{name})"
                      for name in sorted(set(fresh) & set(current))
                      if fresh[name].read_text(encoding="utf-8") != current[name].read_text(encoding="utf-8")]
+    if solutions_dir == SOLUTIONS_DIR:
+        from .selfcheck import LESSONS_JSON
+
+        if not LESSONS_JSON.exists() or LESSONS_JSON.read_text() != _write_lessons_json(solutions_dir, write=False):
+            findings.append(f"grader/{LESSONS_JSON.name}: stale (the check cells of solutions/ changed)")
     if findings:
         print("notebooks/ is out of date; run `python -m grader release`:")
         print("\n".join(f"  - {f}" for f in findings))
         return 1
     print(f"notebooks/ is up to date with solutions/ ({len(fresh)} notebooks)")
     return 0
+
+
+def _write_lessons_json(solutions_dir: Path, write: bool = True) -> str:
+    """``grader/lessons.json``: every lesson's check cells, for the in-notebook self-check."""
+    from .autograde import load_lessons
+    from .selfcheck import LESSONS_JSON, write_lessons_json
+
+    return write_lessons_json(load_lessons(solutions_dir), LESSONS_JSON if write else None)
 
 
 def refresh_setup_cells(solutions_dir: Path = SOLUTIONS_DIR, check: bool = False) -> int:

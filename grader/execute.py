@@ -1,0 +1,157 @@
+"""Run a composed notebook in one (sandboxed) kernel: deadlines, output caps, and the probe records.
+
+:func:`run_notebook` never raises for anything the submission does. It returns a :class:`RunResult`:
+the status (``graded``, ``timeout``, ``memory``, ``kernel died``), a one-line reason, the records
+that probe cells published (read as the messages arrived, before any output cap), and the executed
+notebook with its outputs capped.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+from .kernel_side import RECORD_MIME
+from .sandbox import Isolation, KernelSandbox, Limits
+
+__all__ = ["RunResult", "run_notebook"]
+
+MAX_RECORD_BYTES = 4_000_000
+
+
+@dataclass
+class RunResult:
+    status: str = "graded"
+    reason: str = ""
+    records: dict[int, list[str]] = field(default_factory=dict)   # cell index -> raw record texts
+    notebook: object = None
+    seconds: float = 0.0
+
+
+class _CappedClient(NotebookClient):
+    """An nbclient that keeps at most ``max_output_bytes`` of outputs per cell and lifts the grader's
+    records out of the message stream as they arrive."""
+
+    def __init__(self, *args, max_output_bytes: int, records: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cap, self._records, self._used, self._dropped = max_output_bytes, records, {}, {}
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        data = content.get("data") or {}
+        if msg.get("msg_type") == "display_data" and RECORD_MIME in data:
+            text = data[RECORD_MIME]
+            if isinstance(text, str) and len(text) <= MAX_RECORD_BYTES:
+                self._records.setdefault(cell_index, []).append(text)
+            else:
+                self._records.setdefault(cell_index, []).append("")   # an oversized record counts, and fails
+            return None
+        size = _size(content)
+        used = self._used.get(cell_index, 0)
+        if used + size > self._cap:
+            if cell_index not in self._dropped:
+                self._dropped[cell_index] = True
+                outs.append(_note(f"[output truncated by the grader: this cell printed more than {self._cap // 1000} kB]"))
+            return None
+        self._used[cell_index] = used + size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _size(content: dict) -> int:
+    if "text" in content:
+        return len(str(content["text"]).encode("utf-8", "replace"))
+    total = 0
+    for value in (content.get("data") or {}).values():
+        total += len(value) if isinstance(value, str) else len(str(value))
+    for key in ("traceback",):
+        total += sum(len(str(line)) for line in content.get(key, []))
+    return total
+
+
+def _note(text: str):
+    from nbformat.v4 import new_output
+
+    return new_output("stream", name="stderr", text=text + "\n")
+
+
+def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path) -> RunResult:
+    """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox`."""
+    result = RunResult(notebook=nb)
+    name = uuid.uuid4().hex[:12]
+    sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name)
+    km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
+    km.transport = "ipc"
+    km.ip = str(sandbox.scratch / "ipc")
+    km.connection_file = str(sandbox.scratch / "connection.json")
+    client = _CappedClient(nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
+                           startup_timeout=60, kernel_name="dpo-grader", max_output_bytes=limits.max_output_bytes,
+                           records=result.records, resources={"metadata": {"path": str(sandbox.work)}})
+    start = time.monotonic()
+    deadline = start + limits.notebook_timeout
+    try:
+        kernel_log = open(sandbox.scratch / "kernel.log", "wb")
+        with kernel_log, client.setup_kernel(cwd=str(sandbox.work), stdout=kernel_log, stderr=kernel_log):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    result.status, result.reason = "timeout", f"the notebook ran past its {limits.notebook_timeout:.0f} s limit before cell {index}"
+                    break
+                client.timeout = max(1, int(min(limits.cell_timeout, remaining)))
+                try:
+                    client.execute_cell(cell, index)
+                except CellTimeoutError:
+                    which = "notebook" if remaining < limits.cell_timeout else "cell"
+                    limit = limits.notebook_timeout if which == "notebook" else limits.cell_timeout
+                    result.status, result.reason = "timeout", f"cell {index} ran past the {which}'s {limit:.0f} s limit"
+                    break
+                except DeadKernelError:
+                    if sandbox.hit_memory_cap():
+                        result.status, result.reason = "memory", f"cell {index} went over the {limits.memory_mb} MB memory cap"
+                    else:
+                        result.status, result.reason = "kernel died", f"the kernel died in cell {index} (os._exit, a crash or a kill)"
+                    break
+                if not run_sync(km.is_alive)():
+                    memory = sandbox.hit_memory_cap()
+                    result.status = "memory" if memory else "kernel died"
+                    result.reason = (f"cell {index} went over the {limits.memory_mb} MB memory cap" if memory
+                                     else f"the kernel died in cell {index} (os._exit, a crash or a kill)")
+                    break
+    except (RuntimeError, TimeoutError) as exc:   # the kernel never started
+        result.status, result.reason = "kernel died", f"the kernel did not start: {str(exc).splitlines()[0][:200]}"
+    except DeadKernelError:
+        result.status, result.reason = "kernel died", "the kernel died"
+    finally:
+        if result.status == "kernel died" and sandbox.hit_memory_cap():
+            result.status, result.reason = "memory", f"the kernel went over the {limits.memory_mb} MB memory cap"
+        try:
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+        except Exception:
+            pass
+        sandbox.cleanup()
+        result.seconds = time.monotonic() - start
+    _cap_images(nb, limits.max_output_bytes)
+    return result
+
+
+def _cap_images(nb, cap: int) -> None:
+    """Drop any single image output above the cap (they were counted, but one image may still be big)."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data") or {}
+            for mime in [m for m in data if m.startswith("image/")]:
+                if len(data[mime]) > cap:
+                    data.pop(mime)
+                    data["text/plain"] = f"[image removed by the grader: over {cap // 1000} kB]"

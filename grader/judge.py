@@ -1,0 +1,85 @@
+"""Verdicts from probe records, computed in the grader's own process (never in a submission's kernel).
+
+A check cell earns its points when exactly one record arrived for it, the record reports no
+tampering, and every check in it passes when judged here: exercise checks by
+:func:`rlhf_core.checking.judge` on the cases this process regenerates from the (secret) seed,
+sanity checks by :func:`rlhf_core.sanity.verdict_sanity`. Anything else — no record, two records,
+a malformed one — earns 0 with a one-line reason. Judging is serialised by a lock: the checks'
+case generators use torch's global random state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+
+from rlhf_core.checking import CheckFailed, judge
+from rlhf_core.checks import EXERCISES
+from rlhf_core.sanity import verdict_sanity
+
+from .spec import GradeCell
+
+__all__ = ["CellVerdict", "judge_cell"]
+
+_LOCK = threading.Lock()
+
+
+@dataclass
+class CellVerdict:
+    grade_id: str
+    score: float
+    max_score: float
+    passed: bool
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
+                "passed": self.passed, "message": self.message}
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    text = str(text).strip()
+    return (text.splitlines()[0] if text else "")[:limit]
+
+
+def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, int], ran: bool = True) -> CellVerdict:
+    """The verdict for one check cell from the records its probe cell published."""
+    fail = lambda why: CellVerdict(cell.grade_id, 0.0, cell.points, False, why)
+    if not raw_records:
+        return fail("not graded: the notebook stopped before this check" if not ran else
+                    "no result came back from this check (the cell was interrupted or its output was suppressed)")
+    if len(raw_records) > 1:
+        return fail("tampering: more than one result was published for this check")
+    try:
+        record = json.loads(raw_records[0])
+        if not isinstance(record, dict) or record.get("grade_id") != cell.grade_id:
+            return fail("tampering: the result does not belong to this check")
+        tampering = record.get("tampering") or []
+        if tampering:
+            return fail("tampering: " + "; ".join(str(t)[:120] for t in tampering[:3]))
+        probes = record.get("probes")
+        if not isinstance(probes, list) or len(probes) != len(cell.probes):
+            return fail("tampering: the result does not list this check's probes")
+        lines = []
+        for probe, got in zip(cell.probes, probes):
+            if not isinstance(got, dict):
+                return fail("malformed result")
+            if "absent" in got:
+                return fail(f"✗ {', '.join(map(str, got['absent']))} is not defined: did you run (or delete) the exercise cell?")
+            if "crashed" in got:
+                return fail(f"✗ the check crashed: {_first_line(got['crashed'])}")
+            with _LOCK:
+                if probe.kind == "exercise":
+                    seed = seeds.get(probe.seed, probe.seed)
+                    lines.append(judge(EXERCISES[probe.name], {"exercise": probe.name, "seed": seed,
+                                                                "cases": got.get("cases")}))
+                else:
+                    if got.get("sanity") != probe.name:
+                        return fail("tampering: the result is not this sanity check's")
+                    lines.extend(verdict_sanity(probe.name, got))
+    except CheckFailed as exc:
+        return fail(_first_line(str(exc)))
+    except Exception as exc:   # a record the submission mangled must not crash the grader
+        return fail(f"malformed result ({type(exc).__name__}: {_first_line(str(exc), 120)})")
+    return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(_first_line(l, 200) for l in lines))

@@ -1,0 +1,101 @@
+"""The code the grader adds to a submission's notebook: a preamble cell and one probe cell per check.
+
+The *preamble* runs first, before any submission code. It keeps its own references to the library's
+probe functions and takes a snapshot of everything a submission could patch to fake a result
+(``builtins``, ``rlhf_core.checking``, ``rlhf_core.checks``, ``rlhf_core.sanity``, IPython's event
+hooks, ``sys.stdout``/``stderr``/``displayhook``).
+
+A *probe cell* stands where the check cell was. It runs the check's first half — the learner's
+function called on the check's inputs, its outputs recorded as plain numbers — and publishes the
+record as one display message of its own MIME type. The grader reads that message as it arrives
+(later cells cannot change it) and judges the numbers in its own process. A record also lists any
+tampering found against the snapshot; the grader then scores the cell 0. Nothing here decides a
+score: the kernel only measures.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .spec import GradeCell
+
+RECORD_MIME = "application/vnd.dpo-grader.record"
+
+PREAMBLE = r'''
+# Added by the grader (not part of the lesson): keeps the checks' own probe functions.
+def __dpo_grader_setup():
+    import builtins, json, sys
+    import rlhf_core.checking as checking, rlhf_core.checks as checks, rlhf_core.sanity as sanity
+    from IPython import get_ipython
+    from IPython.display import publish_display_data
+
+    shell = get_ipython()
+    watched = {"builtins": builtins, "rlhf_core.checking": checking, "rlhf_core.checks": checks,
+               "rlhf_core.sanity": sanity, "json": json}
+    snapshot = {name: dict(vars(module)) for name, module in watched.items()}
+    hooks = {event: list(callbacks) for event, callbacks in shell.events.callbacks.items()}
+    streams = (sys.stdout, sys.stderr, sys.displayhook)
+    probe, measure, exercises = checking.probe, sanity.measure_sanity, dict(checks.EXERCISES)
+    cases = {name: exercise.cases for name, exercise in exercises.items()}
+    dumps, publish, missing = json.dumps, publish_display_data, object()
+
+    def tampering():
+        found = []
+        for name, module in watched.items():
+            now = vars(module)
+            for key, value in snapshot[name].items():
+                if name == "builtins" and (key.startswith("_") or key in ("input", "raw_input")):
+                    continue   # ipykernel swaps input() for every execution request
+                if now.get(key, missing) is not value:
+                    found.append(f"{name}.{key} was replaced")
+        for name, exercise in exercises.items():
+            if exercise.cases is not cases[name]:
+                found.append(f"the inputs of check_{name} were replaced")
+        for event, callbacks in shell.events.callbacks.items():
+            if list(callbacks) != hooks.get(event, []):
+                found.append(f"IPython '{event}' hooks were changed")
+        if (sys.stdout, sys.stderr, sys.displayhook) != streams:
+            found.append("sys.stdout, sys.stderr or sys.displayhook was replaced")
+        return found[:20]
+
+    def run(grade_id, probes):
+        namespace = shell.user_ns
+        record = {"grade_id": grade_id, "tampering": tampering(), "probes": []}
+        for kind, name, candidates, seed in probes:
+            absent = [c for c in candidates if c not in namespace]
+            if absent:
+                record["probes"].append({"absent": absent})
+                continue
+            functions = [namespace[c] for c in candidates]
+            borrowed = [c for c, f in zip(candidates, functions)
+                        if str(getattr(f, "__module__", "") or "").startswith("rlhf_core")]
+            if borrowed:
+                record["tampering"].append(f"{', '.join(borrowed)} is rlhf_core's own function, not yours")
+            try:
+                if kind == "exercise":
+                    record["probes"].append(probe(exercises[name], functions[0], seed))
+                else:
+                    record["probes"].append(measure(name, *functions))
+            except Exception as exc:
+                record["probes"].append({"crashed": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        publish({"application/vnd.dpo-grader.record": dumps(record, allow_nan=True)}, metadata={})
+        print(f"[recorded for grading: {grade_id}]")
+
+    return run
+
+
+__dpo_grader_probe = __dpo_grader_setup()
+del __dpo_grader_setup
+'''.strip()
+
+
+def preamble_source() -> str:
+    """The first cell of every graded notebook."""
+    return PREAMBLE
+
+
+def probe_source(cell: GradeCell, seeds: dict[int, int]) -> str:
+    """The code that replaces a check cell: ``seeds`` maps each of the cell's seeds to the one to use."""
+    probes = [[p.kind, p.name, list(p.candidates), seeds.get(p.seed, p.seed)] for p in cell.probes]
+    return (f"# Check cell {cell.grade_id!r}: measured here, judged by the grader outside this kernel.\n"
+            f"__dpo_grader_probe({cell.grade_id!r}, {json.dumps(probes)})")

@@ -1,0 +1,31 @@
+"""``python -m grader.launch [--cgroup DIR]... -- COMMAND...``: join the given cgroups, then become COMMAND.
+
+The grader's kernelspec starts every submission kernel through this, so the kernel (and everything it
+forks) is inside its memory and process caps from its first instruction.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str]) -> None:
+    cgroups, i = [], 0
+    while i < len(argv) and argv[i] != "--":
+        if argv[i] == "--cgroup":
+            cgroups.append(argv[i + 1])
+            i += 2
+        else:
+            raise SystemExit(f"grader.launch: unknown option {argv[i]!r}")
+    command = argv[i + 1:]
+    if not command:
+        raise SystemExit("grader.launch: nothing to run after --")
+    for path in cgroups:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,235 @@
+"""Where a submission's kernel runs: a bubblewrap sandbox when the machine allows it, else a plain kernel.
+
+The sandbox (root + ``bwrap`` + cgroup v1 or v2) gives each kernel
+
+* no network (a private network namespace: not even the host's loopback),
+* a private PID namespace that dies with the grader (``--die-with-parent``),
+* a read-only view of only the Python installation, the virtual environment and ``rlhf_core`` —
+  not ``solutions/``, not the gradebook, not OUT — and one writable scratch directory,
+* an unprivileged uid (65534) with no capabilities and ``no_new_privs``,
+* a memory cap and a process cap (its own cgroup), and ``prlimit`` caps on open files and file size,
+* kernel sockets as Unix domain sockets in the scratch directory (``transport = "ipc"``).
+
+:func:`detect` says which of these the machine allows; the grader prints the result before grading
+and writes it into every CSV row, so weaker isolation is never silent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox"]
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+NOBODY = 65534
+
+
+@dataclass
+class Limits:
+    cell_timeout: float = 120.0      # seconds per cell
+    notebook_timeout: float = 300.0  # seconds per notebook, all cells together
+    memory_mb: int = 1536            # the kernel's memory cap
+    max_processes: int = 64          # processes and threads inside the sandbox
+    max_output_bytes: int = 200_000  # text and image output kept per cell
+
+
+@dataclass
+class Isolation:
+    """What this machine allows. ``sandboxed`` only when every protection is there."""
+
+    bwrap: str | None
+    cgroup: str | None          # "v1", "v2" or None
+    root: bool
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def sandboxed(self) -> bool:
+        return not self.missing
+
+    def summary(self) -> str:
+        if self.sandboxed:
+            return "sandboxed (bwrap: no network, private pid/mount namespaces, read-only env, uid 65534; cgroup memory and process caps)"
+        return "NOT sandboxed: " + "; ".join(self.missing)
+
+
+def _bwrap_works(bwrap: str) -> bool:
+    try:
+        done = subprocess.run([bwrap, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                               "--die-with-parent", "--ro-bind", "/", "/", "true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _cgroup_version() -> str | None:
+    if (CGROUP_ROOT / "cgroup.controllers").exists():
+        return "v2" if os.access(CGROUP_ROOT, os.W_OK) else None
+    if (CGROUP_ROOT / "memory").is_dir() and (CGROUP_ROOT / "pids").is_dir():
+        return "v1" if os.access(CGROUP_ROOT / "memory", os.W_OK) and os.access(CGROUP_ROOT / "pids", os.W_OK) else None
+    return None
+
+
+def detect(want_sandbox: bool = True) -> Isolation:
+    """Probe the machine once: root, a working ``bwrap``, writable cgroups."""
+    root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+    bwrap = shutil.which("bwrap")
+    iso = Isolation(bwrap=None, cgroup=None, root=root)
+    if not want_sandbox:
+        iso.missing.append("sandbox turned off (--no-sandbox): submissions run as you, with network and your files")
+        return iso
+    if bwrap and _bwrap_works(bwrap):
+        iso.bwrap = bwrap
+    else:
+        iso.missing.append("no working bwrap (install the 'bubblewrap' package; needs root or user namespaces): "
+                           "kernels see the network and your files")
+    iso.cgroup = _cgroup_version() if root else None
+    if iso.cgroup is None:
+        iso.missing.append("no writable cgroup (needs root): no memory or process cap")
+    return iso
+
+
+def _python_roots() -> list[str]:
+    """Read-only paths the kernel needs: the interpreter's installation and the environment."""
+    paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.realpath(sys.executable))}
+    import rlhf_core
+
+    paths.add(os.path.dirname(os.path.dirname(os.path.abspath(rlhf_core.__file__))) + "/rlhf_core")
+    return sorted(p for p in paths if p and os.path.exists(p))
+
+
+class KernelSandbox:
+    """One kernel's jail: a scratch directory, a kernelspec that starts the kernel in it, a cgroup."""
+
+    def __init__(self, iso: Isolation, limits: Limits, scratch: Path, name: str):
+        self.iso, self.limits, self.scratch, self.name = iso, limits, Path(scratch), name
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.work = self.scratch / "work"            # the kernel's working directory
+        self.work.mkdir(exist_ok=True)
+        self.cgroups: dict[str, Path] = {}
+        if iso.cgroup == "v1":
+            for controller in ("memory", "pids"):
+                path = CGROUP_ROOT / controller / "dpo-grader" / name
+                path.mkdir(parents=True, exist_ok=True)
+                self.cgroups[controller] = path
+            _write(self.cgroups["memory"] / "memory.limit_in_bytes", limits.memory_mb * 2**20)
+            swap = self.cgroups["memory"] / "memory.memsw.limit_in_bytes"
+            if swap.exists():
+                _write(swap, limits.memory_mb * 2**20)
+            _write(self.cgroups["pids"] / "pids.max", limits.max_processes)
+        elif iso.cgroup == "v2":
+            path = CGROUP_ROOT / "dpo-grader"
+            path.mkdir(exist_ok=True)
+            _write(path / "cgroup.subtree_control", "+memory +pids", quiet=True)
+            path = path / name
+            path.mkdir(exist_ok=True)
+            _write(path / "memory.max", limits.memory_mb * 2**20)
+            _write(path / "memory.swap.max", 0, quiet=True)
+            _write(path / "pids.max", limits.max_processes)
+            self.cgroups["v2"] = path
+        if iso.bwrap:
+            os.chmod(self.scratch, 0o777)
+            os.chmod(self.work, 0o777)
+        self.spec_dir = self.scratch / "kernelspec"
+        (self.spec_dir / "dpo-grader").mkdir(parents=True, exist_ok=True)
+        (self.spec_dir / "dpo-grader" / "kernel.json").write_text(json.dumps(
+            {"argv": self.kernel_argv(), "display_name": "DPO grader", "language": "python",
+             "interrupt_mode": "message", "env": {} if iso.bwrap else self.kernel_env()}))
+
+    # ---- the kernel command
+    def kernel_argv(self) -> list[str]:
+        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        caps = ["prlimit", f"--nofile=256", f"--fsize={64 * 2**20}", "--core=0"]
+        if not self.iso.bwrap:
+            return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *(caps if shutil.which("prlimit") else []), *kernel]
+        binds = []
+        for path in _python_roots():
+            binds += ["--ro-bind", path, path]
+        for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin"):
+            if os.path.exists(path):
+                binds += ["--ro-bind", path, path]
+        env = []
+        for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
+            env += ["--setenv", key, value]
+        sandbox = [self.iso.bwrap, "--clearenv", *env, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                   "--cap-drop", "ALL", "--die-with-parent", "--new-session", *binds,
+                   "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
+                   "--bind", str(self.scratch), str(self.scratch), "--chdir", str(self.work),
+                   "--", "setpriv", "--no-new-privs", "--bounding-set=-all", "--", *caps, *kernel]
+        return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *sandbox]
+
+    def kernel_env(self) -> dict[str, str]:
+        return {"HOME": str(self.work), "IPYTHONDIR": str(self.scratch / ".ipython"), "MPLCONFIGDIR": str(self.scratch / ".mpl"),
+                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "TQDM_DISABLE": "1",
+                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+                "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": "/tmp" if self.iso.bwrap else str(self.scratch)}
+
+    def _cgroup_args(self) -> list[str]:
+        args = []
+        for path in self.cgroups.values():
+            args += ["--cgroup", str(path)]
+        return args
+
+    # ---- after the run
+    def hit_memory_cap(self) -> bool:
+        """Whether the kernel ran into its memory cap (the kernel was OOM-killed or allocation failed)."""
+        if "memory" in self.cgroups:
+            path = self.cgroups["memory"]
+            counts = [_read(path / "memory.failcnt"), _read(path / "memory.memsw.failcnt")]
+            oom = _read(path / "memory.oom_control") or ""
+            counts += [line.split()[1] for line in oom.splitlines() if line.startswith("oom_kill ")]
+            return any(c and c.strip().isdigit() and int(c) > 0 for c in counts)
+        if "v2" in self.cgroups:
+            events = _read(self.cgroups["v2"] / "memory.events") or ""
+            return any(line.split()[0] in ("oom", "oom_kill", "max") and int(line.split()[1]) > 0
+                       for line in events.splitlines() if len(line.split()) == 2)
+        return False
+
+    def kill_all(self) -> None:
+        """SIGKILL every process left in the kernel's cgroup (a fork bomb, an orphan)."""
+        for path in self.cgroups.values():
+            procs = path / "cgroup.procs"
+            for _ in range(50):
+                pids = [int(p) for p in (_read(procs) or "").split()]
+                if not pids:
+                    break
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        self.kill_all()
+        for path in self.cgroups.values():
+            for _ in range(20):
+                try:
+                    path.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _write(path: Path, value, quiet: bool = False) -> None:
+    try:
+        path.write_text(str(value))
+    except OSError:
+        if not quiet:
+            raise
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None

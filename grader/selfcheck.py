@@ -1,0 +1,129 @@
+"""The learner's self-check: the autograder's verdict table, without a gradebook or a sandbox.
+
+* ``python -m grader check NOTEBOOK…`` runs each notebook in a fresh kernel, exactly as the
+  autograder composes it (your answers, the course's check cells including the hidden tests), and
+  prints per check: pass/fail, points and the check's message. Exit code 1 if any check fails.
+* ``from grader.selfcheck import verdict_table; verdict_table()`` in a running notebook (Colab
+  included) runs the same checks on the functions defined in the notebook and prints the same table.
+  It needs only the installed package: the checks of each lesson ship as ``grader/lessons.json``,
+  written by ``python -m grader release``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .spec import GradeCell, Probe
+
+__all__ = ["LESSONS_JSON", "write_lessons_json", "lessons_from_json", "verdict_table", "check_notebooks", "format_table"]
+
+LESSONS_JSON = Path(__file__).with_name("lessons.json")
+
+
+def write_lessons_json(lessons: dict, path: Path = LESSONS_JSON) -> str:
+    """The check cells of every lesson as JSON text (written to ``path`` unless it is None)."""
+    data = {name: [{"grade_id": c.grade_id, "points": c.points,
+                    "probes": [[p.kind, p.name, list(p.candidates), p.seed] for p in c.probes]} for c in lesson.spec]
+            for name, lesson in sorted(lessons.items())}
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    if path is not None:
+        Path(path).write_text(text)
+    return text
+
+
+def lessons_from_json(path: Path = LESSONS_JSON) -> dict[str, list[GradeCell]]:
+    data = json.loads(Path(path).read_text())
+    return {name: [GradeCell(c["grade_id"], float(c["points"]), [Probe(k, n, tuple(cs), s) for k, n, cs, s in c["probes"]])
+                   for c in cells] for name, cells in data.items()}
+
+
+def format_table(title: str, verdicts: list, status: str = "", reason: str = "") -> str:
+    """The verdict table: one line per check, then the total."""
+    score = sum(v.score for v in verdicts)
+    total = sum(v.max_score for v in verdicts)
+    lines = [title]
+    if status and status != "graded":
+        lines.append(f"  ! {status}: {reason}")
+    width = max([len(v.grade_id) for v in verdicts] + [5])
+    for v in verdicts:
+        mark = "✓ pass" if v.passed else "✗ FAIL"
+        lines.append(f"  {v.grade_id:<{width}}  {mark}  {v.score:g}/{v.max_score:g}  {v.message}")
+    lines.append(f"  {'total':<{width}}  {score:g}/{total:g} points" + ("" if score == total else "  — fix the ✗ lines, top first"))
+    return "\n".join(lines)
+
+
+def _lesson_of(namespace: dict, lessons: dict) -> str:
+    seed = namespace.get("SEED")
+    for name in lessons:
+        if isinstance(seed, int) and int(name[:2]) == seed:
+            return name
+    raise ValueError("cannot tell which lesson this is (run the notebook's setup cell first, or pass lesson='02_...')")
+
+
+def verdict_table(namespace: dict | None = None, lesson: str | None = None, quiet: bool = False):
+    """Run every check of this lesson on the functions in ``namespace`` (default: the notebook's)
+    and print the verdict table; returns the list of verdicts."""
+    from rlhf_core.checking import CheckFailed, judge, probe
+    from rlhf_core.checks import EXERCISES
+    from rlhf_core.sanity import measure_sanity, verdict_sanity
+
+    from .judge import CellVerdict
+
+    if namespace is None:
+        from IPython import get_ipython
+
+        namespace = get_ipython().user_ns
+    lessons = lessons_from_json()
+    name = lesson or _lesson_of(namespace, lessons)
+    verdicts = []
+    for cell in lessons[name]:
+        lines = []
+        try:
+            for p in cell.probes:
+                missing = [c for c in p.candidates if c not in namespace]
+                if missing:
+                    raise CheckFailed(f"✗ {', '.join(missing)} is not defined yet: run its exercise cell")
+                fns = [namespace[c] for c in p.candidates]
+                if p.kind == "exercise":
+                    lines.append(judge(EXERCISES[p.name], probe(EXERCISES[p.name], fns[0], p.seed)))
+                else:
+                    lines.extend(verdict_sanity(p.name, measure_sanity(p.name, *fns)))
+            verdicts.append(CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(lines)[:300]))
+        except CheckFailed as exc:
+            verdicts.append(CellVerdict(cell.grade_id, 0.0, cell.points, False, str(exc).strip().splitlines()[0][:300]))
+    if not quiet:
+        print(format_table(f"self-check of {name} (the autograder's checks, hidden tests included):", verdicts))
+    return verdicts
+
+
+def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print) -> int:
+    """``python -m grader check``: run each notebook in a fresh kernel and print its verdict table."""
+    import tempfile
+
+    from .autograde import grade_one, load_lessons, read_submission
+    from .judge import CellVerdict
+    from .sandbox import Limits, detect
+
+    lessons = load_lessons()
+    iso = detect(want_sandbox=False)
+    limits = Limits(cell_timeout=timeout, notebook_timeout=max(timeout, 600.0), memory_mb=4096)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="dpo-check-") as scratch:
+        for path in map(Path, paths):
+            stem = path.stem if path.stem in lessons else next((n for n in lessons if n[:2] == path.name[:2]), None)
+            if stem is None:
+                log(f"{path}: not a lesson of this course (expected a name like {next(iter(lessons))}.ipynb)")
+                failed = True
+                continue
+            nb, problem = read_submission(path)
+            if nb is None:
+                log(f"{path}: {problem}")
+                failed = True
+                continue
+            log(f"running {path.name} in a fresh kernel ...")
+            result = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch))
+            verdicts = [CellVerdict(**c) for c in result["cells"]]
+            log(format_table(f"{path.name}:", verdicts, result["status"], result["message"]))
+            failed = failed or result["score"] < result["max_score"] or result["status"] != "graded"
+    return 1 if failed else 0

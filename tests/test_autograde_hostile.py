@@ -1,0 +1,403 @@
+"""Hostile submissions against `python -m grader autograde`, each built from the released lesson 02.
+
+One autograde run (2 jobs) grades every student below; each test then asserts that student's score
+and status. Lesson 02 has three checks: check_dpo_loss (3 points), check_implicit_reward (1) and
+sanity_1_4_6 (1). Where the machine allows no sandbox (not root, no bwrap), the tests that need one
+are skipped and say why; CI runs as root with bubblewrap, so there they all run.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.autograde import autograde
+from grader.sandbox import Limits, detect
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = "02_bradley_terry_and_dpo_loss"
+FULL = 5.0
+ISO = detect()
+needs_sandbox = pytest.mark.skipif(not ISO.sandboxed, reason=f"needs the sandbox: {ISO.summary()}")
+
+RIGHT_LOSS = '''
+import torch.nn.functional as F
+def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+    h = beta * ((logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected))
+    return -F.logsigmoid(h).mean()
+'''
+UNSTABLE_LOSS = '''
+import torch
+def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+    h = beta * ((logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected))
+    return -torch.log(torch.sigmoid(h)).mean()
+'''
+RIGHT_REWARD = '''
+def implicit_reward(logp_pol, logp_ref, beta=0.1):
+    return beta * (logp_pol - logp_ref)
+'''
+
+
+def released():
+    return nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4)
+
+
+def cell_by_id(nb, grade_id):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def answered(loss=RIGHT_LOSS, reward=RIGHT_REWARD, extra_loss="", extra_reward=""):
+    nb = released()
+    cell_by_id(nb, "dpo_loss").source = loss + extra_loss
+    cell_by_id(nb, "implicit_reward").source = reward + extra_reward
+    return nb
+
+
+def stubs_with(code_in_loss_cell: str):
+    nb = released()
+    cell = cell_by_id(nb, "dpo_loss")
+    cell.source = code_in_loss_cell + "\n" + cell.source
+    return nb
+
+
+def check_cells(nb):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+
+
+class LoopbackServer:
+    """A TCP server on 127.0.0.1 that counts connections (a submission must never reach it)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+                self.connections += 1
+                conn.close()
+            except OSError:
+                continue
+
+
+def build(submissions: Path, out: Path, server: LoopbackServer) -> dict[str, object]:
+    """Every hostile student: a notebook, or raw bytes for the broken files."""
+    students: dict[str, object] = {}
+    students["release"] = released()
+    students["correct"] = answered()
+    students["one_wrong"] = answered(loss=UNSTABLE_LOSS)
+
+    nb = released()
+    for cell in check_cells(nb):
+        cell.source = "print('✓ passed')"
+    students["edited_test"] = nb
+
+    nb = released()
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    students["deleted_test"] = nb
+
+    nb = released()
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            nb.cells[i] = nbformat.v4.new_markdown_cell(cell.source, metadata=cell.metadata)
+    students["test_to_markdown"] = nb
+
+    students["monkeypatch_checks"] = stubs_with('''
+import rlhf_core.checks as _checks, rlhf_core.checking as _checking, rlhf_core.sanity as _sanity
+_real_run_case = _checking.run_case
+_checking.run_case = lambda case, fn: _real_run_case(case, _checks.EXERCISES["dpo_loss"].reference)
+for _name in dir(_checks):
+    if _name.startswith("check_"):
+        setattr(_checks, _name, lambda *a, **k: print("✓ passed"))
+_sanity.sanity_loss_at_init = lambda *a, **k: None
+''')
+
+    students["always_true_eq"] = answered(loss='''
+class Anything(float):
+    def __new__(cls): return float.__new__(cls, 0.6931471805599453)
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __float__(self): return 0.6931471805599453
+def dpo_loss(*args, **kwargs):
+    return Anything()
+''', reward='''
+class Same:
+    def __eq__(self, other): return True
+    def __float__(self): return 0.0
+    def __getattr__(self, name): return lambda *a, **k: self
+def implicit_reward(*args, **kwargs):
+    return Same()
+''')
+
+    students["shadowed_builtins"] = stubs_with('''
+import builtins
+isinstance = lambda *a: True
+float = lambda *a: 0.6931471805599453
+abs = lambda x: 0.0
+builtins.abs = lambda x: 0.0
+builtins.isinstance = lambda *a: True
+''')
+
+    students["fake_passed_lines"] = stubs_with('''
+from IPython.display import publish_display_data
+for name in ("check_dpo_loss", "check_implicit_reward", "sanity_1_4_6"):
+    print(f"✓ {name}: all checks passed")
+    publish_display_data({"application/vnd.dpo-grader.record": '{"grade_id": "%s", "tampering": [], "probes": []}' % name})
+''')
+
+    students["infinite_loop"] = answered(extra_reward="\nwhile True:\n    pass\n")
+    students["swallows_interrupt"] = answered(extra_reward='''
+import time
+while True:
+    try:
+        time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+''')
+    students["memory_bomb"] = answered(extra_reward='''
+hog = []
+while True:
+    hog.append(bytearray(50_000_000))
+''')
+    students["fork_bomb"] = stubs_with('''
+import os
+for _ in range(100000):
+    try:
+        os.fork()
+    except OSError:
+        pass
+''')
+    students["os_exit"] = answered(extra_reward="\nimport os\nos._exit(0)\n")
+    students["sys_exit"] = stubs_with("import sys\nsys.exit(1)")
+    students["connects_out"] = answered(extra_reward=f'''
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {server.port}), timeout=2).close()
+    print("connected")
+except OSError as exc:
+    print("no network:", exc)
+''')
+    solutions_path = ROOT / "solutions" / f"{LESSON}.ipynb"
+    students["reads_solutions"] = stubs_with(f'''
+import json, re
+try:
+    source = json.load(open({str(solutions_path)!r}))
+    for cell in source["cells"]:
+        code = "".join(cell["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", "")
+        if "def dpo_loss" in code or "def implicit_reward" in code:
+            exec(code, globals())
+    print("read the solutions")
+except Exception as exc:
+    print("cannot read the solutions:", exc)
+''')
+    students["writes_out"] = stubs_with(f'''
+import os
+for target in ({str(out / "grades.csv")!r}, {str(out / "results" / "writes_out" / "injected.json")!r}):
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write("student,notebook,score\\nwrites_out,{LESSON},999\\n")
+        print("wrote", target)
+    except OSError as exc:
+        print("cannot write", target, exc)
+''')
+    students["invalid_json"] = b'{"cells": [ this is not json'
+    students["nbformat_3"] = json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {},
+                                         "worksheets": [{"cells": []}]}).encode()
+    students["empty_file"] = b""
+    students["huge_output"] = answered(extra_reward="\nimport sys\nchunk = 'x' * 1_000_000\nfor _ in range(100):\n    sys.stdout.write(chunk)\n")
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 8_000_000).decode()
+    students["large_images"] = answered(extra_reward=f'''
+from IPython.display import publish_display_data
+for _ in range(3):
+    publish_display_data({{"image/png": "{png[:100]}" * {len(png) // 100}}})
+''')
+    students["non_utf8"] = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": "\xff\xfe\xfa"}'
+    students["renamed"] = ("02_my_copy_of_lesson.ipynb", answered())
+    students["unexpected"] = ("scratch_work.ipynb", answered())
+
+    for student, content in students.items():
+        folder = submissions / student
+        folder.mkdir(parents=True)
+        name = f"{LESSON}.ipynb"
+        if isinstance(content, tuple):
+            name, content = content
+        if isinstance(content, bytes):
+            (folder / name).write_bytes(content)
+        else:
+            nbformat.write(content, folder / name)
+    return students
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    submissions, out = base / "submissions", base / "out"
+    server = LoopbackServer()
+    build(submissions, out, server)
+    limits = Limits(cell_timeout=20, notebook_timeout=60, memory_mb=700, max_processes=64)
+    code = autograde(submissions, out, jobs=2, limits=limits, log=lambda *a: None)
+    server.stop = True
+    assert code == 0
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    by_student = {}
+    for row in rows:
+        by_student.setdefault(row["student"], []).append(row)
+    return {"rows": by_student, "out": out, "server": server, "submissions": submissions}
+
+
+def row(graded, student, notebook=LESSON):
+    matches = [r for r in graded["rows"].get(student, []) if r["notebook"] == notebook]
+    assert len(matches) == 1, f"{student}: expected one row for {notebook}, got {graded['rows'].get(student)}"
+    return matches[0]
+
+
+def assert_grade(graded, student, score, status="graded", notebook=LESSON):
+    r = row(graded, student, notebook)
+    assert (float(r["score"]), r["status"]) == (score, status), f"{student}: {r}"
+    assert r["message"], f"{student}: every row needs a reason"
+    return r
+
+
+def test_every_student_has_exactly_one_row_per_notebook_and_the_isolation_is_stated(graded):
+    for student, rows in graded["rows"].items():
+        notebooks = [r["notebook"] for r in rows]
+        assert len(notebooks) == len(set(notebooks)), (student, notebooks)
+        assert all(r["isolation"] == ISO.summary() for r in rows)
+
+
+def test_unmodified_release_scores_zero(graded):
+    r = assert_grade(graded, "release", 0)
+    assert "not implemented yet" in r["message"]
+
+
+def test_correct_answers_score_full_marks(graded):
+    assert_grade(graded, "correct", FULL)
+
+
+def test_one_wrong_answer_gets_partial_credit(graded):
+    r = assert_grade(graded, "one_wrong", FULL - 3)
+    assert "check_dpo_loss" in r["message"] and "logsigmoid" in r["message"]
+
+
+@pytest.mark.parametrize("student", ["edited_test", "deleted_test", "test_to_markdown"])
+def test_tampered_test_cells_change_nothing(graded, student):
+    assert_grade(graded, student, 0)
+
+
+def test_monkeypatched_checks_are_caught(graded):
+    r = assert_grade(graded, "monkeypatch_checks", 0)
+    assert "tampering" in r["message"] or "not implemented" in r["message"]
+
+
+def test_always_true_eq_results_earn_nothing(graded):
+    assert_grade(graded, "always_true_eq", 0)
+
+
+def test_shadowed_builtins_earn_nothing(graded):
+    r = row(graded, "shadowed_builtins")       # patching builtins.isinstance may also hang IPython itself
+    assert float(r["score"]) == 0 and r["status"] in ("graded", "timeout"), r
+
+
+def test_printed_fake_passed_lines_and_fake_records_earn_nothing(graded):
+    assert_grade(graded, "fake_passed_lines", 0)
+
+
+@pytest.mark.parametrize("student", ["infinite_loop", "swallows_interrupt"])
+def test_endless_cells_time_out_with_partial_credit(graded, student):
+    r = assert_grade(graded, student, 3, status="timeout")
+    assert "limit" in r["message"]
+
+
+@needs_sandbox
+def test_memory_bomb_hits_the_memory_cap_with_partial_credit(graded):
+    assert_grade(graded, "memory_bomb", 3, status="memory")
+
+
+@needs_sandbox
+def test_fork_bomb_is_contained(graded):
+    r = row(graded, "fork_bomb")
+    assert float(r["score"]) == 0 and r["status"] in ("graded", "kernel died", "timeout"), r
+
+
+def test_os_exit_ends_the_kernel_with_partial_credit(graded):
+    r = assert_grade(graded, "os_exit", 3, status="kernel died")
+    assert "died" in r["message"]
+
+
+def test_sys_exit_is_just_an_error(graded):
+    assert_grade(graded, "sys_exit", 0)
+
+
+@needs_sandbox
+def test_no_network_even_to_loopback(graded):
+    assert_grade(graded, "connects_out", FULL)
+    assert graded["server"].connections == 0
+
+
+@needs_sandbox
+def test_solutions_are_out_of_reach(graded):
+    assert_grade(graded, "reads_solutions", 0)
+
+
+@needs_sandbox
+def test_out_is_out_of_reach(graded):
+    assert_grade(graded, "writes_out", 0)
+    assert not (graded["out"] / "results" / "writes_out" / "injected.json").exists()
+    assert "999" not in (graded["out"] / "grades.csv").read_text()
+
+
+@pytest.mark.parametrize("student, words", [("invalid_json", "JSON"), ("nbformat_3", "format 3"),
+                                            ("empty_file", "empty"), ("non_utf8", "UTF-8")])
+def test_broken_files_are_invalid_notebooks_with_a_reason(graded, student, words):
+    r = assert_grade(graded, student, 0, status="invalid notebook")
+    assert words in r["message"]
+
+
+@pytest.mark.parametrize("student", ["huge_output", "large_images"])
+def test_outputs_are_capped(graded, student):
+    assert_grade(graded, student, FULL)
+    graded_nb = graded["out"] / "autograded" / student / "dpo" / f"{LESSON}.ipynb"
+    feedback = graded["out"] / "feedback" / student / f"{LESSON}.html"
+    assert graded_nb.stat().st_size < 2_000_000 and feedback.stat().st_size < 3_000_000
+
+
+def test_a_renamed_notebook_is_graded_and_said_so(graded):
+    r = assert_grade(graded, "renamed", FULL)
+    assert "renamed" in r["message"]
+
+
+def test_an_unexpected_notebook_is_listed_not_graded(graded):
+    r = assert_grade(graded, "unexpected", 0, status="unexpected notebook", notebook="scratch_work")
+    assert "not a lesson" in r["message"]
+    assert_grade(graded, "unexpected", 0, status="missing notebook")
+
+
+def test_feedback_for_every_graded_notebook(graded):
+    feedback = (graded["out"] / "feedback" / "one_wrong" / f"{LESSON}.html").read_text()
+    assert "check_dpo_loss" in feedback and "logsigmoid" in feedback and "hidden" not in feedback.lower().split("begin hidden")[0][-1:]
+
+
+def test_the_gradebook_agrees_with_the_csv(graded):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}", course_id="dpo-paper-to-code") as gb:
+        for student in ("correct", "one_wrong", "release"):
+            submission = gb.find_submission_notebook(LESSON, "dpo", student)
+            assert submission.score == float(row(graded, student)["score"]), student

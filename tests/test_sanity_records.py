@@ -1,0 +1,346 @@
+"""The sanity checks in two halves: a measure that records plain data, a verdict that judges it.
+
+A grader measures in the submission's kernel, ships the record as JSON and judges it elsewhere, so
+for every learner function the verdict on the JSON round trip must equal the in-process one, and
+the record must hold nothing but JSON data.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlhf_core.checking import CheckFailed
+from rlhf_core.losses import dpo_loss, implicit_reward
+from rlhf_core.sanity import (SANITY_PROBES, check_toy_training, measure_sanity, sanity_loss_at_init,
+                              verdict_sanity)
+import rlhf_core.sanity as sanity
+from rlhf_core.toy import toy_dpo_step
+
+TOY_STEPS = 60  # enough for the toy run to show a reversed ranking; the passing case uses the default 400
+
+
+def assert_plain(value, where="record"):
+    """Only dict (str keys), list, str, int, float, bool, None — no tensors, no learner objects."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            assert type(key) is str, f"{where}: key {key!r}"
+            assert_plain(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            assert_plain(item, f"{where}[{i}]")
+    else:
+        assert value is None or type(value) in (str, int, float, bool), f"{where}: {type(value).__name__}"
+
+
+def outcome(name, record):
+    try:
+        return ("pass", verdict_sanity(name, record))
+    except CheckFailed as exc:
+        return ("fail", str(exc), exc.passed)
+
+
+def judged(name, fn, **options):
+    """Measure once; judge in process and after a JSON round trip; both must agree."""
+    record = measure_sanity(name, fn, **options)
+    assert record["sanity"] == name
+    assert_plain(record)
+    text = json.dumps(record, allow_nan=True)  # no `default=`: a non-JSON value would raise here
+    here, there = outcome(name, record), outcome(name, json.loads(text))
+    assert here == there
+    return here
+
+
+# --------------------------------------------------------------------------------------------
+# known-wrong learner functions
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def no_reference(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * (pc - pr)).mean()
+
+
+def swapped(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pr - rr) - (pc - rc))).mean()
+
+
+def returns_item(*args, beta=0.1):
+    return dpo_loss(*args, beta=beta).item()
+
+
+def detached(pc, pr, rc, rr, beta=0.1):
+    return dpo_loss(pc.detach(), pr.detach(), rc, rr, beta)
+
+
+def no_mean(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid(beta * ((pc - rc) - (pr - rr)))
+
+
+def not_scalar(*args, beta=0.1):
+    return torch.stack([dpo_loss(*args, beta=beta)] * 2)
+
+
+def crashes(*args, beta=0.1):
+    raise ValueError("shapes do not match\n" + "x" * 500)
+
+
+class Liar:
+    """Equal to everything, and claims to be log 2."""
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+    def __float__(self):
+        return math.log(2.0)
+
+
+def returns_liar(*args, **kwargs):
+    return Liar()
+
+
+class LyingInt(int):
+    def __float__(self):
+        return math.log(2.0)
+
+
+class LyingTensor(torch.Tensor):
+    """A tensor subclass whose item(), tolist() and requires_grad claim the right answer."""
+
+    requires_grad = property(lambda self: True)
+
+    def item(self):
+        return math.log(2.0)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return [math.log(2.0)] if func is torch.Tensor.tolist else out
+
+
+def returns_lying_tensor(*args, **kwargs):
+    return torch.tensor(5.0).as_subclass(LyingTensor)
+
+
+def reward_without_beta(lp, lr, beta=0.1):
+    return lp - lr
+
+
+def reward_zero(lp, lr, beta=0.1):
+    return beta * torch.zeros_like(lp)
+
+
+def reward_item(lp, lr, beta=0.1):
+    return (beta * (lp - lr))[0].item()
+
+
+def reward_summed(lp, lr, beta=0.1):
+    return (beta * (lp - lr)).sum()
+
+
+def reward_long(lp, lr, beta=0.1):
+    return (100 * beta * (lp - lr)).long()
+
+
+def make_step(kind):
+    """A toy step with one mistake (``kind``); see the parametrisation below."""
+
+    def step(policy, ref, batch, optimizer, beta=0.1):
+        if kind == "stub":
+            raise NotImplementedError
+        if kind == "swapped":
+            prompts, chosen, rejected = batch
+            return toy_dpo_step(policy, ref, (prompts, rejected, chosen), optimizer, beta)
+        if kind == "unfreezes_reference":
+            ref.logits.requires_grad_(True)
+            return toy_dpo_step(policy, ref, batch, optimizer, beta)
+        if kind == "trains_reference":
+            loss = toy_dpo_step(policy, ref, batch, optimizer, beta)
+            with torch.no_grad():
+                ref.logits.add_(0.01 * policy.logits)
+            return loss
+        if kind == "returns_liar":
+            toy_dpo_step(policy, ref, batch, optimizer, beta)
+            return Liar()
+        prompts, chosen, rejected = batch
+        lp, lr = policy.logprobs(prompts), ref.logprobs(prompts)
+        idx = torch.arange(len(prompts))
+        loss = dpo_loss(lp[idx, chosen], lp[idx, rejected], lr[idx, chosen], lr[idx, rejected], beta)
+        optimizer.zero_grad()
+        if kind != "no_backward":
+            loss.backward()
+        if kind != "no_step":
+            optimizer.step()
+        return loss.item()
+
+    step.__name__ = f"toy_dpo_step_{kind}"
+    return step
+
+
+# --------------------------------------------------------------------------------------------
+# the API
+
+
+def test_probes_name_every_public_function():
+    assert SANITY_PROBES == {"sanity_loss_at_init": "loss_at_init", "sanity_gradient_flows": "gradient_flows",
+                             "sanity_margin_monotone": "margin_monotone",
+                             "sanity_reward_scales_with_beta": "reward_scales_with_beta",
+                             "check_toy_training": "toy_training"}
+    for name in ("measure_sanity", "verdict_sanity", "SANITY_PROBES", *SANITY_PROBES):
+        assert name in sanity.__all__ and hasattr(sanity, name)
+
+
+@pytest.mark.parametrize("name, fn, lines", [
+    ("loss_at_init", dpo_loss, 1),
+    ("gradient_flows", dpo_loss, 1),
+    ("margin_monotone", dpo_loss, 1),
+    ("reward_scales_with_beta", implicit_reward, 1),
+    ("toy_training", toy_dpo_step, 3),  # the default 400 steps
+])
+def test_the_library_passes_through_json(name, fn, lines):
+    verdict, passed = judged(name, fn)
+    assert verdict == "pass" and len(passed) == lines
+    assert all(line.startswith("✓ sanity check") for line in passed)
+
+
+@pytest.mark.parametrize("name, fn, expected", [
+    ("loss_at_init", stub, "stub is not implemented yet (it raises NotImplementedError)."),
+    ("loss_at_init", no_reference, "reference term is probably missing"),
+    ("loss_at_init", crashes, "crashes raised ValueError: shapes do not match"),
+    ("loss_at_init", returns_liar, "the loss should be a number or a 0-dim tensor, got Liar."),
+    ("loss_at_init", lambda *a, beta=0.1: LyingInt(5), "got LyingInt."),
+    ("loss_at_init", returns_lying_tensor, "with all log-probs 0 the loss is 5.000000"),
+    ("loss_at_init", no_mean, "got a tensor of shape (8,) — did you forget .mean()?"),
+    ("gradient_flows", stub, "not implemented yet"),
+    ("gradient_flows", returns_item, "the loss is a float, not a tensor"),
+    ("gradient_flows", detached, "the loss does not require grad"),
+    ("gradient_flows", not_scalar, "loss.backward() failed: grad can be implicitly created only for scalar outputs"),
+    ("gradient_flows", returns_liar, "the loss is a Liar, not a tensor"),
+    ("gradient_flows", returns_lying_tensor, "the loss does not require grad"),
+    ("gradient_flows", lambda *a, beta=0.1: torch.tensor(0.69, requires_grad=True), "got no gradient"),
+    ("margin_monotone", stub, "not implemented yet"),
+    ("margin_monotone", swapped, "chosen and rejected are swapped (sign flipped)"),
+    ("margin_monotone", lambda *a, beta=0.1: 1 / 0, "raised ZeroDivisionError: division by zero"),
+    ("margin_monotone", returns_liar, "got Liar."),
+    ("margin_monotone", returns_lying_tensor, "base 5.0000, bigger margin 5.0000, swapped 5.0000"),
+    ("reward_scales_with_beta", stub, "not implemented yet"),
+    ("reward_scales_with_beta", reward_without_beta, "doubling β should double the reward"),
+    ("reward_scales_with_beta", reward_zero, "the implicit reward is 0"),
+    ("reward_scales_with_beta", reward_item, "expected a tensor of shape (2,) (one reward per response), got float."),
+    ("reward_scales_with_beta", reward_summed, "got Tensor of shape ()."),
+    ("reward_scales_with_beta", reward_long, "β 0.1 → [6, -10], β 0.2 → [13, -21]"),
+    ("reward_scales_with_beta", returns_liar, "got Liar."),
+])
+def test_wrong_functions_fail_the_same_way_through_json(name, fn, expected):
+    verdict, message, _ = judged(name, fn)
+    assert verdict == "fail" and message.startswith("✗ sanity check") and expected in message, message
+    with pytest.raises(CheckFailed) as raised:  # the public function raises the very same message
+        getattr(sanity, next(k for k, v in SANITY_PROBES.items() if v == name))(fn)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("kind, number, expected", [
+    ("stub", 3, "toy_dpo_step_stub is not implemented yet"),
+    ("no_backward", 3, "have no gradient"),
+    ("no_step", 3, "its logits did not move: is optimizer.step() called?"),
+    ("unfreezes_reference", 2, "reference parameters ['logits'] still require grad"),
+    ("trains_reference", 2, "the reference's logits changed during training"),
+    ("swapped", 5, "exactly reversed"),
+])
+def test_wrong_toy_steps_fail_the_same_way_through_json(kind, number, expected, capsys):
+    verdict, message, passed = judged("toy_training", make_step(kind), steps=TOY_STEPS)
+    assert verdict == "fail" and message.startswith(f"✗ sanity check {number} —") and expected in message, message
+    assert len(passed) == {3: 0, 2: 1, 5: 2}[number]  # the ✓ lines of the checks before the failing one
+    with pytest.raises(CheckFailed) as raised:
+        check_toy_training(make_step(kind), steps=TOY_STEPS)
+    assert str(raised.value) == message
+    assert capsys.readouterr().out.splitlines() == passed  # printed before the failure, as before
+
+
+def test_what_a_step_returns_does_not_matter():
+    verdict, passed = judged("toy_training", make_step("returns_liar"), steps=TOY_STEPS)
+    assert verdict == "pass" and len(passed) == 3
+
+
+def test_a_failing_check_calls_the_learner_no_more_than_before():
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        raise NotImplementedError
+
+    for name, expected in (("loss_at_init", 1), ("margin_monotone", 1), ("reward_scales_with_beta", 1)):
+        calls.clear()
+        measure_sanity(name, counted)
+        assert len(calls) == expected, name
+    calls.clear()
+    record = measure_sanity("loss_at_init", lambda *a, beta=0.1: calls.append(1) or torch.tensor(0.0))
+    assert len(calls) == 1 and "equal" not in record  # wrong on zeros: the second case is not run
+
+    steps = []
+    no_step = make_step("no_step")
+    record = measure_sanity("toy_training", lambda *a, **k: steps.append(1) or no_step(*a, **k))
+    assert len(steps) == 1 and "run" not in record  # check 3 failed: the toy task is not trained
+
+
+def test_exceptions_are_recorded_as_data():
+    record = measure_sanity("margin_monotone", crashes)
+    error = record["base"]["error"]
+    assert error["type"] == "ValueError" and len(error["message"]) <= 200
+    assert error["not_implemented"] is False and record["base"]["value"] is None
+    record = measure_sanity("gradient_flows", stub)
+    assert record["loss"]["error"]["type"] == "NotImplementedError" and record["loss"]["error"]["not_implemented"]
+
+
+def test_returned_values_are_recorded_by_kind():
+    record = measure_sanity("reward_scales_with_beta", implicit_reward)
+    value = record["beta_1"]["value"]
+    assert value["kind"] == "tensor" and value["type"] == "Tensor" and value["shape"] == [2]
+    assert value["requires_grad"] is False and value["dtype"] == "torch.float32" and len(value["data"]) == 2
+    lying = measure_sanity("loss_at_init", returns_lying_tensor)["zeros"]["value"]
+    assert lying["type"] == "LyingTensor" and lying["data"] == [5.0] and lying["requires_grad"] is False
+    assert measure_sanity("loss_at_init", returns_item)["zeros"]["value"] == {
+        "kind": "number", "type": "float", "data": pytest.approx(math.log(2.0))}
+    for fn, type_name in ((returns_liar, "Liar"), (lambda *a, beta=0.1: LyingInt(5), "LyingInt")):
+        assert measure_sanity("loss_at_init", fn)["zeros"]["value"] == {"kind": "other", "type": type_name}
+
+
+def test_nan_and_inf_survive_the_round_trip():
+    for scale in (float("nan"), float("inf")):
+        for name in ("loss_at_init", "gradient_flows", "margin_monotone"):
+            judged(name, lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * scale)
+        judged("reward_scales_with_beta", lambda lp, lr, beta=0.1: implicit_reward(lp, lr, beta) * scale)
+
+
+def test_the_verdict_runs_in_a_process_that_never_saw_the_learner():
+    record = measure_sanity("margin_monotone", swapped)
+    code = ("import json, sys\nfrom rlhf_core.sanity import verdict_sanity\n"
+            "try:\n    print(verdict_sanity('margin_monotone', json.load(sys.stdin)))\n"
+            "except AssertionError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(record), capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == outcome("margin_monotone", record)[1]
+
+
+def test_a_wrong_or_incomplete_record_fails():
+    record = measure_sanity("loss_at_init", dpo_loss)
+    with pytest.raises(CheckFailed, match="expected the record of 'margin_monotone'"):
+        verdict_sanity("margin_monotone", record)
+    del record["equal"]
+    with pytest.raises(CheckFailed, match="sanity check 1 — the record is incomplete"):
+        verdict_sanity("loss_at_init", record)
+    with pytest.raises(ValueError):
+        measure_sanity("no_such_check", dpo_loss)
+
+
+def test_the_public_functions_print_the_verdict(capsys):
+    sanity_loss_at_init(dpo_loss)
+    assert capsys.readouterr().out.splitlines() == verdict_sanity("loss_at_init", measure_sanity("loss_at_init", dpo_loss))
