@@ -26,14 +26,8 @@ import torch
 from rlhf_core import task
 from rlhf_core.checkpoint import load_sft_model
 from rlhf_core.data import collate_pairs
-from rlhf_core.logps import get_logps
 from rlhf_core.losses import dpo_loss
-from rlhf_core.train import concatenated_logps, make_reference, reference_logps
-
-
-def side_logps(model, batch, side):
-    ids = batch[f"{side}_input_ids"]
-    return get_logps(model(ids, batch[f"{side}_attention_mask"]), ids, batch[f"{side}_response_mask"])
+from rlhf_core.train import concatenated_logps, make_reference, reference_logps, side_logps
 
 
 def naive_step(policy, reference, batch, cached, optimizer):

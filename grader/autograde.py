@@ -29,7 +29,7 @@ import json
 import os
 import re
 import secrets
-import sys
+import shutil
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -204,27 +204,21 @@ def _feedback_html(result: dict) -> str:
 
 def _plan(submissions: Path, lessons: dict[str, Lesson]):
     """Every (student, lesson name or None, path or None, note) to grade, in a stable order."""
-    plan, in_play = [], set()
+    plan = []
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = {}
-    for student_dir in students:
-        found = sorted(p for p in student_dir.iterdir() if p.is_file() and p.suffix == ".ipynb" and not p.name.startswith("."))
-        files[student_dir.name] = found
-        for path in found:
-            if path.stem in lessons:
-                in_play.add(path.stem)
-            else:
-                match = _renamed_lesson(path, lessons)
-                if match:
-                    in_play.add(match)
-    for student_dir in students:
-        student, found = student_dir.name, files[student_dir.name]
+    files = {d.name: sorted(p for p in d.iterdir() if p.is_file() and p.suffix == ".ipynb" and not p.name.startswith("."))
+             for d in students}
+    # each file's lesson: its exact name, else the one lesson with its two-digit number (a renamed copy)
+    lesson_of = {path: path.stem if path.stem in lessons else _renamed_lesson(path, lessons)
+                 for found in files.values() for path in found}
+    in_play = {name for name in lesson_of.values() if name}
+    for student, found in files.items():
         exact = {p.stem: p for p in found if p.stem in lessons}
         used = set(exact.values())
         for name in sorted(in_play):
             path, note = exact.get(name), ""
             if path is None:
-                candidates = [p for p in found if p not in used and _renamed_lesson(p, lessons) == name]
+                candidates = [p for p in found if p not in used and lesson_of[p] == name]
                 if len(candidates) == 1:
                     path, note = candidates[0], f"graded from {candidates[0].name!r} (renamed; expected {name}.ipynb)"
                     used.add(path)
@@ -326,8 +320,6 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
                 for future in [pool.submit(work, item) for item in todo]:
                     future.result()
     finally:
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
     _write_csv(out)
     if gradebook:

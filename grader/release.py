@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from .authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, SOLUTION_END
+from .authoring import SOLUTION_BEGIN, SOLUTION_END
 from .setup_cell import render_setup_cell
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -147,7 +147,7 @@ class KernelSandbox:
     # ---- the kernel command
     def kernel_argv(self) -> list[str]:
         kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-        caps = ["prlimit", f"--nofile=256", f"--fsize={64 * 2**20}", "--core=0"]
+        caps = ["prlimit", "--nofile=256", f"--fsize={64 * 2**20}", "--core=0"]
         if not self.iso.bwrap:
             return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *(caps if shutil.which("prlimit") else []), *kernel]
         binds = []

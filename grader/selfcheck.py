@@ -64,11 +64,11 @@ def _lesson_of(namespace: dict, lessons: dict) -> str:
 def verdict_table(namespace: dict | None = None, lesson: str | None = None, quiet: bool = False):
     """Run every check of this lesson on the functions in ``namespace`` (default: the notebook's)
     and print the verdict table; returns the list of verdicts."""
-    from rlhf_core.checking import CheckFailed, judge, probe
+    from rlhf_core.checking import probe
     from rlhf_core.checks import EXERCISES
-    from rlhf_core.sanity import measure_sanity, verdict_sanity
+    from rlhf_core.sanity import measure_sanity
 
-    from .judge import CellVerdict
+    from .judge import judge_cell
 
     if namespace is None:
         from IPython import get_ipython
@@ -78,20 +78,17 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
     name = lesson or _lesson_of(namespace, lessons)
     verdicts = []
     for cell in lessons[name]:
-        lines = []
-        try:
-            for p in cell.probes:
-                missing = [c for c in p.candidates if c not in namespace]
-                if missing:
-                    raise CheckFailed(f"✗ {', '.join(missing)} is not defined yet: run its exercise cell")
-                fns = [namespace[c] for c in p.candidates]
-                if p.kind == "exercise":
-                    lines.append(judge(EXERCISES[p.name], probe(EXERCISES[p.name], fns[0], p.seed)))
-                else:
-                    lines.extend(verdict_sanity(p.name, measure_sanity(p.name, *fns)))
-            verdicts.append(CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(lines)[:300]))
-        except CheckFailed as exc:
-            verdicts.append(CellVerdict(cell.grade_id, 0.0, cell.points, False, str(exc).strip().splitlines()[0][:300]))
+        # the record a probe cell would publish from the grader's kernel, judged by the same judge_cell
+        record = {"grade_id": cell.grade_id, "tampering": [], "probes": []}
+        for p in cell.probes:
+            absent = [c for c in p.candidates if c not in namespace]
+            if absent:
+                record["probes"].append({"absent": absent})
+            elif p.kind == "exercise":
+                record["probes"].append(probe(EXERCISES[p.name], namespace[p.candidates[0]], p.seed))
+            else:
+                record["probes"].append(measure_sanity(p.name, *(namespace[c] for c in p.candidates)))
+        verdicts.append(judge_cell(cell, [json.dumps(record, allow_nan=True)], {}))
     if not quiet:
         print(format_table(f"self-check of {name} (the autograder's checks, hidden tests included):", verdicts))
     return verdicts

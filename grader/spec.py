@@ -75,47 +75,40 @@ def _probe_for(func: str, args: list[ast.AST], call: ast.Call) -> Probe | None:
     return None
 
 
+def _calls(statements: list[ast.stmt]):
+    """Every call in ``statements``, in source order, not looking inside function definitions."""
+    stack = list(reversed(statements))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Call):
+            yield node
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
 def probes_in_source(source: str) -> list[Probe]:
     """Every check call in a cell's code, in order, without duplicates."""
     tree = ast.parse(source)
-    helpers = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    helpers = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
     found: list[Probe] = []
 
-    def add(probe: Probe | None) -> None:
-        if probe is not None and probe not in found:
-            found.append(probe)
-
-    def visit(body_owner: ast.AST, rename: dict[str, str]) -> None:
-        for node in ast.walk(body_owner):
-            if not isinstance(node, ast.Call) or isinstance(body_owner, ast.Module) and _inside_helper(node, helpers):
-                continue
-            func = _name(node.func)
-            if func is None:
-                continue
-            args = [ast.Name(rename.get(a.id, a.id)) if isinstance(a, ast.Name) else a for a in node.args]
-            if func == "check" and len(args) >= 3 and isinstance(node.args[0], ast.Constant):
-                # drill.check("label", check_fn, *candidates)
-                inner = _name(node.args[1])
-                if inner in helpers:
-                    helper = helpers[inner]
-                    params = [p.arg for p in helper.args.args]
-                    passed = [a.id if isinstance(a, ast.Name) else None for a in args[2:]]
-                    visit(helper, {p: n for p, n in zip(params, passed) if n})
-                elif inner:
-                    add(_probe_for(inner, args[2:], node))
-            elif func in helpers:                      # a helper called directly
+    def visit(statements: list[ast.stmt], rename: dict[str, str]) -> None:
+        for call in _calls(statements):
+            func = _name(call.func)
+            args = [ast.Name(rename.get(a.id, a.id)) if isinstance(a, ast.Name) else a for a in call.args]
+            if func == "check" and len(args) >= 3 and isinstance(call.args[0], ast.Constant):
+                func, args = _name(call.args[1]), args[2:]      # drill.check("label", check_fn, *candidates)
+            if func in helpers:                                 # a helper of the cell: its body, with our names
                 params = [p.arg for p in helpers[func].args.args]
-                passed = [a.id if isinstance(a, ast.Name) else None for a in args]
-                visit(helpers[func], {p: n for p, n in zip(params, passed) if n})
-            else:
-                add(_probe_for(func, args, node))
+                visit(helpers[func].body, {p: a.id for p, a in zip(params, args) if isinstance(a, ast.Name)})
+            elif func:
+                probe = _probe_for(func, args, call)
+                if probe is not None and probe not in found:
+                    found.append(probe)
 
-    visit(tree, {})
+    visit(tree.body, {})
     return found
-
-
-def _inside_helper(call: ast.Call, helpers: dict[str, ast.FunctionDef]) -> bool:
-    return any(call in ast.walk(helper) for helper in helpers.values())
 
 
 def grading_spec(source_notebook) -> list[GradeCell]:

@@ -425,6 +425,8 @@ def _loss_at_init_hint(value: float, batch: int) -> str:
         (batch * LOG2, "you summed over the batch instead of taking the mean"),
         (0.0, "a loss of 0 at initialisation: is the log-sigmoid's argument something other than the β-scaled margin?"),
     ]
+    if not math.isfinite(value):
+        return "the loss is not a finite number: look for a log of 0, a division by zero or an overflow"
     for target, hint in known:
         if abs(value - target) < 1e-4:
             return hint
@@ -435,10 +437,10 @@ def _loss_at_init_hint(value: float, batch: int) -> str:
 def _judge_loss_at_init(record: dict) -> str:
     """Check 1: with policy == reference the loss is log 2 — on zeros, and on equal non-zero log-probs."""
     value = _as_float(1, _called(1, _need(record, "zeros", 1)), "the loss")
-    if abs(value - LOG2) > 1e-5:
+    if not abs(value - LOG2) <= 1e-5:  # written so that NaN fails too
         _fail(1, f"with all log-probs 0 the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}: {_loss_at_init_hint(value, 8)}.")
     value = _as_float(1, _called(1, _need(record, "equal", 1)), "the loss")
-    if abs(value - LOG2) > 1e-5:
+    if not abs(value - LOG2) <= 1e-5:
         _fail(1, f"with policy == reference on non-zero log-probs the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}. "
                  "It was log 2 on zeros, so the reference term is probably missing or mis-signed: "
                  "the margin is (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l)).")
@@ -546,6 +548,9 @@ def _judge_reward_scales_with_beta(record: dict) -> str:
                  f"{r1['type']}{'' if r1['kind'] != 'tensor' else ' of shape ' + str(tuple(r1['shape']))}.")
     if r1["data"] is None:
         _fail(6, f"the reward's numbers could not be read from a {r1['type']} of dtype {r1['dtype']}.")
+    if not all(math.isfinite(v) for r in (r1, r2) if r.get("data") for v in r["data"]):
+        _fail(6, f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}: expected finite rewards β·(log π − log π_ref); "
+                 "an inf or NaN comes from exponentiating or dividing the log-probs instead of subtracting them.")
     if _max_abs(r1["data"]) == 0.0:
         _fail(6, "the implicit reward is 0 for responses whose policy and reference log-probs differ.")
     t1, t2 = _as_tensor(r1), _as_tensor(r2)

@@ -37,8 +37,10 @@ __all__ = [
     "sft_loss",
     "sft_step",
     "train_sft",
+    "side_logps",
     "concatenated_logps",
     "reference_logps",
+    "heldout_pair_metrics",
     "dpo_metrics",
     "dpo_step",
     "train_dpo",
@@ -205,6 +207,14 @@ def make_reference(model: TinyLM) -> TinyLM:
     return frozen_copy(model)
 
 
+def side_logps(model: TinyLM, batch: dict[str, torch.Tensor], side: str, average: bool = False) -> torch.Tensor:
+    """Summed (or averaged) log-probs ``(B,)`` of one side (``"chosen"`` or ``"rejected"``) of a
+    :func:`~rlhf_core.data.collate_pairs` batch, from its own forward pass — the naive alternative
+    to :func:`concatenated_logps`."""
+    ids = batch[f"{side}_input_ids"]  # (B, T)
+    return get_logps(model(ids, batch[f"{side}_attention_mask"]), ids, batch[f"{side}_response_mask"], average=average)
+
+
 def concatenated_logps(model: TinyLM, batch: dict[str, torch.Tensor], average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Chosen and rejected log-probs ``(B,)`` each, from ONE forward pass over the stacked ``(2B, T)`` batch."""
     ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])  # (2B, T)
@@ -275,13 +285,18 @@ def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], ref_chosen_logps: t
     return {"loss": loss.item(), **dpo_metrics(policy_chosen, policy_rejected, ref_chosen_logps, ref_rejected_logps, beta)}
 
 
-def _heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], ref_c: torch.Tensor, ref_r: torch.Tensor,
-                          tokenizer: WordTokenizer, config: DPOConfig) -> dict[str, float]:
+def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], ref_c: torch.Tensor, ref_r: torch.Tensor,
+                         tokenizer: WordTokenizer, average: bool = False) -> dict[str, float]:
+    """Mean unscaled margin and accuracy of ``policy`` on ``pairs`` (no gradient, eval mode, one batch).
+
+    ``ref_c``, ``ref_r``: the reference's log-probs of the pairs, ``(N,)`` each (:func:`reference_logps`).
+    Returns ``{"eval/margin": …, "eval/accuracy": …}``, the margin in nats.
+    """
     was_training = policy.training
     policy.eval()
     with torch.no_grad():
         batch = _to(collate_pairs(pairs, tokenizer), _device_of(policy))
-        pc, pr = concatenated_logps(policy, batch, config.average_logps)
+        pc, pr = concatenated_logps(policy, batch, average)
     policy.train(was_training)
     margins = (pc.cpu() - ref_c) - (pr.cpu() - ref_r)  # unscaled, (N,)
     return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
@@ -324,7 +339,7 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     def evaluate(step: int) -> None:
         row: dict[str, float] = {}
         if eval_pairs:
-            row.update(_heldout_pair_metrics(policy, eval_pairs, eval_ref_c, eval_ref_r, tokenizer, config))
+            row.update(heldout_pair_metrics(policy, eval_pairs, eval_ref_c, eval_ref_r, tokenizer, config.average_logps))
         if eval_prompts:
             row.update(evaluate_policy(policy, reference, tokenizer, eval_prompts,
                                        config.eval_samples_per_prompt, seed=config.seed + 1))

@@ -391,7 +391,9 @@ def test_an_unexpected_notebook_is_listed_not_graded(graded):
 
 def test_feedback_for_every_graded_notebook(graded):
     feedback = (graded["out"] / "feedback" / "one_wrong" / f"{LESSON}.html").read_text()
-    assert "check_dpo_loss" in feedback and "logsigmoid" in feedback and "hidden" not in feedback.lower().split("begin hidden")[0][-1:]
+    assert "check_dpo_loss" in feedback and "logsigmoid" in feedback
+    assert "BEGIN HIDDEN TESTS" not in feedback and "seed=101" not in feedback      # hidden tests stay hidden
+    assert "__dpo_grader" not in feedback                                            # so does the grader's preamble
 
 
 def test_the_gradebook_agrees_with_the_csv(graded):

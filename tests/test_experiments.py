@@ -1,6 +1,5 @@
 """Lesson 09's shipped studies: the bars they must meet, and that this code produces them."""
 
-import json
 
 import pytest
 

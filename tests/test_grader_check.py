@@ -42,3 +42,27 @@ def test_verdict_table_in_a_running_notebook(capsys):
     out = capsys.readouterr().out
     assert [v.passed for v in verdicts] == [False, True, True], out
     assert "logsigmoid" in out and "2/5 points" in out
+
+
+def test_spec_finds_checks_in_helpers_and_drill_wrappers_but_not_unrelated_calls():
+    from grader.spec import Probe, probes_in_source
+
+    source = '''
+def six(loss, reward):
+    sanity_loss_at_init(loss)
+    sanity_reward_scales_with_beta(reward)
+
+def unused(x):
+    check_swiglu(x)
+
+print(check_dpo_loss)                               # a reference, not a call with a candidate
+drill.check("dpo_loss", check_dpo_loss, my_loss)
+check_dpo_loss(my_loss, seed=101, quiet=True)
+drill.check("six", six, my_loss, my_reward)
+'''
+    assert probes_in_source(source) == [
+        Probe("exercise", "dpo_loss", ("my_loss",), 0),
+        Probe("exercise", "dpo_loss", ("my_loss",), 101),
+        Probe("sanity", "loss_at_init", ("my_loss",), 0),
+        Probe("sanity", "reward_scales_with_beta", ("my_reward",), 0),
+    ]

@@ -8,7 +8,6 @@ prove that each check cell fails with its own verdict and no other cell fails.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest

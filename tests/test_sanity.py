@@ -1,7 +1,6 @@
 """The drill's six sanity checks: they hold for the library and fail, with a reason, on wrong code."""
 
 import copy
-import math
 
 import pytest
 import torch
@@ -125,7 +124,7 @@ def test_scorecard_marks_missing_inputs_as_not_run():
 
 def test_scorecard_survives_garbage_input():
     results = run_sanity_checks(dpo_loss, implicit_reward, toy_result={"ref": 3}, quiet=True)
-    assert not results[1].passed and "could not run" in results[1].message or "✗" in results[1].message
+    assert not results[1].passed and ("could not run" in results[1].message or "✗" in results[1].message)
 
 
 def test_check_toy_training_passes_on_the_library_step(capsys):
@@ -140,27 +139,10 @@ def test_check_toy_training_passes_on_the_library_step(capsys):
                                         ("no_backward", "no gradient"), ("swapped", "reversed")])
 def test_check_toy_training_names_what_is_wrong(kind, hint):
     from rlhf_core.sanity import check_toy_training
-    from rlhf_core.toy import toy_dpo_step
-
-    def step(policy, ref, batch, optimizer, beta=0.1):
-        if kind == "stub":
-            raise NotImplementedError
-        if kind == "swapped":
-            p, c, r = batch
-            return toy_dpo_step(policy, ref, (p, r, c), optimizer, beta)
-        prompts, chosen, rejected = batch
-        lp, lr = policy.logprobs(prompts), ref.logprobs(prompts)
-        idx = torch.arange(len(prompts))
-        loss = dpo_loss(lp[idx, chosen], lp[idx, rejected], lr[idx, chosen], lr[idx, rejected], beta)
-        optimizer.zero_grad()
-        if kind != "no_backward":
-            loss.backward()
-        if kind != "no_step":
-            optimizer.step()
-        return loss.item()
+    from test_sanity_records import make_step
 
     with pytest.raises(AssertionError, match=hint):
-        check_toy_training(step)
+        check_toy_training(make_step(kind))
 
 
 def test_using_parts_swaps_and_restores_the_model_functions():

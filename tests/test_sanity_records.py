@@ -313,11 +313,14 @@ def test_returned_values_are_recorded_by_kind():
         assert measure_sanity("loss_at_init", fn)["zeros"]["value"] == {"kind": "other", "type": type_name}
 
 
-def test_nan_and_inf_survive_the_round_trip():
+def test_nan_and_inf_survive_the_round_trip_and_fail():
     for scale in (float("nan"), float("inf")):
         for name in ("loss_at_init", "gradient_flows", "margin_monotone"):
-            judged(name, lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * scale)
-        judged("reward_scales_with_beta", lambda lp, lr, beta=0.1: implicit_reward(lp, lr, beta) * scale)
+            assert judged(name, lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * scale)[0] == "fail", (name, scale)
+        verdict = judged("reward_scales_with_beta", lambda lp, lr, beta=0.1: implicit_reward(lp, lr, beta) * scale)
+        assert verdict[0] == "fail" and ("finite" in verdict[1] or "double" in verdict[1]), verdict
+    verdict = judged("loss_at_init", lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * float("nan"))
+    assert "not a finite number" in verdict[1]
 
 
 def test_the_verdict_runs_in_a_process_that_never_saw_the_learner():

@@ -163,3 +163,34 @@ def test_other_losses_train(tok, loss_type):
     with pytest.raises(ValueError, match="unknown loss_type"):
         train_dpo(policy, make_reference(policy), tok, some_pairs(16), DPOConfig(loss_type="ppo", batch_size=8, steps=1),
                   eval_prompts=None, progress=False)
+
+
+def test_side_logps_equals_each_half_of_concatenated_logps():
+    from rlhf_core.checkpoint import load_sft_model
+    from rlhf_core.data import collate_pairs
+    from rlhf_core.train import concatenated_logps, side_logps
+
+    model, tokenizer, _ = load_sft_model()
+    pairs = [{"prompt": "honestly , the plot felt", "chosen": "great .", "rejected": "it was very dull and long ."},
+             {"prompt": "overall , the cast was", "chosen": "not bad but slow .", "rejected": "awful ."}]
+    batch = collate_pairs(pairs, tokenizer)
+    with torch.no_grad():
+        chosen, rejected = concatenated_logps(model, batch)
+        assert torch.allclose(side_logps(model, batch, "chosen"), chosen, atol=1e-4)
+        assert torch.allclose(side_logps(model, batch, "rejected"), rejected, atol=1e-4)
+        assert not torch.allclose(chosen, rejected)
+
+
+def test_heldout_pair_metrics_is_zero_margin_for_the_reference_itself():
+    from rlhf_core.checkpoint import load_sft_model
+    from rlhf_core.train import heldout_pair_metrics, reference_logps
+
+    model, tokenizer, _ = load_sft_model()
+    pairs = [{"prompt": "honestly , the plot felt", "chosen": "great .", "rejected": "it was very dull ."}] * 3
+    ref_c, ref_r = reference_logps(model, pairs, tokenizer)
+    model.train()
+    metrics = heldout_pair_metrics(model, pairs, ref_c, ref_r, tokenizer)
+    assert model.training, "heldout_pair_metrics must restore the model's training mode"
+    assert metrics == {"eval/margin": pytest.approx(0.0, abs=1e-4), "eval/accuracy": 0.0}
+    shifted = heldout_pair_metrics(model, pairs, ref_c - 2.0, ref_r, tokenizer)
+    assert shifted["eval/margin"] == pytest.approx(2.0, abs=1e-4) and shifted["eval/accuracy"] == 1.0
