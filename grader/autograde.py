@@ -40,6 +40,7 @@ import nbformat
 
 from .compose import compose
 from .execute import run_notebook
+from .feedback import feedback_html
 from .judge import CellVerdict, judge_cell
 from .release import SOLUTIONS_DIR
 from .sandbox import Isolation, Limits, detect
@@ -145,7 +146,7 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
         message = f"all {len(verdicts)} checks passed"
     return {"student": student, "notebook": lesson.name, "score": score, "max_score": lesson.max_score,
             "status": run.status, "message": message[:500], "cells": [v.as_dict() for v in verdicts],
-            "seconds": round(run.seconds, 2), "notebook_json": nbformat.writes(graded_nb)}
+            "seconds": round(run.seconds, 2), "notebook_json": nbformat.writes(graded_nb), "notebook_node": graded_nb}
 
 
 def _cell_ran(cell) -> bool:
@@ -188,18 +189,8 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _feedback_html(result: dict) -> str:
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.reads(result["notebook_json"], as_version=4)
-    rows = "\n".join(f"| `{c['grade_id']}` | {'✓' if c['passed'] else '✗'} | {c['score']:g}/{c['max_score']:g} | "
-                     f"{c['message'].replace('|', '/')} |" for c in result["cells"])
-    header = (f"# Feedback: {result['notebook']} ({result['student']})\n\n"
-              f"**Score: {result['score']:g} / {result['max_score']:g}** — status: {result['status']} — {result['message']}\n\n"
-              f"| check | | points | verdict |\n|---|---|---|---|\n{rows}\n")
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(header))
-    nb.cells = [c for c in nb.cells if "grader" not in c.metadata.get("tags", [])]
-    body, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
-    return body
+    nb = result.get("notebook_node") or nbformat.reads(result["notebook_json"], as_version=4)
+    return feedback_html(result, nb)
 
 
 def _plan(submissions: Path, lessons: dict[str, Lesson]):
@@ -290,6 +281,14 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     log(f"{len(plan)} notebooks from {len({p[0] for p in plan})} students; {len(todo)} to grade"
         + (f", {len(plan) - len(todo)} already graded (use --force to grade again)" if len(plan) > len(todo) else ""))
 
+    preparing = None
+    if gradebook and todo:
+        # The gradebook's creation is slow and independent of the grades: overlap it with the first notebooks.
+        from .gradebook import prepare_gradebook
+
+        preparing = threading.Thread(target=_quietly, args=(prepare_gradebook, out, lessons), daemon=True)
+        preparing.start()
+
     def work(item):
         student, name, path, note, result_path = item
         result = _grade_item(student, name, path, note, lessons, iso, limits, seeds, scratch)
@@ -302,7 +301,7 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
                 feedback = f"<p>feedback could not be rendered: {type(exc).__name__}</p>"
         if feedback is not None:
             _atomic_write(out / "feedback" / _safe(student) / f"{_safe(result['notebook'])}.html", feedback)
-        stored = {k: v for k, v in result.items() if k != "notebook_json"}
+        stored = {k: v for k, v in result.items() if k not in ("notebook_json", "notebook_node")}
         stored["row"] = row
         if result.get("notebook_json"):
             _atomic_write(out / "autograded" / _safe(student) / "dpo" / f"{_safe(result['notebook'])}.ipynb", result["notebook_json"])
@@ -322,6 +321,8 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     _write_csv(out)
+    if preparing is not None:
+        preparing.join()
     if gradebook:
         from .gradebook import update_gradebook
 
@@ -331,6 +332,14 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
             log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {str(exc)[:200]}); grades.csv is complete")
     log(f"wrote {out / 'grades.csv'}")
     return 0
+
+
+def _quietly(fn, *args) -> None:
+    """Run ``fn`` in a helper thread; a failure shows up again, with its reason, when the caller redoes it."""
+    try:
+        fn(*args)
+    except Exception:
+        pass
 
 
 def _safe(name: str) -> str:

@@ -14,14 +14,20 @@ from pathlib import Path
 
 from .release import ASSIGNMENT, COURSE_ID
 
-__all__ = ["update_gradebook"]
+__all__ = ["prepare_gradebook", "update_gradebook"]
 
 
-def update_gradebook(out: Path, lessons: dict) -> Path:
-    from nbgrader.api import Gradebook, MissingEntry
+def prepare_gradebook(out: Path, lessons: dict) -> Path:
+    """Create ``OUT/gradebook.db`` with the course's assignment, notebooks and grade cells.
+
+    Creating a new database is the slow part (nbgrader imports, then runs ``alembic`` as a program):
+    the grader calls this in a background thread while the first notebooks run, and
+    :func:`update_gradebook` then only fills in scores. Safe to call again."""
+    from nbgrader.api import Gradebook
 
     import os
     import sys
+    import warnings
 
     out = Path(out)
     # nbgrader runs `alembic` (the gradebook's migrations) as a program: it lives next to this Python.
@@ -38,21 +44,32 @@ def update_gradebook(out: Path, lessons: dict) -> Path:
 
     for name, lesson in lessons.items():
         nbformat.write(lesson.source, source_dir / f"{name}.ipynb")
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}", course_id=COURSE_ID) as gb:
+        warnings.simplefilter("ignore")
+        gb.update_or_create_assignment(ASSIGNMENT)
+        for name, lesson in lessons.items():
+            gb.update_or_create_notebook(name, ASSIGNMENT)
+            for cell in lesson.spec:
+                gb.update_or_create_grade_cell(cell.grade_id, name, ASSIGNMENT, max_score=cell.points, cell_type="code")
+    return db_path
+
+
+def update_gradebook(out: Path, lessons: dict) -> Path:
+    """Mirror every result in ``OUT/results`` into the gradebook (creating it first if need be)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    import warnings
+
+    out = Path(out)
+    db_path = prepare_gradebook(out, lessons)
     results = []
     for path in sorted((out / "results").glob("*/*.json")):
         try:
             results.append(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
-    import warnings
-
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}", course_id=COURSE_ID) as gb:
         warnings.simplefilter("ignore")   # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
-        gb.update_or_create_assignment(ASSIGNMENT)
-        for name, lesson in lessons.items():
-            gb.update_or_create_notebook(name, ASSIGNMENT)
-            for cell in lesson.spec:
-                gb.update_or_create_grade_cell(cell.grade_id, name, ASSIGNMENT, max_score=cell.points, cell_type="code")
         for result in results:
             student, notebook = result.get("student"), result.get("notebook")
             if notebook not in lessons:

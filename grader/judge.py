@@ -82,4 +82,5 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
         return fail(_first_line(str(exc)))
     except Exception as exc:   # a record the submission mangled must not crash the grader
         return fail(f"malformed result ({type(exc).__name__}: {_first_line(str(exc), 120)})")
-    return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(_first_line(l, 200) for l in lines))
+    unique = list(dict.fromkeys(_first_line(l, 200) for l in lines))   # the same verdict for several seeds, once
+    return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(unique))

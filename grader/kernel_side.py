@@ -33,7 +33,20 @@ def __dpo_grader_setup():
     watched = {"builtins": builtins, "rlhf_core.checking": checking, "rlhf_core.checks": checks,
                "rlhf_core.sanity": sanity, "json": json}
     snapshot = {name: dict(vars(module)) for name, module in watched.items()}
-    hooks = {event: list(callbacks) for event, callbacks in shell.events.callbacks.items()}
+    benign = []   # matplotlib's own hooks, registered lazily on the first figure (or by %matplotlib)
+    try:
+        import matplotlib.pyplot as plt
+        plt.close(plt.figure())
+        benign.append(plt._draw_all_if_interactive)
+        import matplotlib_inline.backend_inline as inline
+        benign.append(inline.flush_figures)
+    except Exception:
+        pass
+
+    def own(callbacks):
+        return [c for c in callbacks if not any(c is b for b in benign)]
+
+    hooks = {event: own(callbacks) for event, callbacks in shell.events.callbacks.items()}
     streams = (sys.stdout, sys.stderr, sys.displayhook)
     probe, measure, exercises = checking.probe, sanity.measure_sanity, dict(checks.EXERCISES)
     cases = {name: exercise.cases for name, exercise in exercises.items()}
@@ -52,7 +65,7 @@ def __dpo_grader_setup():
             if exercise.cases is not cases[name]:
                 found.append(f"the inputs of check_{name} were replaced")
         for event, callbacks in shell.events.callbacks.items():
-            if list(callbacks) != hooks.get(event, []):
+            if own(callbacks) != hooks.get(event, []):
                 found.append(f"IPython '{event}' hooks were changed")
         if (sys.stdout, sys.stderr, sys.displayhook) != streams:
             found.append("sys.stdout, sys.stderr or sys.displayhook was replaced")

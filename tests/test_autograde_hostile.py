@@ -101,6 +101,10 @@ def build(submissions: Path, out: Path, server: LoopbackServer) -> dict[str, obj
     students["release"] = released()
     students["correct"] = answered()
     students["one_wrong"] = answered(loss=UNSTABLE_LOSS)
+    # Correct answers that also draw and switch plots: matplotlib's own IPython hooks are not tampering.
+    students["correct_with_plots"] = answered(
+        extra_loss="\nimport matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()\n",
+        extra_reward="\n%matplotlib inline\nplt.figure(); plt.plot([1, 2]); plt.close('all')\n")
 
     nb = released()
     for cell in check_cells(nb):
@@ -289,6 +293,10 @@ def test_unmodified_release_scores_zero(graded):
 
 def test_correct_answers_score_full_marks(graded):
     assert_grade(graded, "correct", FULL)
+
+
+def test_plots_in_a_correct_submission_are_not_taken_for_tampering(graded):
+    assert_grade(graded, "correct_with_plots", FULL)
 
 
 def test_one_wrong_answer_gets_partial_credit(graded):
