@@ -6,12 +6,18 @@ kernel's own peak resident memory (``ru_maxrss``). The figures go into the READM
 budgets are 60 s and 1.5 GB per notebook on a 2-core CPU (Binder gives about 2 GB), 5 minutes for
 all ten.
 
-    python bench/notebook_times.py [solutions/01_*.ipynb ...] [--markdown]
+    python bench/notebook_times.py [solutions/01_*.ipynb ...] [--markdown] [--write]
+
+``--write`` stores the figures in ``bench/notebook_times.json``, from which ``python -m grader publish``
+writes the README's lesson table (run time and memory next to each notebook's Colab and Binder links).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -21,6 +27,7 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 ROOT = Path(__file__).resolve().parents[1]
+TIMES_FILE = ROOT / "bench" / "notebook_times.json"
 PEAK_CELL = "import resource, sys; print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
 
 
@@ -41,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--markdown", action="store_true", help="print a README table")
+    parser.add_argument("--write", action="store_true", help=f"store the figures in {TIMES_FILE.relative_to(ROOT)}")
     args = parser.parse_args()
     paths = args.notebooks or sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     print(f"{platform.machine()} · {platform.python_version()} · solution notebooks, fresh kernel each")
@@ -51,6 +59,13 @@ def main() -> None:
         rows.append((path.stem, seconds, peak))
         print(f"  {path.stem:<40} {seconds:6.1f} s   peak {peak:7.0f} MB", flush=True)
     print(f"  {'all':<40} {total:6.1f} s")
+    if args.write:
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        TIMES_FILE.write_text(json.dumps({
+            "machine": machine, "date": datetime.date.today().isoformat(),
+            "notebooks": {stem: {"seconds": round(seconds, 1), "peak_mb": round(peak)} for stem, seconds, peak in rows},
+        }, indent=1) + "\n")
+        print(f"wrote {TIMES_FILE.relative_to(ROOT)}")
     if args.markdown:
         print("\n| notebook | run time | kernel peak memory |\n|---|---|---|")
         for stem, seconds, peak in rows:

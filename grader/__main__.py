@@ -2,6 +2,7 @@
 
     release [--check]        write notebooks/ from solutions/ through nbgrader (or check it is current)
     setup-cells [--check]    rewrite the shared setup cell of every solution notebook from its template
+    publish [--check]        write the README's lesson table (Colab/Binder links, run times) and binder/requirements.txt
     check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
     autograde SUBMISSIONS --out OUT [--jobs N] [--timeout S] [--memory MB] [--force]
                              grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv
@@ -29,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     setup.add_argument("--check", action="store_true", help="only check that every setup cell is current")
     setup.add_argument("--solutions", type=Path, default=release_mod.SOLUTIONS_DIR)
 
+    pub = sub.add_parser("publish", help="write the README's lesson table (Colab/Binder links, run times) and binder/requirements.txt")
+    pub.add_argument("--check", action="store_true", help="only check that both are up to date")
+
     chk = sub.add_parser("check", help="self-check: run notebooks in a fresh kernel and print the verdict table")
     chk.add_argument("notebooks", nargs="+", type=Path)
     chk.add_argument("--timeout", type=float, default=300.0, help="seconds per cell (default 300)")
@@ -55,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
         return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
                          sandbox=not args.no_sandbox)
+    if args.command == "publish":
+        from .publish import publish
+
+        stale = publish(check=args.check)
+        if stale:
+            print(("stale (run `python -m grader publish`): " if args.check else "wrote: ") + ", ".join(stale))
+        return 1 if stale and args.check else 0
     if args.command == "release":
         return release_mod.release(args.solutions, args.out, check=args.check)
     if args.command == "setup-cells":

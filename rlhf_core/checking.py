@@ -40,7 +40,14 @@ __all__ = [
 
 
 class CheckFailed(AssertionError):
-    """A check's verdict: the message says what was expected, what came back and the likely mistake."""
+    """A check's verdict: the message says what was expected, what came back and the likely mistake.
+
+    In Jupyter the verdict is all a learner sees: IPython shows ``_render_traceback_`` in place of a
+    traceback through the library's internals (where the learner's own code raised, the verdict
+    names the error and the line)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{self}\x1b[0m"]
 
 
 @dataclass

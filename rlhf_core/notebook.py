@@ -4,15 +4,12 @@ exercise is not done yet (so that one unfinished exercise never blocks the rest 
 from __future__ import annotations
 
 import importlib
-import platform
 import random
 
 import numpy as np
 import torch
 
-from . import __version__
 from .checking import check
-from .model import pick_device
 
 __all__ = ["setup", "yours_or_reference", "REFERENCES"]
 
@@ -27,13 +24,14 @@ REFERENCES = {
 
 
 def setup(seed: int) -> None:
-    """Seed Python, NumPy and torch; print versions and the device the lesson will use."""
+    """Print the environment check ([OK]/[FAIL] per package, the device), then seed Python, NumPy and torch."""
+    from .environment import check_environment
+
+    ok = check_environment()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    device = pick_device()
-    print(f"rlhf_core {__version__} · torch {torch.__version__} · Python {platform.python_version()} · "
-          f"device {device} · seed {seed}")
+    print(f"seed {seed}" + ("" if ok else " · fix the [FAIL] lines above, then restart the kernel and run this cell again"))
 
 
 def yours_or_reference(name: str, candidate):

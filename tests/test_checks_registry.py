@@ -89,3 +89,19 @@ def test_module_mode_runner_reports_every_stub(capsys):
     out = capsys.readouterr().out
     assert out.count("not implemented yet") == len(exercises.EXERCISE_NAMES)
     assert f"0/{len(exercises.EXERCISE_NAMES)} exercises pass" in out
+
+
+def test_a_failed_check_shows_its_verdict_in_jupyter_not_a_traceback():
+    from rlhf_core.checking import CheckFailed
+    from rlhf_core.checks import check_dpo_loss
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    try:
+        check_dpo_loss(stub)
+    except CheckFailed as exc:
+        shown = exc._render_traceback_()      # what IPython prints in place of the traceback
+    else:
+        raise AssertionError("a stub passed check_dpo_loss")
+    assert len(shown) == 1 and "not implemented yet" in shown[0] and "File " not in shown[0]

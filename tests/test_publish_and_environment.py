@@ -1,0 +1,86 @@
+"""The README's lesson table, the Binder requirements, the setup cell's install path and its [OK]/[FAIL] report."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from grader import publish as pub
+from grader.setup_cell import COURSE_REPO_URL, SOURCE_VARIABLE, render_setup_cell
+from nbtools import ROOT
+from rlhf_core import environment
+
+
+def test_readme_table_and_binder_requirements_are_current():
+    assert pub.publish(check=True) == [], "run `python -m grader publish`"
+
+
+def test_every_link_is_built_from_the_one_repository_constant(monkeypatch):
+    owner_name = COURSE_REPO_URL.removeprefix("https://github.com/")
+    assert pub.colab_url("01_x.ipynb") == f"https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/01_x.ipynb"
+    assert pub.binder_url("01_x.ipynb") == f"https://mybinder.org/v2/gh/{owner_name}/main?urlpath=lab/tree/notebooks/01_x.ipynb"
+    table = pub.lesson_table()
+    assert table.count(f"github/{owner_name}/blob/main/notebooks/") == 10 and table.count(f"gh/{owner_name}/main?") == 10
+    monkeypatch.setattr(pub, "COURSE_REPO_URL", "https://gitlab.com/a/b")
+    with pytest.raises(ValueError, match="github.com"):
+        pub._github_path(pub.COURSE_REPO_URL)
+
+
+def test_the_table_shows_the_measured_run_times(tmp_path):
+    times = tmp_path / "times.json"
+    times.write_text('{"machine": "test box", "date": "2026-01-01", "notebooks": {"02_bradley_terry_and_dpo_loss": {"seconds": 42.4, "peak_mb": 123}}}')
+    table = pub.lesson_table(times_file=times)
+    row = next(line for line in table.splitlines() if line.startswith("| 02 |"))
+    assert row.endswith("| 42 s | 123 MB |") and "`dpo_loss`, `implicit_reward`" in row
+    assert "| 01 |" in table and "not measured" in next(line for line in table.splitlines() if line.startswith("| 01 |"))
+    assert "test box" in table
+
+
+def test_binder_gets_every_pin_but_torch():
+    pins = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    binder = pub.binder_requirements()
+    assert "torch==" not in binder
+    assert all(pin in binder.splitlines() for pin in pins if not pin.startswith("torch=="))
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "download.pytorch.org/whl/cpu" in post and os.access(ROOT / "binder" / "postBuild", os.X_OK)
+
+
+def test_fallback_minimums_match_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {"python": project["requires-python"].removeprefix(">=")}
+    declared.update(dict(dep.split(">=") for dep in project["dependencies"]))
+    assert environment.FALLBACK_MINIMUMS == declared
+    assert environment.minimums() == declared      # the installed metadata says the same
+
+
+def test_the_report_fails_a_missing_or_old_package(monkeypatch):
+    real = environment.metadata.version
+
+    def fake(name):
+        if name == "pandas":
+            raise environment.metadata.PackageNotFoundError(name)
+        return "2.0.1" if name == "torch" else real(name)
+
+    monkeypatch.setattr(environment.metadata, "version", fake)
+    report = dict((line.split()[1], (ok, line)) for ok, line in environment.environment_report())
+    assert report["pandas"][0] is False and "not installed" in report["pandas"][1] and "pip install 'pandas>=1.5'" in report["pandas"][1]
+    assert report["torch"][0] is False and "too old" in report["torch"][1]
+    assert report["numpy"][0] is True and report["numpy"][1].startswith("[OK]")
+    lines = []
+    assert environment.check_environment(out=lines.append) is False
+    assert lines[-1].startswith("device: cpu")
+
+
+def test_the_setup_cell_says_in_one_line_when_it_cannot_install(tmp_path):
+    """No site-packages (python -S), so no rlhf_core; an install source that does not exist: one clear RuntimeError."""
+    cell = render_setup_cell(1)
+    code = "try:\n    exec(compile(" + repr(cell) + ", 'setup', 'exec'))\nexcept RuntimeError as exc:\n    print('ERROR', exc)\n"
+    env = {**os.environ, SOURCE_VARIABLE: str(tmp_path / "no-such-course.whl"), "PIP_NO_INDEX": "1"}
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert "rlhf_core is missing in this kernel: installing it from" in out.stdout, out.stdout + out.stderr
+    error = next(line for line in out.stdout.splitlines() if line.startswith("ERROR"))
+    assert "pip could not install" in error and "no-such-course.whl" in error and "check the network" in error
