@@ -278,6 +278,9 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         if result_path.exists() and not force:
             continue
         todo.append((student, name, path, note, result_path))
+    if jobs > 1:   # longest lessons first, so that no job is left alone with a long notebook at the end
+        expected = _expected_seconds()
+        todo.sort(key=lambda item: -expected.get(item[1] or "", 0.0))
     log(f"{len(plan)} notebooks from {len({p[0] for p in plan})} students; {len(todo)} to grade"
         + (f", {len(plan) - len(todo)} already graded (use --force to grade again)" if len(plan) > len(todo) else ""))
 
@@ -332,6 +335,15 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
             log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {str(exc)[:200]}); grades.csv is complete")
     log(f"wrote {out / 'grades.csv'}")
     return 0
+
+
+def _expected_seconds() -> dict[str, float]:
+    """Each lesson's measured run time (``bench/notebook_times.json``), or nothing where it is not shipped."""
+    try:
+        times = json.loads((SOLUTIONS_DIR.parent / "bench" / "notebook_times.json").read_text())
+        return {name: float(entry["seconds"]) for name, entry in times["notebooks"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _quietly(fn, *args) -> None:

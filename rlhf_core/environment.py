@@ -8,6 +8,7 @@ up without importing the packages, so the check costs milliseconds.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from importlib import metadata
@@ -60,7 +61,7 @@ def environment_report() -> list[tuple[bool, str]]:
         lines.append((ok, f"[{'OK' if ok else 'FAIL'}]{'  ' if ok else ''} {name} {version} (needs ≥ {minimum}){hint}"))
     from . import __file__ as location, __version__
 
-    lines.append((True, f"[OK]   rlhf_core {__version__} ({location.rsplit('/', 2)[0] if '/' in location else location})"))
+    lines.append((True, f"[OK]   rlhf_core {__version__} ({os.path.dirname(os.path.dirname(location))})"))
     return lines
 
 

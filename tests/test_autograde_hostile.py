@@ -411,3 +411,54 @@ def test_the_gradebook_agrees_with_the_csv(graded):
         for student in ("correct", "one_wrong", "release"):
             submission = gb.find_submission_notebook(LESSON, "dpo", student)
             assert submission.score == float(row(graded, student)["score"]), student
+
+
+def test_nbgraders_own_export_reads_the_result(graded):
+    """`nbgrader export` in OUT (to another file: its default name would overwrite grades.csv)."""
+    import subprocess
+    import sys
+
+    out = graded["out"]
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "nbgrader-export.csv"], cwd=out,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with open(out / "nbgrader-export.csv", newline="") as f:
+        exported = {r["student_id"]: r for r in csv.DictReader(f)}
+    for student in ("correct", "one_wrong", "release"):
+        assert float(exported[student]["score"]) == float(row(graded, student)["score"]), student
+        assert float(exported[student]["max_score"]) >= FULL
+
+
+def test_formgrader_lists_the_graded_submissions(graded):
+    """formgrader's API (a Jupyter server started in OUT) serves the same scores."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    out = graded["out"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    server = subprocess.Popen([sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={out}",
+                               *(["--allow-root"] if os.geteuid() == 0 else [])],
+                              cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, submissions = time.monotonic() + 60, None
+        while time.monotonic() < deadline and submissions is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader/api/submissions/dpo?token={token}", timeout=5) as r:
+                    submissions = json.load(r)
+            except OSError:
+                time.sleep(0.5)
+        assert submissions is not None, "formgrader did not answer"
+        by_student = {s["student"]: s for s in submissions}
+        for student in ("correct", "one_wrong", "release"):
+            assert float(by_student[student]["score"]) == float(row(graded, student)["score"]), student
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
