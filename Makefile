@@ -16,22 +16,23 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Install Debian packages where the machine allows it (root with apt); fails quietly elsewhere.
+apt_install = { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+  (apt-get install -y --no-install-recommends $(1) >/dev/null 2>&1 || \
+   (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $(1) >/dev/null 2>&1)) ; }
+
 # The grader's sandbox uses bubblewrap (Debian package `bubblewrap`). Installed where the machine
 # allows (root with apt); elsewhere the grader runs unsandboxed and says so, and the tests that need
 # the sandbox are skipped with that reason.
 sandbox-tools:
-	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y --no-install-recommends bubblewrap >/dev/null 2>&1 || \
-	   (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends bubblewrap >/dev/null 2>&1)) ; } || \
+	@command -v bwrap >/dev/null 2>&1 || $(call apt_install,bubblewrap) || \
 	  echo "note: bubblewrap not installed; autograding will run without a sandbox"
 
 # The real-browser tests drive Debian's Chromium (packages `chromium` and `chromium-driver`; no browser
 # download). Installed where the machine allows (root with apt); elsewhere those tests are skipped.
 browser-tools:
 	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || \
-	   (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1)) ; } || \
+	  $(call apt_install,chromium chromium-driver) || \
 	  echo "note: chromium and chromium-driver not installed; the browser tests will be skipped"
 
 test: setup sandbox-tools browser-tools

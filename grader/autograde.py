@@ -146,7 +146,7 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
         message = f"all {len(verdicts)} checks passed"
     return {"student": student, "notebook": lesson.name, "score": score, "max_score": lesson.max_score,
             "status": run.status, "message": message[:500], "cells": [v.as_dict() for v in verdicts],
-            "seconds": round(run.seconds, 2), "notebook_json": nbformat.writes(graded_nb), "notebook_node": graded_nb}
+            "seconds": round(run.seconds, 2), "graded_notebook": graded_nb}
 
 
 def _cell_ran(cell) -> bool:
@@ -186,11 +186,6 @@ def _atomic_write(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
-
-
-def _feedback_html(result: dict) -> str:
-    nb = result.get("notebook_node") or nbformat.reads(result["notebook_json"], as_version=4)
-    return feedback_html(result, nb)
 
 
 def _plan(submissions: Path, lessons: dict[str, Lesson]):
@@ -284,30 +279,36 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     log(f"{len(plan)} notebooks from {len({p[0] for p in plan})} students; {len(todo)} to grade"
         + (f", {len(plan) - len(todo)} already graded (use --force to grade again)" if len(plan) > len(todo) else ""))
 
+    prepared: list[bool] = []
     preparing = None
     if gradebook and todo:
         # The gradebook's creation is slow and independent of the grades: overlap it with the first notebooks.
         from .gradebook import prepare_gradebook
 
-        preparing = threading.Thread(target=_quietly, args=(prepare_gradebook, out, lessons), daemon=True)
+        def prepare():
+            try:
+                prepare_gradebook(out, lessons)
+                prepared.append(True)
+            except Exception:   # update_gradebook below prepares it again and reports the reason
+                pass
+
+        preparing = threading.Thread(target=prepare, daemon=True)
         preparing.start()
 
     def work(item):
         student, name, path, note, result_path = item
         result = _grade_item(student, name, path, note, lessons, iso, limits, seeds, scratch)
         row = _row(result, isolation)
-        feedback = None
-        if result.get("notebook_json"):
+        graded_nb = result.pop("graded_notebook", None)
+        if graded_nb is not None:
             try:
-                feedback = _feedback_html(result)
+                feedback = feedback_html(result, graded_nb)
             except Exception as exc:   # feedback is a courtesy; the grade must not depend on it
                 feedback = f"<p>feedback could not be rendered: {type(exc).__name__}</p>"
-        if feedback is not None:
             _atomic_write(out / "feedback" / _safe(student) / f"{_safe(result['notebook'])}.html", feedback)
-        stored = {k: v for k, v in result.items() if k not in ("notebook_json", "notebook_node")}
-        stored["row"] = row
-        if result.get("notebook_json"):
-            _atomic_write(out / "autograded" / _safe(student) / "dpo" / f"{_safe(result['notebook'])}.ipynb", result["notebook_json"])
+            _atomic_write(out / "autograded" / _safe(student) / "dpo" / f"{_safe(result['notebook'])}.ipynb",
+                          nbformat.writes(graded_nb))
+        stored = {**result, "row": row}
         _atomic_write(result_path, json.dumps(stored, indent=1))
         with csv_lock:
             _write_csv(out)
@@ -330,7 +331,7 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         from .gradebook import update_gradebook
 
         try:
-            update_gradebook(out, lessons)
+            update_gradebook(out, lessons, prepared=bool(prepared))
         except Exception as exc:
             log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {str(exc)[:200]}); grades.csv is complete")
     log(f"wrote {out / 'grades.csv'}")
@@ -339,19 +340,13 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
 
 def _expected_seconds() -> dict[str, float]:
     """Each lesson's measured run time (``bench/notebook_times.json``), or nothing where it is not shipped."""
+    from .publish import TIMES_FILE
+
     try:
-        times = json.loads((SOLUTIONS_DIR.parent / "bench" / "notebook_times.json").read_text())
+        times = json.loads(TIMES_FILE.read_text())
         return {name: float(entry["seconds"]) for name, entry in times["notebooks"].items()}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-
-
-def _quietly(fn, *args) -> None:
-    """Run ``fn`` in a helper thread; a failure shows up again, with its reason, when the caller redoes it."""
-    try:
-        fn(*args)
-    except Exception:
-        pass
 
 
 def _safe(name: str) -> str:

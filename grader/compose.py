@@ -69,7 +69,7 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
     def add_learner_cells(after):
         for cell in added_after.get(after, []):
             new = (nbformat.v4.new_code_cell if cell["cell_type"] == "code" else nbformat.v4.new_markdown_cell)(
-                _text(cell.get("source", "")))
+                source_text(cell.get("source", "")))
             new.metadata["tags"] = ["added by the learner"]
             out.cells.append(new)
 
@@ -86,7 +86,7 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
         elif meta.get("solution") and cell.cell_type == "code":
             theirs = submitted.get(gid)
             if theirs is not None and theirs.get("cell_type") == "code":
-                new.source = _text(theirs.get("source", ""))
+                new.source = source_text(theirs.get("source", ""))
             else:
                 new.source = stub_of(cell.source)
         out.cells.append(new)
@@ -94,7 +94,8 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
     return out, probe_index
 
 
-def _text(source) -> str:
+def source_text(source) -> str:
+    """A notebook field that may be a string, a list of strings (nbformat's multiline form) or missing."""
     if isinstance(source, list):
         return "".join(str(s) for s in source)
-    return str(source)
+    return "" if source is None else str(source)

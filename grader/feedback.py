@@ -16,6 +16,8 @@ import re
 
 import mistune
 
+from .compose import source_text
+
 __all__ = ["feedback_html"]
 
 _markdown = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
@@ -34,15 +36,11 @@ img { max-width: 100%; }
 """
 
 
-def _text(value) -> str:
-    return "".join(value) if isinstance(value, list) else str(value or "")
-
-
 def _output(out) -> str:
     kind = out.get("output_type")
     if kind == "stream":
         css = "err" if out.get("name") == "stderr" else "out"
-        return f'<pre class="{css}">{html.escape(_text(out.get("text")))}</pre>'
+        return f'<pre class="{css}">{html.escape(source_text(out.get("text")))}</pre>'
     if kind == "error":
         trace = _ANSI.sub("", "\n".join(out.get("traceback") or [])) or f"{out.get('ename')}: {out.get('evalue')}"
         return f'<pre class="err">{html.escape(trace)}</pre>'
@@ -50,19 +48,19 @@ def _output(out) -> str:
         data = out.get("data") or {}
         for mime in _IMAGE_TYPES:
             if mime in data:
-                payload = re.sub(r"\s", "", _text(data[mime]))
+                payload = re.sub(r"\s", "", source_text(data[mime]))
                 try:
                     base64.b64decode(payload, validate=True)
                 except (binascii.Error, ValueError):
                     return '<pre class="err">[an image output that is not valid base64 was left out]</pre>'
                 return f'<img alt="a figure from the notebook" src="data:{mime};base64,{payload}">'
         if "text/plain" in data:
-            return f'<pre class="out">{html.escape(_text(data["text/plain"]))}</pre>'
+            return f'<pre class="out">{html.escape(source_text(data["text/plain"]))}</pre>'
     return ""
 
 
 def _cell(cell) -> str:
-    source = _text(cell.get("source"))
+    source = source_text(cell.get("source"))
     if cell.get("cell_type") == "markdown":
         return f'<div class="cell md">{_markdown(source)}</div>'
     if cell.get("cell_type") != "code":

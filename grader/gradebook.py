@@ -54,14 +54,14 @@ def prepare_gradebook(out: Path, lessons: dict) -> Path:
     return db_path
 
 
-def update_gradebook(out: Path, lessons: dict) -> Path:
-    """Mirror every result in ``OUT/results`` into the gradebook (creating it first if need be)."""
+def update_gradebook(out: Path, lessons: dict, prepared: bool = False) -> Path:
+    """Mirror every result in ``OUT/results`` into the gradebook (creating it first unless ``prepared``)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     import warnings
 
     out = Path(out)
-    db_path = prepare_gradebook(out, lessons)
+    db_path = out / "gradebook.db" if prepared else prepare_gradebook(out, lessons)
     results = []
     for path in sorted((out / "results").glob("*/*.json")):
         try:

@@ -353,6 +353,17 @@ def _need(record: dict, key: str, number: int) -> Any:
     raise _Incomplete(number, key)
 
 
+def _need_gradient(record: dict, number: int, none_message: str, nonfinite_message: str) -> dict:
+    """The record's ``grad`` entry; check ``number`` fails when the gradient is missing, all zero or not finite."""
+    grad = _need(record, "grad", number)
+    _need(grad, "present", number)
+    if not grad["present"] or grad["abs_sum"] == 0.0:
+        _fail(number, none_message)
+    if not grad["finite"]:
+        _fail(number, nonfinite_message)
+    return grad
+
+
 def _judged(number: int) -> Callable:
     """Decorator: an unexpected error while judging odd data becomes check ``number``'s ✗ line."""
 
@@ -482,12 +493,8 @@ def _judge_gradient_flows(record: dict) -> str:
     error = _need(record, "backward_error", 3)
     if error is not None:
         _fail(3, f"loss.backward() failed: {error['message']} — is the loss a 0-dim tensor (.mean())?")
-    grad = _need(record, "grad", 3)
-    _need(grad, "present", 3)
-    if not grad["present"] or grad["abs_sum"] == 0.0:
-        _fail(3, "the policy's logits got no gradient: the loss does not depend on the policy's log-probs.")
-    if not grad["finite"]:
-        _fail(3, "the policy's gradient contains NaN or inf.")
+    grad = _need_gradient(record, 3, "the policy's logits got no gradient: the loss does not depend on the policy's log-probs.",
+                          "the policy's gradient contains NaN or inf.")
     return _ok(3, f"gradient flows to the policy (|grad| = {grad['abs_sum']:.4f})")
 
 
@@ -568,13 +575,9 @@ def _judge_toy_step(record: dict) -> str:
     """Check 3 in its step form: one step from the uniform start gives the logits a non-zero,
     finite gradient and moves them."""
     _called(3, _need(record, "step", 3))
-    grad = _need(record, "grad", 3)
-    _need(grad, "present", 3)
-    if not grad["present"] or grad["abs_sum"] == 0.0:
-        _fail(3, "after one step of your toy_dpo_step the policy's logits have no gradient: is loss.backward() called "
-                 "on a loss computed from policy.logprobs(...)?")
-    if not grad["finite"]:
-        _fail(3, "the policy's gradient contains NaN or inf after one step.")
+    grad = _need_gradient(record, 3, "after one step of your toy_dpo_step the policy's logits have no gradient: is "
+                                     "loss.backward() called on a loss computed from policy.logprobs(...)?",
+                          "the policy's gradient contains NaN or inf after one step.")
     if not grad["moved"]:
         _fail(3, "the gradient reached the policy but its logits did not move: is optimizer.step() called?")
     return _ok(3, f"gradient flows to the policy through your step (|grad| = {grad['abs_sum']:.4f})")
