@@ -1,11 +1,11 @@
-# `make test` and `make lab` set up .venv on first use (idempotent: the install is
-# skipped while requirements.txt and pyproject.toml are unchanged), then run.
+# `make test`, `make check`, `make lint` and `make lab` set up .venv on first use (idempotent: the
+# install is skipped while requirements.txt and pyproject.toml are unchanged), then run.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sandbox-tools browser-tools test lab sft-checkpoint bench clean
+.PHONY: setup sandbox-tools browser-tools test check lint lab sft-checkpoint bench clean
 
 setup: $(STAMP)
 
@@ -35,8 +35,29 @@ browser-tools:
 	  $(call apt_install,chromium chromium-driver) || \
 	  echo "note: chromium and chromium-driver not installed; the browser tests will be skipped"
 
+# pytest-xdist workers for `make check` (CHECK_JOBS=0: in one process). --dist loadfile keeps each test
+# file on one worker, so its module fixtures are built once. `make test` runs in one process
+# (TEST_JOBS=0): its notebooks, trainings and sandboxed kernels each use both cores (torch's threads), and
+# two of them side by side oversubscribe the cores — measured here, a DPO step then takes seconds instead
+# of ~50 ms and the run takes longer than one process does. PYTEST_ARGS passes more options (-x, -k NAME).
+CHECK_JOBS  ?= 2
+TEST_JOBS   ?= 0
+PYTEST_ARGS ?=
+xdist        = $(if $(filter-out 0,$(1)),-n $(1) --dist loadfile)
+# The markers `make check` leaves out (pyproject.toml registers them).
+SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow
+
+# Everything, every notebook included: the README's test command and what CI (.ci/run) runs.
 test: setup sandbox-tools browser-tools
-	$(PY) -m pytest
+	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) $(PYTEST_ARGS)
+
+# The developer's inner loop: every test that executes no notebook, needs no sandbox, browser or fresh
+# venv and trains nothing for seconds (under a minute on the 2-core CI machine).
+check: setup
+	$(PY) -m pytest $(call xdist,$(CHECK_JOBS)) -m "not ($(SLOW_MARKERS))" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # JupyterLab 4 on the released notebooks, on loopback only, with nbgrader's Validate button.
 # LAB_DIR and LAB_ARGS let the browser test serve a copy of the notebooks on its own port and token.

@@ -31,29 +31,30 @@ from rlhf_core.train import concatenated_logps, make_reference, reference_logps,
 
 
 def naive_step(policy, reference, batch, cached, optimizer):
-    pc, pr = side_logps(policy, batch, "chosen"), side_logps(policy, batch, "rejected")
+    logp_pol_chosen = side_logps(policy, batch, "chosen")
+    logp_pol_rejected = side_logps(policy, batch, "rejected")
     with torch.no_grad():
-        rc, rr = side_logps(reference, batch, "chosen"), side_logps(reference, batch, "rejected")
-    return pc, pr, rc, rr
+        logp_ref_chosen = side_logps(reference, batch, "chosen")
+        logp_ref_rejected = side_logps(reference, batch, "rejected")
+    return logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected
 
 
 def concatenated_step(policy, reference, batch, cached, optimizer):
-    pc, pr = concatenated_logps(policy, batch)
+    logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch)
     with torch.no_grad():
-        rc, rr = concatenated_logps(reference, batch)
-    return pc, pr, rc, rr
+        logp_ref_chosen, logp_ref_rejected = concatenated_logps(reference, batch)
+    return logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected
 
 
 def cached_step(policy, reference, batch, cached, optimizer):
-    pc, pr = concatenated_logps(policy, batch)
-    return pc, pr, cached[0], cached[1]
+    logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch)
+    return logp_pol_chosen, logp_pol_rejected, cached[0], cached[1]
 
 
 def run(method, policy, reference, batches, cache, optimizer) -> float:
     start = time.perf_counter()
     for batch, cached in zip(batches, cache):
-        pc, pr, rc, rr = method(policy, reference, batch, cached, optimizer)
-        loss = dpo_loss(pc, pr, rc, rr, beta=0.1)
+        loss = dpo_loss(*method(policy, reference, batch, cached, optimizer), beta=0.1)  # the four log-probs in order
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

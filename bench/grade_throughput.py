@@ -9,7 +9,7 @@ is reported as a failure, never as a throughput.
 
     python bench/grade_throughput.py [--students 4] [--repeat 1] [--markdown]
 
-Bars (issue 5): with 2 jobs sandboxed, at least 20 notebooks per minute on the course's 2-core
+Bars: with 2 jobs sandboxed, at least 20 notebooks per minute on the course's 2-core
 machine; sandbox overhead (sandboxed time over unsandboxed time, same jobs, minus one) at most 20%.
 Run on an idle machine; the configurations run one after another, interleaved when ``--repeat`` > 1.
 """

@@ -9,7 +9,8 @@ all ten.
     python bench/notebook_times.py [solutions/01_*.ipynb ...] [--markdown] [--write]
 
 ``--write`` stores the figures in ``bench/notebook_times.json``, from which ``python -m grader publish``
-writes the README's lesson table (run time and memory next to each notebook's Colab and Binder links).
+writes the README's lesson table (run time and memory next to each notebook's Colab and Binder links)
+and the run times in ``grader/lessons.json`` (the autograder starts the longest lessons first).
 """
 
 from __future__ import annotations

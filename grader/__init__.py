@@ -1,6 +1,7 @@
 """grader — release, self-check and autograde the course notebooks (``python -m grader …``).
 
-This package is filled in by the notebook issues (``release``) and the grading issue (``check``,
-``autograde``). The verdict logic it will use already lives in :mod:`rlhf_core.checking`: a
-candidate is *probed* into plain numbers inside the submission's kernel and *judged* elsewhere.
+:mod:`grader.course` holds the course's facts (paths, lessons, ``lessons.json``) and imports no other
+grader module; the commands build on it: :mod:`~grader.release`, :mod:`~grader.publish`,
+:mod:`~grader.selfcheck` and :mod:`~grader.autograde` (planning, grading and results in
+:mod:`~grader.plan`, :mod:`~grader.grading` and :mod:`~grader.results`).
 """

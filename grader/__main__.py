@@ -2,7 +2,8 @@
 
     release [--check]        write notebooks/ from solutions/ through nbgrader (or check it is current)
     setup-cells [--check]    rewrite the shared setup cell of every solution notebook from its template
-    publish [--check]        write the README's lesson table (Colab/Binder links, run times) and binder/requirements.txt
+    publish [--check]        write the README's lesson table (Colab/Binder links, run times), binder/requirements.txt
+                             and the run times in grader/lessons.json
     check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
     autograde SUBMISSIONS --out OUT [--jobs N] [--timeout S] [--memory MB] [--force]
                              grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from . import release as release_mod
+from .course import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,15 +25,16 @@ def main(argv: list[str] | None = None) -> int:
 
     rel = sub.add_parser("release", help="write notebooks/ from solutions/ (student versions)")
     rel.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
-    rel.add_argument("--solutions", type=Path, default=release_mod.SOLUTIONS_DIR)
-    rel.add_argument("--out", type=Path, default=release_mod.NOTEBOOKS_DIR)
+    rel.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR)
+    rel.add_argument("--out", type=Path, default=NOTEBOOKS_DIR)
 
     setup = sub.add_parser("setup-cells", help="refresh the setup cell of every solution notebook")
     setup.add_argument("--check", action="store_true", help="only check that every setup cell is current")
-    setup.add_argument("--solutions", type=Path, default=release_mod.SOLUTIONS_DIR)
+    setup.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR)
 
-    pub = sub.add_parser("publish", help="write the README's lesson table (Colab/Binder links, run times) and binder/requirements.txt")
-    pub.add_argument("--check", action="store_true", help="only check that both are up to date")
+    pub = sub.add_parser("publish", help="write the README's lesson table (Colab/Binder links, run times), "
+                                         "binder/requirements.txt and the run times in grader/lessons.json")
+    pub.add_argument("--check", action="store_true", help="only check that all three are up to date")
 
     chk = sub.add_parser("check", help="self-check: run notebooks in a fresh kernel and print the verdict table")
     chk.add_argument("notebooks", nargs="+", type=Path)

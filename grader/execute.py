@@ -1,9 +1,9 @@
 """Run a composed notebook in one (sandboxed) kernel: deadlines, output caps, and the probe records.
 
 :func:`run_notebook` never raises for anything the submission does. It returns a :class:`RunResult`:
-the status (``graded``, ``timeout``, ``memory``, ``kernel died``), a one-line reason, the records
-that probe cells published (read as the messages arrived, before any output cap), and the executed
-notebook with its outputs capped.
+the status (``graded``, ``timeout``, ``memory``, ``kernel died``), a one-line reason and the records
+that probe cells published (read as the messages arrived, before any output cap); the notebook is
+executed in place, its outputs capped.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
-from jupyter_core.utils import run_sync
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -32,7 +32,6 @@ class RunResult:
     status: str = "graded"
     reason: str = ""
     records: dict[int, list[str]] = field(default_factory=dict)   # cell index -> raw record texts
-    notebook: object = None
     seconds: float = 0.0
 
 
@@ -84,7 +83,7 @@ def _note(text: str):
 
 def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path) -> RunResult:
     """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox`."""
-    result = RunResult(notebook=nb)
+    result = RunResult()
     name = uuid.uuid4().hex[:12]
     sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))

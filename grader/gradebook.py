@@ -10,9 +10,14 @@ The gradebook is rebuilt from ``OUT/results`` each time, so it can never disagre
 from __future__ import annotations
 
 import json
+import os
+import sys
+import warnings
 from pathlib import Path
 
-from .release import ASSIGNMENT, COURSE_ID
+import nbformat
+
+from .course import ASSIGNMENT, COURSE_ID
 
 __all__ = ["prepare_gradebook", "update_gradebook"]
 
@@ -25,10 +30,6 @@ def prepare_gradebook(out: Path, lessons: dict) -> Path:
     :func:`update_gradebook` then only fills in scores. Safe to call again."""
     from nbgrader.api import Gradebook
 
-    import os
-    import sys
-    import warnings
-
     out = Path(out)
     # nbgrader runs `alembic` (the gradebook's migrations) as a program: it lives next to this Python.
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
@@ -40,8 +41,6 @@ def prepare_gradebook(out: Path, lessons: dict) -> Path:
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(db_path)!r}\n")
     source_dir = out / "source" / ASSIGNMENT
     source_dir.mkdir(parents=True, exist_ok=True)
-    import nbformat
-
     for name, lesson in lessons.items():
         nbformat.write(lesson.source, source_dir / f"{name}.ipynb")
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}", course_id=COURSE_ID) as gb:
@@ -57,8 +56,6 @@ def prepare_gradebook(out: Path, lessons: dict) -> Path:
 def update_gradebook(out: Path, lessons: dict, prepared: bool = False) -> Path:
     """Mirror every result in ``OUT/results`` into the gradebook (creating it first unless ``prepared``)."""
     from nbgrader.api import Gradebook, MissingEntry
-
-    import warnings
 
     out = Path(out)
     db_path = out / "gradebook.db" if prepared else prepare_gradebook(out, lessons)

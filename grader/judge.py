@@ -2,8 +2,8 @@
 
 A check cell earns its points when exactly one record arrived for it, the record reports no
 tampering, and every check in it passes when judged here: exercise checks by
-:func:`rlhf_core.checking.judge` on the cases this process regenerates from the (secret) seed,
-sanity checks by :func:`rlhf_core.sanity.verdict_sanity`. Anything else — no record, two records,
+:func:`rlhf_core.checks.judge` on the cases this process regenerates from the (secret) seed,
+sanity checks by :func:`rlhf_core.checks.judge_sanity`. Anything else — no record, two records,
 a malformed one — earns 0 with a one-line reason. Judging is serialised by a lock: the checks'
 case generators use torch's global random state.
 """
@@ -14,9 +14,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from rlhf_core.checking import CheckFailed, judge
-from rlhf_core.checks import EXERCISES
-from rlhf_core.sanity import verdict_sanity
+from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
 
 from .spec import GradeCell
 
@@ -77,10 +75,10 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
                 else:
                     if got.get("sanity") != probe.name:
                         return fail("tampering: the result is not this sanity check's")
-                    lines.extend(verdict_sanity(probe.name, got))
+                    lines.extend(judge_sanity(probe.name, got))
     except CheckFailed as exc:
         return fail(_first_line(str(exc)))
     except Exception as exc:   # a record the submission mangled must not crash the grader
         return fail(f"malformed result ({type(exc).__name__}: {_first_line(str(exc), 120)})")
-    unique = list(dict.fromkeys(_first_line(l, 200) for l in lines))   # the same verdict for several seeds, once
+    unique = list(dict.fromkeys(_first_line(line, 200) for line in lines))   # the same verdict for several seeds, once
     return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(unique))

@@ -2,7 +2,7 @@
 
 The *preamble* runs first, before any submission code. It keeps its own references to the library's
 probe functions and takes a snapshot of everything a submission could patch to fake a result
-(``builtins``, ``rlhf_core.checking``, ``rlhf_core.checks``, ``rlhf_core.sanity``, IPython's event
+(``builtins``, every module of the ``rlhf_core.checks`` package, IPython's event
 hooks, ``sys.stdout``/``stderr``/``displayhook``).
 
 A *probe cell* stands where the check cell was. It runs the check's first half — the learner's
@@ -25,13 +25,13 @@ PREAMBLE = r'''
 # Added by the grader (not part of the lesson): keeps the checks' own probe functions.
 def __dpo_grader_setup():
     import builtins, json, sys
-    import rlhf_core.checking as checking, rlhf_core.checks as checks, rlhf_core.sanity as sanity
+    import rlhf_core.checks as checks
     from IPython import get_ipython
     from IPython.display import publish_display_data
 
     shell = get_ipython()
-    watched = {"builtins": builtins, "rlhf_core.checking": checking, "rlhf_core.checks": checks,
-               "rlhf_core.sanity": sanity, "json": json}
+    watched = {"builtins": builtins, "json": json, **{name: module for name, module in sorted(sys.modules.items())
+                                                      if name == "rlhf_core.checks" or name.startswith("rlhf_core.checks.")}}
     snapshot = {name: dict(vars(module)) for name, module in watched.items()}
     benign = []   # matplotlib's own hooks, registered lazily on the first figure (or by %matplotlib)
     try:
@@ -48,7 +48,7 @@ def __dpo_grader_setup():
 
     hooks = {event: own(callbacks) for event, callbacks in shell.events.callbacks.items()}
     streams = (sys.stdout, sys.stderr, sys.displayhook)
-    probe, measure, exercises = checking.probe, sanity.measure_sanity, dict(checks.EXERCISES)
+    probe, measure, exercises = checks.probe, checks.probe_sanity, dict(checks.EXERCISES)
     cases = {name: exercise.cases for name, exercise in exercises.items()}
     dumps, publish, missing = json.dumps, publish_display_data, object()
 

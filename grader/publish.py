@@ -3,8 +3,9 @@
 One place for all of it. Every link is built from :data:`grader.setup_cell.COURSE_REPO_URL` (the same
 constant the setup cell installs from); the run times and memory come from ``bench/notebook_times.json``
 (written by ``python bench/notebook_times.py --write``); titles and exercises come from the solution
-notebooks. ``python -m grader publish`` rewrites the README table (between its two marker comments) and
-``binder/requirements.txt``; ``--check`` fails when either is stale (a test runs it).
+notebooks. ``python -m grader publish`` rewrites the README table (between its two marker comments),
+``binder/requirements.txt`` and the run times in ``grader/lessons.json`` (the autograder starts the
+longest lessons first; it never reads ``bench/``); ``--check`` fails when one is stale (a test runs it).
 
 Binder installs ``binder/requirements.txt`` (``requirements.txt`` without torch), then runs
 ``binder/postBuild``, which adds torch's CPU build and the course library.
@@ -16,9 +17,7 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
-
-from .release import ROOT, SOLUTIONS_DIR
+from .course import LESSONS_JSON, ROOT, SOLUTIONS_DIR, lessons_json_text, load_lessons
 from .setup_cell import COURSE_REPO_URL
 
 __all__ = ["colab_url", "binder_url", "lesson_table", "binder_requirements", "publish"]
@@ -74,12 +73,14 @@ def _implements(lesson) -> str:
     return text
 
 
-def lesson_table(solutions: Path = SOLUTIONS_DIR, times_file: Path = TIMES_FILE) -> str:
-    """The README's lesson table: one row per notebook with its links, run time and peak memory."""
-    from .autograde import load_lessons
+def _times(times_file: Path = TIMES_FILE) -> dict:
+    return json.loads(times_file.read_text()) if times_file.exists() else {"notebooks": {}}
 
-    lessons = load_lessons(solutions)
-    times = json.loads(times_file.read_text()) if times_file.exists() else {"notebooks": {}}
+
+def lesson_table(solutions: Path = SOLUTIONS_DIR, times_file: Path = TIMES_FILE, lessons: dict | None = None) -> str:
+    """The README's lesson table: one row per notebook with its links, run time and peak memory."""
+    lessons = lessons if lessons is not None else load_lessons(solutions)
+    times = _times(times_file)
     rows = ["| # | lesson | you implement | open in | run time | peak memory |", "|---|---|---|---|---|---|"]
     total = 0.0
     for name, lesson in sorted(lessons.items()):
@@ -117,9 +118,12 @@ def _with_table(readme: str, table: str) -> str:
 
 
 def publish(check: bool = False) -> list[str]:
-    """Rewrite (or, with ``check``, compare) the README table and ``binder/requirements.txt``;
-    returns what is stale."""
-    wanted = {README: _with_table(README.read_text(), lesson_table()), BINDER_REQUIREMENTS: binder_requirements()}
+    """Rewrite (or, with ``check``, compare) the README table, ``binder/requirements.txt`` and the run
+    times in ``grader/lessons.json``; returns what is stale."""
+    lessons = load_lessons()
+    seconds = {name: entry["seconds"] for name, entry in _times()["notebooks"].items()}
+    wanted = {README: _with_table(README.read_text(), lesson_table(lessons=lessons)),
+              BINDER_REQUIREMENTS: binder_requirements(), LESSONS_JSON: lessons_json_text(lessons, seconds)}
     stale = []
     for path, text in wanted.items():
         current = path.read_text() if path.exists() else None

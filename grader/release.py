@@ -21,16 +21,21 @@ from pathlib import Path
 
 import nbformat
 
-from .authoring import SOLUTION_BEGIN, SOLUTION_END
+from .authoring import SOLUTION_BEGIN, SOLUTION_END, write
+from .course import (
+    ASSIGNMENT,
+    COURSE_ID,
+    LESSONS_JSON,
+    NOTEBOOKS_DIR,
+    SOLUTIONS_DIR,
+    lesson_paths,
+    lessons_json_text,
+    load_lessons,
+    typical_seconds,
+)
 from .setup_cell import render_setup_cell
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLUTIONS_DIR = ROOT / "solutions"
-NOTEBOOKS_DIR = ROOT / "notebooks"
-ASSIGNMENT = "dpo"
-COURSE_ID = "dpo-paper-to-code"
-
-__all__ = ["lint_source", "generate_release", "release", "SOLUTIONS_DIR", "NOTEBOOKS_DIR"]
+__all__ = ["lint_source", "generate_release", "release", "refresh_setup_cells"]
 
 
 def lesson_seed(path: Path) -> int:
@@ -115,7 +120,7 @@ def generate_release(solutions: list[Path], out_dir: Path) -> list[Path]:
 
 def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS_DIR, check: bool = False) -> int:
     """Lint, then release (or with ``check=True`` compare with what is there). Returns an exit code."""
-    solutions = sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb"))
+    solutions = lesson_paths(solutions_dir)
     if not solutions:
         print(f"no solution notebooks in {solutions_dir}")
         return 1
@@ -131,7 +136,7 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
             path.unlink()
         print(f"released {len(written)} notebooks to {notebooks_dir}" + (f", removed {len(stale)} stale" if stale else ""))
         if solutions_dir == SOLUTIONS_DIR:
-            _write_lessons_json(solutions_dir)
+            LESSONS_JSON.write_text(_lessons_json(solutions_dir))
         return 0
     with tempfile.TemporaryDirectory(prefix="dpo-release-check-") as tmp:
         fresh = {p.name: p for p in generate_release(solutions, Path(tmp))}
@@ -142,9 +147,7 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
                      for name in sorted(set(fresh) & set(current))
                      if fresh[name].read_text(encoding="utf-8") != current[name].read_text(encoding="utf-8")]
     if solutions_dir == SOLUTIONS_DIR:
-        from .selfcheck import LESSONS_JSON
-
-        if not LESSONS_JSON.exists() or LESSONS_JSON.read_text() != _write_lessons_json(solutions_dir, write=False):
+        if not LESSONS_JSON.exists() or LESSONS_JSON.read_text() != _lessons_json(solutions_dir):
             findings.append(f"grader/{LESSONS_JSON.name}: stale (the check cells of solutions/ changed)")
     if findings:
         print("notebooks/ is out of date; run `python -m grader release`:")
@@ -154,18 +157,16 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
     return 0
 
 
-def _write_lessons_json(solutions_dir: Path, write: bool = True) -> str:
-    """``grader/lessons.json``: every lesson's check cells, for the in-notebook self-check."""
-    from .autograde import load_lessons
-    from .selfcheck import LESSONS_JSON, write_lessons_json
-
-    return write_lessons_json(load_lessons(solutions_dir), LESSONS_JSON if write else None)
+def _lessons_json(solutions_dir: Path) -> str:
+    """``grader/lessons.json`` with the check cells of ``solutions_dir``; the run times stay as
+    ``python -m grader publish`` wrote them."""
+    return lessons_json_text(load_lessons(solutions_dir), typical_seconds())
 
 
 def refresh_setup_cells(solutions_dir: Path = SOLUTIONS_DIR, check: bool = False) -> int:
     """Rewrite (or, with ``check``, verify) the setup cell of every solution notebook from the template."""
     stale = []
-    for path in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb")):
+    for path in lesson_paths(solutions_dir):
         nb = nbformat.read(path, as_version=4)
         cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup"]
         want = render_setup_cell(lesson_seed(path))
@@ -173,8 +174,6 @@ def refresh_setup_cells(solutions_dir: Path = SOLUTIONS_DIR, check: bool = False
             stale.append(path.name)
             if not check:
                 cells[0].source = want
-                from .authoring import write
-
                 write(nb, path)
     verb = "out of date" if check else "rewritten"
     print(f"setup cells {verb}: {', '.join(stale) if stale else 'none'}")

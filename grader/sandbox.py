@@ -48,7 +48,6 @@ class Isolation:
 
     bwrap: str | None
     cgroup: str | None          # "v1", "v2" or None
-    root: bool
     missing: list[str] = field(default_factory=list)
 
     @property
@@ -82,7 +81,7 @@ def detect(want_sandbox: bool = True) -> Isolation:
     """Probe the machine once: root, a working ``bwrap``, writable cgroups."""
     root = os.geteuid() == 0 if hasattr(os, "geteuid") else False
     bwrap = shutil.which("bwrap")
-    iso = Isolation(bwrap=None, cgroup=None, root=root)
+    iso = Isolation(bwrap=None, cgroup=None)
     if not want_sandbox:
         iso.missing.append("sandbox turned off (--no-sandbox): submissions run as you, with network and your files")
         return iso

@@ -6,36 +6,19 @@
 * ``from grader.selfcheck import verdict_table; verdict_table()`` in a running notebook (Colab
   included) runs the same checks on the functions defined in the notebook and prints the same table.
   It needs only the installed package: the checks of each lesson ship as ``grader/lessons.json``,
-  written by ``python -m grader release``.
+  written by ``python -m grader release`` (:mod:`grader.course`).
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
-from .spec import GradeCell, Probe
+from .course import load_lessons, read_lessons_json
+from .judge import CellVerdict, judge_cell
 
-__all__ = ["LESSONS_JSON", "write_lessons_json", "lessons_from_json", "verdict_table", "check_notebooks", "format_table"]
-
-LESSONS_JSON = Path(__file__).with_name("lessons.json")
-
-
-def write_lessons_json(lessons: dict, path: Path = LESSONS_JSON) -> str:
-    """The check cells of every lesson as JSON text (written to ``path`` unless it is None)."""
-    data = {name: [{"grade_id": c.grade_id, "points": c.points,
-                    "probes": [[p.kind, p.name, list(p.candidates), p.seed] for p in c.probes]} for c in lesson.spec]
-            for name, lesson in sorted(lessons.items())}
-    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-    if path is not None:
-        Path(path).write_text(text)
-    return text
-
-
-def lessons_from_json(path: Path = LESSONS_JSON) -> dict[str, list[GradeCell]]:
-    data = json.loads(Path(path).read_text())
-    return {name: [GradeCell(c["grade_id"], float(c["points"]), [Probe(k, n, tuple(cs), s) for k, n, cs, s in c["probes"]])
-                   for c in cells] for name, cells in data.items()}
+__all__ = ["verdict_table", "check_notebooks", "format_table"]
 
 
 def format_table(title: str, verdicts: list, status: str = "", reason: str = "") -> str:
@@ -64,17 +47,13 @@ def _lesson_of(namespace: dict, lessons: dict) -> str:
 def verdict_table(namespace: dict | None = None, lesson: str | None = None, quiet: bool = False):
     """Run every check of this lesson on the functions in ``namespace`` (default: the notebook's)
     and print the verdict table; returns the list of verdicts."""
-    from rlhf_core.checking import probe
-    from rlhf_core.checks import EXERCISES
-    from rlhf_core.sanity import measure_sanity
-
-    from .judge import judge_cell
+    from rlhf_core.checks import EXERCISES, probe, probe_sanity
 
     if namespace is None:
         from IPython import get_ipython
 
         namespace = get_ipython().user_ns
-    lessons = lessons_from_json()
+    lessons = read_lessons_json()
     name = lesson or _lesson_of(namespace, lessons)
     verdicts = []
     for cell in lessons[name]:
@@ -87,7 +66,7 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
             elif p.kind == "exercise":
                 record["probes"].append(probe(EXERCISES[p.name], namespace[p.candidates[0]], p.seed))
             else:
-                record["probes"].append(measure_sanity(p.name, *(namespace[c] for c in p.candidates)))
+                record["probes"].append(probe_sanity(p.name, *(namespace[c] for c in p.candidates)))
         verdicts.append(judge_cell(cell, [json.dumps(record, allow_nan=True)], {}))
     if not quiet:
         print(format_table(f"self-check of {name} (the autograder's checks, hidden tests included):", verdicts))
@@ -96,10 +75,7 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
 
 def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print) -> int:
     """``python -m grader check``: run each notebook in a fresh kernel and print its verdict table."""
-    import tempfile
-
-    from .autograde import grade_one, load_lessons, read_submission
-    from .judge import CellVerdict
+    from .grading import grade_one, read_submission  # here, so that verdict_table() needs no nbclient
     from .sandbox import Limits, detect
 
     lessons = load_lessons()
@@ -119,7 +95,7 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print) -> int
                 failed = True
                 continue
             log(f"running {path.name} in a fresh kernel ...")
-            result = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch))
+            result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch))
             verdicts = [CellVerdict(**c) for c in result["cells"]]
             log(format_table(f"{path.name}:", verdicts, result["status"], result["message"]))
             failed = failed or result["score"] < result["max_score"] or result["status"] != "graded"

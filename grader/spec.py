@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from rlhf_core.checks import EXERCISES
-from rlhf_core.sanity import SANITY_PROBES
+from rlhf_core.checks import EXERCISES, SANITY_PROBES
 
 __all__ = ["Probe", "GradeCell", "grading_spec", "probes_in_source"]
 
@@ -31,7 +30,7 @@ __all__ = ["Probe", "GradeCell", "grading_spec", "probes_in_source"]
 @dataclass(frozen=True)
 class Probe:
     """One check to run: ``kind`` "exercise" (a ``check_<name>``) or "sanity" (a sanity check),
-    ``name`` the exercise or sanity-measure name, ``candidates`` the global names it is called on,
+    ``name`` the exercise or sanity-probe name, ``candidates`` the global names it is called on,
     ``seed`` the seed of an exercise check (the grader replaces non-zero seeds with secret ones)."""
 
     kind: str

@@ -9,14 +9,16 @@ The fixed public API (the notebooks, the grader and the drill rely on these name
 
 Everything else lives in its module: ``model`` (the tiny transformer), ``tokenizer``, ``task``
 (the synthetic sentiment task and its ground-truth reward), ``data`` (preference pairs),
-``train`` (SFT and DPO loops), ``evaluation``, ``diagnostics``, ``plots``, ``checks`` (one
-``check_<exercise>`` per exercise), ``sanity`` (the drill's six checks) and ``exercises`` (the
-stubs). Modules that pull in heavy dependencies (``datasets``, ``matplotlib``) are imported only
-when used.
+``train`` (SFT and DPO loops), ``evaluation``, ``diagnostics`` (with ``advice``, what to do about
+each label), ``frontier`` (reward vs KL), ``metrics``, ``plots``, ``checks`` (one ``check_<exercise>``
+per exercise and the drill's six sanity checks), ``exercises`` (the stubs), ``paths`` (the shipped
+assets), ``hf`` (the export to ``transformers``) and ``trl_dpo`` (the same run with TRL's
+``DPOTrainer``). Modules that pull in heavy dependencies (``datasets``, ``matplotlib``,
+``transformers``, ``trl``) are imported only when used.
 """
 
-from .losses import dpo_loss, implicit_reward
 from .logps import get_logps
+from .losses import dpo_loss, implicit_reward
 from .objective import optimal_policy
 from .toy import ToyPolicy, run_toy_task
 

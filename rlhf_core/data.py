@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor
 
 from . import task
+from .paths import HH_SAMPLE_PATH
 from .tokenizer import WordTokenizer
 
 __all__ = [
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
-HH_SAMPLE_PATH = Path(__file__).parent / "data" / "hh_sample.jsonl"
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,38 +16,37 @@ in ``Diagnosis.also``):
 ``diverged``                 a NaN or inf in the loss, the rewards, the log-probs or the margins
 ``reversed_preferences``     accuracy well below 0.5 and the margin negative (chosen/rejected swapped)
 ``no_learning``              the loss stays at log 2 and the margin at 0 (the policy never moves)
-``margin_explosion``         the unscaled margin passes a threshold (50 by default)
+``margin_explosion``         the unscaled margin passes a threshold (50 nats by default): THE explosion
+                             rule of the course (:func:`first_explosion_step`), used by lesson 09's
+                             study (``rlhf_core.experiments``) and by the lesson itself
 ``likelihood_displacement``  the margin grows while the chosen responses' log-ratio falls (a warning)
 ``healthy``                  none of the above
 
-The module also holds the reward-vs-KL *frontier* helpers used to compare DPO with other methods
-(the paper's controlled-sentiment figure): :class:`FrontierPoint`, :func:`pareto_frontier` and
-:func:`frontier_gap`.
+What to do about each label is :data:`rlhf_core.advice.FIXES`; comparing runs on the reward-vs-KL
+frontier is :mod:`rlhf_core.frontier`; reading a history in any form is
+:func:`rlhf_core.metrics.as_history`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .metrics import TRAIN_METRICS, MetricsHistory
+from .advice import FIXES
+from .metrics import TRAIN_METRICS, MetricsHistory, as_history
 
 __all__ = [
     "DIAGNOSIS_LABELS",
-    "FIXES",
+    "EXPLOSION_THRESHOLD",
     "LOG2",
     "Diagnosis",
-    "FrontierPoint",
-    "as_history",
     "detect_margin_explosion",
     "diagnose",
     "diagnose_run",
-    "first_step_where",
-    "frontier_gap",
-    "pareto_frontier",
+    "first_explosion_step",
 ]
 
 LOG2 = math.log(2.0)
@@ -72,7 +71,7 @@ _PRECEDENCE = (
 )
 
 # ---- thresholds (all margins and log-ratios in nats, *unscaled*, i.e. not multiplied by β) -----
-EXPLOSION_THRESHOLD = 50.0     # unscaled margin above this is an explosion
+EXPLOSION_THRESHOLD = 50.0     # THE explosion rule: a logged unscaled training margin above this (nats)
 HEALTHY_MARGIN_BAND = (1.0, 10.0)
 NO_LEARNING_LOSS_TOL = 0.02    # |loss − log 2| at most this at every logged step ...
 NO_LEARNING_MARGIN_TOL = 0.5   # ... and |unscaled margin| at most this at every logged step
@@ -89,59 +88,7 @@ DEFAULT_BETA = 0.1             # only used when β cannot be read off the histor
 _FINITE_CHECKED = TRAIN_METRICS + ("eval/margin",)
 
 
-FIXES: dict[str, str] = {
-    "healthy": (
-        "Nothing to fix. Keep an eye on the held-out margin and the KL to the reference: keep the "
-        "checkpoint from around where the held-out margin stops rising, and compare this run's "
-        "(KL, reward) point with runs at other values of β before calling it the best one."
-    ),
-    "margin_explosion": (
-        "The policy has memorised its training pairs: the loss is saturated, so its gradient no "
-        "longer teaches anything general, and the margin keeps growing by pushing log-probabilities "
-        "down rather than by learning the preference. Average each update over more pairs (a bigger "
-        "batch, or gradient accumulation) so that no single pair dominates a step; raise β (for "
-        "example from 0.1 to 0.3–0.5) so that the loss saturates at a smaller log-ratio; use "
-        "length-normalised log-probs (divide each summed log-prob by the response length) so long "
-        "responses cannot run up huge margins; consider IPO, whose squared loss aims at a finite "
-        "margin instead of pushing it to infinity; lower the learning rate; and stop early on the "
-        "held-out margin or accuracy, not on the training loss."
-    ),
-    "no_learning": (
-        "The policy is not moving away from the reference. Check that the reference is a separate, "
-        "frozen copy of the starting model (copy.deepcopy(policy), then requires_grad_(False) and "
-        "eval()), not the same object: if policy and reference are one module every log-ratio is "
-        "exactly 0 and the loss is exactly log 2. Check that the learning rate is not 0 (and that a "
-        "warm-up schedule does not start and stay at 0); that the loss is not detached (no .item(), "
-        ".detach() or torch.no_grad() around the policy's forward pass, and loss.requires_grad is "
-        "True); that the optimizer was built over the policy's parameters and optimizer.step() is "
-        "called after backward(); and that the response mask is not empty, since summing log-probs "
-        "over zero tokens gives 0."
-    ),
-    "diverged": (
-        "A NaN or inf appeared. Lower the learning rate and clip the gradient norm "
-        "(torch.nn.utils.clip_grad_norm_ with max_norm=1.0); compute log-probs with log_softmax and "
-        "gather, never log(softmax(...)); write the loss with F.logsigmoid, never log(sigmoid(...)); "
-        "look for masks that sum to zero when length-normalising (0/0) and for fully masked rows "
-        "(logits of -inf); then restart from the last checkpoint whose metrics were finite."
-    ),
-    "reversed_preferences": (
-        "The model is learning the opposite of the preference. Look for a swap of chosen and "
-        "rejected: in the data loader or the collate function, in the order of a concatenated "
-        "batch (chosen first, rejected second) and where it is split back, and in the sign of the "
-        "loss, which is −log σ(β·(chosen log-ratio − rejected log-ratio)) with the minus sign "
-        "outside. A quick check: one gradient step on a single pair, starting from "
-        "policy == reference, must make that pair's margin positive."
-    ),
-    "likelihood_displacement": (
-        "A warning rather than a failure: the margin grows mostly because the rejected responses "
-        "lose probability, but the chosen responses lose probability too, so mass is moving to "
-        "responses that are neither. Check the ground-truth reward and read some samples; if they "
-        "get worse, add a small supervised (negative log-likelihood) term on the chosen responses "
-        "to the DPO loss, raise β, lower the learning rate or stop earlier, and look for pairs "
-        "whose chosen and rejected responses share most of their tokens (pushing one down then "
-        "pushes the other down with it)."
-    ),
-}
+
 
 
 _TOO_SHORT = (
@@ -187,98 +134,6 @@ class Diagnosis:
         if self.fix:
             text += " What to do: " + self.fix
         return text
-
-
-# ------------------------------------------------------------------------------------------------
-# reading a history
-# ------------------------------------------------------------------------------------------------
-
-
-def _to_float(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _clean_rows(rows: Sequence[Mapping]) -> list[dict]:
-    clean = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise TypeError(f"history row {i} is a {type(row).__name__}, not a dict")
-        step = row.get("step", i)
-        out = {"step": int(step)}
-        for key, value in row.items():
-            if key == "step":
-                continue
-            number = _to_float(value)
-            if number is not None:
-                out[str(key)] = number
-        clean.append(out)
-    return clean
-
-
-def as_history(history) -> MetricsHistory:
-    """Turn any accepted history form into a :class:`MetricsHistory`.
-
-    Accepted: a ``MetricsHistory`` (or anything with a ``rows`` list), a list of row dicts, a dict
-    ``{"rows": [...]}``, a column dict ``{"step": [...], "loss": [...], ...}`` and a single row
-    dict. Rows without a ``"step"`` get their index as step; values that are not numbers (or 0-d
-    tensors) are dropped. ``None`` gives an empty history.
-    """
-    if history is None:
-        return MetricsHistory()
-    if isinstance(history, MetricsHistory):
-        return history
-    rows = getattr(history, "rows", None)
-    if rows is not None and not isinstance(history, Mapping):
-        return MetricsHistory(rows=_clean_rows(list(rows)))
-    if isinstance(history, Mapping):
-        if "rows" in history:
-            return MetricsHistory(rows=_clean_rows(list(history["rows"])))
-        columns = {k: v for k, v in history.items() if _is_sequence(v)}
-        if columns and len(columns) == len(history):
-            length = max(len(v) for v in columns.values())
-            steps = list(columns.get("step", range(length)))
-            rows = []
-            for i in range(length):
-                row = {"step": steps[i] if i < len(steps) else i}
-                for key, values in columns.items():
-                    if key != "step" and i < len(values):
-                        row[key] = values[i]
-                rows.append(row)
-            return MetricsHistory(rows=_clean_rows(rows))
-        return MetricsHistory(rows=_clean_rows([history]))
-    if _is_sequence(history):
-        return MetricsHistory(rows=_clean_rows(list(history)))
-    raise TypeError(
-        "expected a MetricsHistory, a list of row dicts or {'rows': [...]}, "
-        f"got {type(history).__name__}"
-    )
-
-
-def _is_sequence(value) -> bool:
-    """A list, tuple, 1-D array or tensor (not a string, a dict or a 0-d array/tensor)."""
-    if isinstance(value, (str, bytes, Mapping)):
-        return False
-    if isinstance(value, (list, tuple)):
-        return True
-    ndim = getattr(value, "ndim", None)
-    if ndim is not None:
-        return ndim >= 1
-    return hasattr(value, "__len__") and hasattr(value, "__getitem__")
-
-
-def first_step_where(history, name: str, predicate: Callable[[float], bool]) -> int | None:
-    """The first logged step whose ``name`` value satisfies ``predicate``, or ``None``.
-
-    >>> first_step_where(history, "rewards/accuracies", lambda a: a >= 0.99)
-    """
-    h = as_history(history)
-    for step, value in zip(*h.series(name)):
-        if predicate(value):
-            return int(step)
-    return None
 
 
 def _finite_series(h: MetricsHistory, name: str) -> tuple[list[int], list[float]]:
@@ -380,7 +235,7 @@ def _detect_reversed(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
     e_m_steps, e_m_vals = _finite_series(h, "eval/margin")
     e_a_steps, e_a_vals = _finite_series(h, "eval/accuracy")
     candidates.append(("held-out", e_a_steps, e_a_vals, e_m_steps, e_m_vals, "eval/margin"))
-    for which, a_s, a_v, m_s, m_v, src in candidates:
+    for which, _a_steps, a_v, m_s, m_v, src in candidates:
         if not a_v or not m_v or len(set(m_s)) < 2:
             continue
         late_acc = _windows(a_v)[1]
@@ -428,8 +283,38 @@ def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | No
     return Diagnosis("no_learning", evidence, int(first))
 
 
+def _explosion_series(h: MetricsHistory, beta: float | None) -> tuple[list[int], list[float], str]:
+    steps, values, source = _unscaled_margin(h, beta)
+    if not values:  # a run that only logs held-out metrics
+        steps, values = _finite_series(h, "eval/margin")
+        source = "eval/margin"
+    return steps, values, source
+
+
+def first_explosion_step(history, by_step: int | None = None, threshold: float = EXPLOSION_THRESHOLD, *,
+                         beta: float | None = None) -> int | None:
+    """The course's explosion rule: the first logged step whose unscaled training margin exceeds
+    ``threshold`` (:data:`EXPLOSION_THRESHOLD`, 50 nats), at or before ``by_step`` when given; ``None``
+    if there is none.
+
+    The unscaled margin is ``logratio/margin`` (else ``rewards/margins`` ÷ β; a run that logs only
+    held-out metrics is read on ``eval/margin``). Loss and accuracy are not part of the rule: a healthy
+    run at a large β also has loss ~0 and accuracy 1. (For sigmoid DPO at β = 0.1 and batch 1 a margin
+    above 50 *implies* them: loss < −log σ(5) ≈ 0.0067 and accuracy 1.) :func:`diagnose` labels a run
+    ``margin_explosion`` exactly when this returns a step.
+    """
+    steps, values, _ = _explosion_series(as_history(history), beta)
+    for step, value in zip(steps, values):
+        if by_step is not None and step > by_step:
+            break
+        if value > threshold:
+            return int(step)
+    return None
+
+
 def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, beta: float | None = None) -> Diagnosis | None:
-    """A ``margin_explosion`` Diagnosis if the unscaled training margin ever exceeds ``threshold``.
+    """A ``margin_explosion`` Diagnosis if the unscaled training margin ever exceeds ``threshold``
+    (:func:`first_explosion_step`, the course's one explosion rule).
 
     The unscaled margin is ``logratio/margin`` (or ``rewards/margins`` ÷ β when only that was
     logged; β is read off the history when it can be, else ``beta``, else 0.1). Runs that log only
@@ -439,14 +324,12 @@ def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, 
     Returns ``None`` when the margin never passes the threshold.
     """
     h = as_history(history)
-    steps, values, source = _unscaled_margin(h, beta)
-    if not values:
-        steps, values = _finite_series(h, "eval/margin")
-        source = "eval/margin"
-    above = [(s, v) for s, v in zip(steps, values) if v > threshold]
-    if not above:
+    step = first_explosion_step(h, threshold=threshold, beta=beta)
+    if step is None:
         return None
-    step, value = above[0]
+    steps, values, source = _explosion_series(h, beta)
+    above = [(s, v) for s, v in zip(steps, values) if v > threshold]
+    value = above[0][1]
     peak_i = int(np.argmax(values))
     evidence = [
         f"unscaled margin {value:.1f} at step {step} > {threshold:g}",
@@ -594,71 +477,8 @@ def diagnose(history, *, explosion_threshold: float = EXPLOSION_THRESHOLD, beta:
     winner.also = [label for label in _PRECEDENCE if label in found and label != winner.label]
     return winner
 
-
-# ------------------------------------------------------------------------------------------------
-# reward-vs-KL frontiers
-# ------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FrontierPoint:
-    """One run's place on the reward-vs-KL plane.
-
-    ``label`` names the method ("DPO", "preferred-FT", "PPO", ...); ``param`` is what was varied to
-    get the point (β for DPO, the number of steps or the learning rate for preferred-FT); ``kl`` is
-    the sequence-level KL(π‖π_ref) in nats on samples; ``reward`` the mean ground-truth reward of
-    those samples.
-    """
-
-    label: str
-    param: float
-    kl: float
-    reward: float
-
-
 def diagnose_run(history) -> str:
     """The exercise's five-label answer (notebook 09): :func:`diagnose`'s label, with
     ``likelihood_displacement`` counted as ``healthy`` (the exercise does not ask for it)."""
     label = diagnose(history).label
     return "healthy" if label == "likelihood_displacement" else label
-
-
-def pareto_frontier(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:
-    """The upper-left envelope: the points no other point beats on both KL (lower) and reward.
-
-    Sorted by KL; each kept point has a reward strictly above every point with lower KL (of equal
-    KLs, only the highest reward survives). Points with a non-finite KL or reward are dropped.
-    Labels are ignored: pass one method's points to get that method's frontier.
-    """
-    finite = [p for p in points if math.isfinite(p.kl) and math.isfinite(p.reward)]
-    ordered = sorted(finite, key=lambda p: (p.kl, -p.reward))
-    frontier: list[FrontierPoint] = []
-    best = -math.inf
-    for p in ordered:
-        if p.reward > best:
-            frontier.append(p)
-            best = p.reward
-    return frontier
-
-
-def frontier_gap(
-    upper: Sequence[FrontierPoint], lower: Sequence[FrontierPoint], kl_min: float = 0.5
-) -> list[tuple[float, float]]:
-    """How far ``upper``'s frontier sits above ``lower``'s, at ``upper``'s KLs.
-
-    For each point of ``pareto_frontier(upper)`` with ``kl >= kl_min`` and inside the KL range of
-    ``pareto_frontier(lower)``, returns ``(kl, upper_reward − lower_reward)``, the lower reward
-    linearly interpolated along the lower frontier. Positive means ``upper`` gets more reward for
-    the same KL. Empty when the ranges do not overlap.
-    """
-    low = pareto_frontier(lower)
-    if not low:
-        return []
-    xs = np.array([p.kl for p in low], dtype=float)
-    ys = np.array([p.reward for p in low], dtype=float)
-    gaps = []
-    for p in pareto_frontier(upper):
-        if p.kl < kl_min or p.kl < xs[0] or p.kl > xs[-1]:
-            continue
-        gaps.append((float(p.kl), float(p.reward - np.interp(p.kl, xs, ys))))
-    return gaps

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from .checking import CheckFailed
+from .checks import CheckFailed
 
 __all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "start_drill", "red_flags_in", "format_minutes"]
 
@@ -149,7 +149,7 @@ class Drill:
 
         Returns ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...}, "red_flags": [...]}``.
         """
-        from .sanity import run_sanity_checks
+        from .checks import run_sanity_checks
         from .toy import run_toy_task
 
         toy_result, toy_error = None, ""

@@ -59,7 +59,8 @@ def environment_report() -> list[tuple[bool, str]]:
         ok = _release(version) >= _release(minimum)
         hint = "" if ok else f"; too old, run  pip install -U '{name}>={minimum}'"
         lines.append((ok, f"[{'OK' if ok else 'FAIL'}]{'  ' if ok else ''} {name} {version} (needs ≥ {minimum}){hint}"))
-    from . import __file__ as location, __version__
+    from . import __file__ as location
+    from . import __version__
 
     lines.append((True, f"[OK]   rlhf_core {__version__} ({os.path.dirname(os.path.dirname(location))})"))
     return lines

@@ -13,8 +13,8 @@ response is one point of the distribution and hides how much mass moved), then m
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

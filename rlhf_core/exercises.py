@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .checks import EXERCISES
+
 # ---- 01 the RLHF objective ------------------------------------------------------------------
 
 
@@ -128,7 +130,7 @@ def collate_pairs(examples: list[dict], tokenizer, max_length: int | None = None
 # ---- 08 the DPO step ------------------------------------------------------------------------------
 
 
-def dpo_step(policy, batch: dict[str, Tensor], ref_chosen_logps: Tensor, ref_rejected_logps: Tensor,
+def dpo_step(policy, batch: dict[str, Tensor], logp_ref_chosen: Tensor, logp_ref_rejected: Tensor,
              optimizer: torch.optim.Optimizer, beta: float = 0.1) -> dict[str, float]:
     """One DPO update on a ``collate_pairs`` batch with cached reference log-probs ``(B,)``.
 
@@ -150,10 +152,8 @@ def diagnose_run(history) -> str:
     raise NotImplementedError
 
 
-EXERCISE_NAMES = (
-    "optimal_policy", "rlhf_objective", "dpo_loss", "implicit_reward", "toy_dpo_step", "get_logps",
-    "rms_norm", "swiglu", "apply_rope", "sft_step", "collate_pairs", "dpo_step", "diagnose_run",
-)
+#: The exercises, in lesson order: the names of the checks' registry (one list, kept there).
+EXERCISE_NAMES = tuple(EXERCISES)
 
 
 def main() -> int:

@@ -9,8 +9,15 @@
    measured at several points of its training: the analogue of the paper's sentiment frontier.
 
 ``python -m rlhf_core.experiments`` (about 3 minutes on 2 cores) writes both to
-``rlhf_core/data/`` as JSON; lesson 09 loads them (and can recompute them with a switch), and a
-test re-runs one entry to show the files are what this code produces.
+``rlhf_core/assets/`` as JSON, each with the fingerprint of the machine that ran it
+(:func:`rlhf_core.checkpoint.machine_fingerprint`); lesson 09 loads them (and can recompute them with
+a switch). The explosion rule is :func:`rlhf_core.diagnostics.first_explosion_step` and the frontier
+comparison :func:`rlhf_core.frontier.betas_above_baseline`: this module runs the studies, it
+does not judge them.
+
+A test re-runs the pathology: on the machine whose fingerprint the study carries it must repeat the
+stored losses; on any other machine the run is chaotic (batch 1 at a large step: float reordering
+changes the losses by whole nats within 30 steps), so only its signature is compared.
 """
 
 from __future__ import annotations
@@ -24,21 +31,19 @@ from pathlib import Path
 import torch
 
 from . import task
-from .checkpoint import load_sft_model
-from .diagnostics import FrontierPoint
+from .checkpoint import load_sft_model, machine_fingerprint
+from .diagnostics import EXPLOSION_THRESHOLD, first_explosion_step
+from .frontier import FrontierPoint, betas_above_baseline
 from .metrics import MetricsHistory
+from .paths import ASSETS_DIR, FRONTIER_PATH, MARGIN_STUDY_PATH
 from .recipes import reward_pairs
 from .train import DPOConfig, make_reference, train_dpo, train_preferred_ft
 
 __all__ = [
     "PATHOLOGY", "FIX_VARIANTS", "FRONTIER_BETAS", "PREFERRED_FT_LRS", "MARGIN_STUDY_PATH", "FRONTIER_PATH",
-    "study_data", "run_variant", "first_explosion_step", "run_margin_study", "run_frontier",
-    "load_margin_study", "load_frontier", "envelope_at", "betas_above_baseline",
+    "EXPLOSION_BY_STEP", "explosion_rule", "study_data", "run_variant", "run_margin_study", "run_frontier",
+    "summarise_variant", "load_margin_study", "load_frontier",
 ]
-
-DATA_DIR = Path(__file__).parent / "data"
-MARGIN_STUDY_PATH = DATA_DIR / "margin_study.json"
-FRONTIER_PATH = DATA_DIR / "frontier.json"
 
 #: The pathological run: one pair per step, β = 0.1, a large step, no warm-up.
 PATHOLOGY = DPOConfig(beta=0.1, batch_size=1, steps=200, lr=1e-2, warmup_steps=0, eval_every=10,
@@ -59,7 +64,13 @@ FIX_VARIANTS: dict[str, dict] = {
 FRONTIER_BETAS = (0.1, 0.3, 1.0, 2.0)
 PREFERRED_FT_LRS = (3e-4, 1e-3, 3e-3)
 FRONTIER_GROUPS = 16  # the course default's 2768 pairs
-EXPLOSION = {"margin": 50.0, "loss": 0.01, "accuracy": 1.0}
+EXPLOSION_BY_STEP = 30  # the write-up's pathology had exploded by step 30
+
+
+def explosion_rule() -> dict:
+    """How the study's ``first_explosion_step`` fields were computed, as stored in its JSON."""
+    return {"function": "rlhf_core.diagnostics.first_explosion_step", "metric": "logratio/margin",
+            "threshold": EXPLOSION_THRESHOLD, "by_step": EXPLOSION_BY_STEP}
 
 
 def study_data(seed: int = 1, groups_per_prompt: int = 4):
@@ -73,17 +84,6 @@ def study_data(seed: int = 1, groups_per_prompt: int = 4):
     return policy, reference, tokenizer, train_pairs, eval_pairs
 
 
-def first_explosion_step(history: MetricsHistory, by_step: int | None = None) -> int | None:
-    """The first step whose batch had loss < 0.01, accuracy 1 and an unscaled margin > 50."""
-    for step, margin in zip(*history.series("logratio/margin")):
-        if by_step is not None and step > by_step:
-            break
-        if (margin > EXPLOSION["margin"] and history.at("loss", step) < EXPLOSION["loss"]
-                and history.at("rewards/accuracies", step) >= EXPLOSION["accuracy"]):
-            return step
-    return None
-
-
 def run_variant(changes: dict, progress: bool = False) -> MetricsHistory:
     """Train one variant of :data:`PATHOLOGY` from the SFT model; returns its history."""
     policy, reference, tokenizer, train_pairs, eval_pairs = study_data()
@@ -91,11 +91,13 @@ def run_variant(changes: dict, progress: bool = False) -> MetricsHistory:
     return train_dpo(policy, reference, tokenizer, train_pairs, config, eval_pairs=eval_pairs, progress=progress)
 
 
-def _summary(history: MetricsHistory, changes: dict, seconds: float) -> dict:
+def summarise_variant(history: MetricsHistory, changes: dict, seconds: float) -> dict:
+    """One variant's entry of the study: its changes, full config, the explosion rule's verdict
+    (``first_explosion_step`` by step :data:`EXPLOSION_BY_STEP`), wall time and history."""
     return {
         "changes": changes,
         "config": dataclasses.replace(PATHOLOGY, **changes).to_dict(),
-        "first_explosion_step": first_explosion_step(history, by_step=30),
+        "first_explosion_step": first_explosion_step(history, by_step=EXPLOSION_BY_STEP),
         "seconds": round(seconds, 1),
         "history": history.to_dict(),
     }
@@ -107,8 +109,8 @@ def run_margin_study(progress: bool = True) -> dict:
     for name, changes in FIX_VARIANTS.items():
         start = time.perf_counter()
         history = run_variant(changes, progress=progress)
-        results[name] = _summary(history, changes, time.perf_counter() - start)
-    return {"explosion_rule": EXPLOSION, "variants": results}
+        results[name] = summarise_variant(history, changes, time.perf_counter() - start)
+    return {"explosion_rule": explosion_rule(), "machine": machine_fingerprint(), "variants": results}
 
 
 def run_frontier(progress: bool = True, eval_samples_per_prompt: int = 16) -> list[FrontierPoint]:
@@ -133,38 +135,21 @@ def _points(history: MetricsHistory, label: str, param: float) -> list[FrontierP
     return [FrontierPoint(label, param, kl, history.at("eval/reward", s)) for s, kl in zip(steps, kls) if s > 0]
 
 
-def envelope_at(points: list[FrontierPoint], kl: float) -> float:
-    """The best reward any of ``points`` reaches at a KL of at most ``kl`` (−inf if none)."""
-    rewards = [p.reward for p in points if p.kl <= kl]
-    return max(rewards) if rewards else float("-inf")
-
-
-def betas_above_baseline(points: list[FrontierPoint], kl_min: float = 0.5, method: str = "DPO",
-                         baseline: str = "Preferred-FT") -> dict[float, bool]:
-    """For each β of ``method``: is every one of its points with KL > ``kl_min`` above the best
-    reward ``baseline`` reaches at that KL or less? (A point the baseline cannot reach counts against it.)"""
-    base = [p for p in points if p.label == baseline]
-    verdict: dict[float, bool] = {}
-    for p in points:
-        if p.label == method and p.kl > kl_min:
-            verdict[p.param] = verdict.get(p.param, True) and p.reward > envelope_at(base, p.kl)
-    return verdict
-
-
 def load_margin_study(path: Path = MARGIN_STUDY_PATH) -> dict:
-    """The shipped margin study: ``{"explosion_rule", "variants": {name: {changes, config,
-    first_explosion_step, seconds, history}}}``; each ``history`` is a :class:`MetricsHistory` dict."""
+    """The shipped margin study: ``{"explosion_rule", "machine", "variants": {name: {changes, config,
+    first_explosion_step, seconds, history}}}``; each ``history`` is a :class:`MetricsHistory` dict.
+    ``machine`` is the fingerprint of the machine that ran it (``None`` or ``"unknown"``: not recorded)."""
     return json.loads(Path(path).read_text())
 
 
 def load_frontier(path: Path = FRONTIER_PATH) -> list[FrontierPoint]:
-    """The shipped frontier points."""
+    """The shipped frontier points (the file also carries the producing machine's fingerprint)."""
     return [FrontierPoint(**p) for p in json.loads(Path(path).read_text())["points"]]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run lesson 09's margin study and frontier; write them as JSON.")
-    parser.add_argument("--out", type=Path, default=DATA_DIR)
+    parser.add_argument("--out", type=Path, default=ASSETS_DIR)
     parser.add_argument("--only", choices=("margin", "frontier"), help="run one of the two")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -179,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"  grammatical {h.last('eval/grammatical'):.2f}  KL {h.last('eval/kl'):7.2f}  reward {h.last('eval/reward'):.3f}")
     if args.only in (None, "frontier"):
         points = run_frontier(progress=not args.quiet)
-        (args.out / FRONTIER_PATH.name).write_text(json.dumps({"points": [dataclasses.asdict(p) for p in points]}, indent=1))
+        (args.out / FRONTIER_PATH.name).write_text(json.dumps({"machine": machine_fingerprint(), "points": [dataclasses.asdict(p) for p in points]}, indent=1))
         for p in points:
             print(f"{p.label:<13} {p.param:<7} KL {p.kl:6.2f}  reward {p.reward:.3f}")
         print("DPO above Preferred-FT at every point with KL > 0.5, per β:", betas_above_baseline(points))

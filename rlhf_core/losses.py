@@ -28,6 +28,8 @@ __all__ = [
     "dpo_gradient_weight",
     "ipo_losses",
     "ipo_loss",
+    "hinge_losses",
+    "hinge_loss",
     "conservative_dpo_losses",
     "conservative_dpo_loss",
     "simpo_losses",
@@ -153,6 +155,28 @@ def ipo_losses(
 def ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1) -> Tensor:
     """Mean IPO loss (0-dim); see :func:`ipo_losses`. Length-averaged log-probs."""
     return ipo_losses(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta).mean()
+
+
+def hinge_losses(
+    logp_pol_chosen: Tensor,
+    logp_pol_rejected: Tensor,
+    logp_ref_chosen: Tensor,
+    logp_ref_rejected: Tensor,
+    beta: float = 0.1,
+) -> Tensor:
+    """Per-example hinge loss on the DPO logit, ``max(0, 1 − h)`` (see :func:`dpo_logits`), shape ``(B,)``.
+
+    The calibration loss of SLiC (Zhao et al. 2023, arXiv:2305.10425) written on reference log-ratios,
+    as TRL's ``loss_type="hinge"`` does: a pair stops contributing once ``h ≥ 1``, i.e. once the
+    unscaled margin reaches ``1/β``. Summed log-probs.
+    """
+    h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
+    return torch.relu(1.0 - h)
+
+
+def hinge_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1) -> Tensor:
+    """Mean hinge loss (0-dim); see :func:`hinge_losses`. Summed log-probs."""
+    return hinge_losses(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta).mean()
 
 
 def conservative_dpo_losses(

@@ -20,12 +20,17 @@ same as a real run's logs:
 
 A history is a list of rows ``{"step": int, name: float, ...}``; training rows and evaluation rows
 may carry different names. It round-trips through JSON.
+
+The training metrics are computed (``rlhf_core.train.dpo_metrics``) from the four ``(B,)`` log-prob
+tensors named as in ``rlhf_core.losses.dpo_loss``: ``logp_pol_chosen``, ``logp_pol_rejected`` (the
+policy) and ``logp_ref_chosen``, ``logp_ref_rejected`` (the frozen reference).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,12 +102,103 @@ class MetricsHistory:
         return {"rows": self.rows}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "MetricsHistory":
+    def from_dict(cls, data: dict) -> MetricsHistory:
         return cls(rows=[dict(r) for r in data["rows"]])
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict()))
 
     @classmethod
-    def load(cls, path: str | Path) -> "MetricsHistory":
+    def load(cls, path: str | Path) -> MetricsHistory:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# ------------------------------------------------------------------------------------------------
+# reading a history in any of the forms a learner may hold it
+
+
+def _to_float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clean_rows(rows: Sequence[Mapping]) -> list[dict]:
+    clean = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"history row {i} is a {type(row).__name__}, not a dict")
+        step = row.get("step", i)
+        out = {"step": int(step)}
+        for key, value in row.items():
+            if key == "step":
+                continue
+            number = _to_float(value)
+            if number is not None:
+                out[str(key)] = number
+        clean.append(out)
+    return clean
+
+
+def as_history(history) -> MetricsHistory:
+    """Turn any accepted history form into a :class:`MetricsHistory`.
+
+    Accepted: a ``MetricsHistory`` (or anything with a ``rows`` list), a list of row dicts, a dict
+    ``{"rows": [...]}``, a column dict ``{"step": [...], "loss": [...], ...}`` and a single row
+    dict. Rows without a ``"step"`` get their index as step; values that are not numbers (or 0-d
+    tensors) are dropped. ``None`` gives an empty history.
+    """
+    if history is None:
+        return MetricsHistory()
+    if isinstance(history, MetricsHistory):
+        return history
+    rows = getattr(history, "rows", None)
+    if rows is not None and not isinstance(history, Mapping):
+        return MetricsHistory(rows=_clean_rows(list(rows)))
+    if isinstance(history, Mapping):
+        if "rows" in history:
+            return MetricsHistory(rows=_clean_rows(list(history["rows"])))
+        columns = {k: v for k, v in history.items() if _is_sequence(v)}
+        if columns and len(columns) == len(history):
+            length = max(len(v) for v in columns.values())
+            steps = list(columns.get("step", range(length)))
+            rows = []
+            for i in range(length):
+                row = {"step": steps[i] if i < len(steps) else i}
+                for key, values in columns.items():
+                    if key != "step" and i < len(values):
+                        row[key] = values[i]
+                rows.append(row)
+            return MetricsHistory(rows=_clean_rows(rows))
+        return MetricsHistory(rows=_clean_rows([history]))
+    if _is_sequence(history):
+        return MetricsHistory(rows=_clean_rows(list(history)))
+    raise TypeError(
+        "expected a MetricsHistory, a list of row dicts or {'rows': [...]}, "
+        f"got {type(history).__name__}"
+    )
+
+
+def _is_sequence(value) -> bool:
+    """A list, tuple, 1-D array or tensor (not a string, a dict or a 0-d array/tensor)."""
+    if isinstance(value, (str, bytes, Mapping)):
+        return False
+    if isinstance(value, (list, tuple)):
+        return True
+    ndim = getattr(value, "ndim", None)
+    if ndim is not None:
+        return ndim >= 1
+    return hasattr(value, "__len__") and hasattr(value, "__getitem__")
+
+
+def first_step_where(history, name: str, predicate: Callable[[float], bool]) -> int | None:
+    """The first logged step whose ``name`` value satisfies ``predicate``, or ``None``.
+
+    >>> first_step_where(history, "rewards/accuracies", lambda a: a >= 0.99)
+    """
+    h = as_history(history)
+    for step, value in zip(*h.series(name)):
+        if predicate(value):
+            return int(step)
+    return None

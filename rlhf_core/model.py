@@ -58,7 +58,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -229,7 +229,7 @@ class TinyLM(nn.Module):
         self._init_weights()
 
     @classmethod
-    def from_config_dict(cls, d: dict) -> "TinyLM":
+    def from_config_dict(cls, d: dict) -> TinyLM:
         return cls(ModelConfig.from_dict(d))
 
     def _init_weights(self) -> None:

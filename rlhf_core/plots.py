@@ -21,14 +21,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .diagnostics import (
-    HEALTHY_MARGIN_BAND,
-    LOG2,
-    FrontierPoint,
-    _unscaled_margin,
-    as_history,
-    pareto_frontier,
-)
+from .diagnostics import HEALTHY_MARGIN_BAND, LOG2, _unscaled_margin
+from .frontier import FrontierPoint, pareto_frontier
+from .metrics import as_history
 
 __all__ = [
     "DEFAULT_CURVES",

@@ -10,8 +10,8 @@ it, and the held-out prompts measure the sampled reward and the KL to the refere
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 

@@ -27,8 +27,8 @@ Conventions
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 __all__ = ["WordTokenizer"]
 
@@ -124,7 +124,7 @@ class WordTokenizer:
         return {"type": "WordTokenizer", "specials": list(self.SPECIALS), "words": list(self.words)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WordTokenizer":
+    def from_dict(cls, d: dict) -> WordTokenizer:
         specials = d.get("specials", list(cls.SPECIALS))
         if list(specials) != list(cls.SPECIALS):
             raise ValueError(f"unexpected special tokens {specials!r}; expected {list(cls.SPECIALS)!r}")
@@ -135,7 +135,7 @@ class WordTokenizer:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "WordTokenizer":
+    def load(cls, path: str | Path) -> WordTokenizer:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def __eq__(self, other: object) -> bool:
@@ -146,7 +146,7 @@ class WordTokenizer:
 
     # --------------------------------------------------------------------------------- task
     @classmethod
-    def for_task(cls) -> "WordTokenizer":
+    def for_task(cls) -> WordTokenizer:
         """The tokenizer over :data:`rlhf_core.task.VOCAB` (sorted, so ids are stable)."""
         from . import task
 

@@ -10,7 +10,7 @@ training uses ``dpo_loss`` only: no reward model is ever fitted. Afterwards the 
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn

@@ -6,18 +6,24 @@ loss is the mean negative log-prob per *response* token (prompt tokens are conte
 DPO trains a copy of the SFT model against a frozen reference (the SFT model itself, in eval mode,
 no parameter requiring grad). The reference's log-probs of every training pair are computed once
 before training and cached — it never changes, so recomputing them each step would be wasted work
-(``bench/dpo_step.py`` measures the saving). Each step stacks chosen and rejected into one
-``(2B, T)`` batch for a single policy forward pass, supports gradient accumulation and clipping,
-and logs the conventional metrics (see :mod:`rlhf_core.metrics`), plus held-out sampled reward,
-KL and grammaticality every ``eval_every`` steps.
+(``bench/dpo_step.py`` measures the saving). Each update is one :func:`dpo_step` — the function
+lesson 08's exercise is judged against — which stacks chosen and rejected into one ``(2B, T)`` batch
+for a single policy forward pass; :func:`train_dpo` adds around it the learning-rate schedule and,
+through ``dpo_step``'s keyword arguments, the other losses, gradient clipping and accumulation. It logs
+the conventional metrics (see :mod:`rlhf_core.metrics`), plus held-out sampled reward, KL and
+grammaticality every ``eval_every`` steps.
+
+The four log-probs of a pair are named as in :func:`rlhf_core.losses.dpo_loss`: ``logp_pol_chosen``,
+``logp_pol_rejected`` (the policy's), ``logp_ref_chosen``, ``logp_ref_rejected`` (the frozen
+reference's, computed once by :func:`reference_logps`).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -43,6 +49,7 @@ __all__ = [
     "heldout_pair_metrics",
     "dpo_metrics",
     "dpo_step",
+    "LOSS_TYPES",
     "train_dpo",
     "make_reference",
     "lr_at",
@@ -93,7 +100,7 @@ class SFTConfig:
     model: dict = field(default_factory=lambda: {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 352, "max_seq_len": 64})
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SFTConfig":
+    def from_dict(cls, d: dict) -> SFTConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(d) - known
         if unknown:
@@ -242,63 +249,110 @@ def reference_logps(reference: TinyLM, pairs: Sequence[dict], tokenizer: WordTok
     return torch.cat(chosen), torch.cat(rejected)
 
 
-def _preference_losses(config: DPOConfig, pc, pr, rc, rr) -> torch.Tensor:
-    if config.loss_type == "sigmoid":
-        return losses.dpo_losses(pc, pr, rc, rr, config.beta)
-    if config.loss_type == "ipo":
-        return losses.ipo_losses(pc, pr, rc, rr, config.beta)
-    if config.loss_type == "cdpo":
-        return losses.conservative_dpo_losses(pc, pr, rc, rr, config.beta, config.label_smoothing)
-    raise ValueError(f"unknown loss_type {config.loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
+LOSS_TYPES = ("sigmoid", "ipo", "cdpo")
+
+
+def _preference_losses(loss_type: str, logp_pol_chosen: torch.Tensor, logp_pol_rejected: torch.Tensor,
+                       logp_ref_chosen: torch.Tensor, logp_ref_rejected: torch.Tensor, beta: float,
+                       label_smoothing: float = 0.0) -> torch.Tensor:
+    """Per-pair losses ``(B,)`` of ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"`` or ``"cdpo"``."""
+    four = (logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected)
+    if loss_type == "sigmoid":
+        return losses.dpo_losses(*four, beta)
+    if loss_type == "ipo":
+        return losses.ipo_losses(*four, beta)
+    if loss_type == "cdpo":
+        return losses.conservative_dpo_losses(*four, beta, label_smoothing)
+    raise ValueError(f"unknown loss_type {loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
 
 
 @torch.no_grad()
-def dpo_metrics(pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor, beta: float) -> dict[str, float]:
+def dpo_metrics(logp_pol_chosen: torch.Tensor, logp_pol_rejected: torch.Tensor, logp_ref_chosen: torch.Tensor,
+                logp_ref_rejected: torch.Tensor, beta: float) -> dict[str, float]:
     """The conventional metrics of a batch from the four ``(B,)`` log-prob tensors (see ``metrics``)."""
-    reward_chosen = losses.implicit_reward(pc, rc, beta)  # (B,)
-    reward_rejected = losses.implicit_reward(pr, rr, beta)  # (B,)
+    reward_chosen = losses.implicit_reward(logp_pol_chosen, logp_ref_chosen, beta)  # (B,)
+    reward_rejected = losses.implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)  # (B,)
     margins = reward_chosen - reward_rejected  # (B,)
     return {
         "rewards/chosen": reward_chosen.mean().item(),
         "rewards/rejected": reward_rejected.mean().item(),
         "rewards/accuracies": (reward_chosen > reward_rejected).float().mean().item(),
         "rewards/margins": margins.mean().item(),
-        "logps/chosen": pc.mean().item(),
-        "logps/rejected": pr.mean().item(),
+        "logps/chosen": logp_pol_chosen.mean().item(),
+        "logps/rejected": logp_pol_rejected.mean().item(),
         "logratio/margin": (margins / beta).mean().item(),
     }
 
 
-def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], ref_chosen_logps: torch.Tensor,
-             ref_rejected_logps: torch.Tensor, optimizer: torch.optim.Optimizer, beta: float = 0.1) -> dict[str, float]:
+def _micro_batches(batch: dict[str, torch.Tensor], n: int) -> list[tuple[slice, dict[str, torch.Tensor]]]:
+    """``n`` consecutive slices of a pair batch, each trimmed to its own longest sequence (as if collated alone)."""
+    size = batch["chosen_input_ids"].shape[0]
+    if n == 1:
+        return [(slice(0, size), batch)]
+    if not 1 <= n <= size:
+        raise ValueError(f"cannot split a batch of {size} pairs into {n} micro-batches")
+    bounds = [round(i * size / n) for i in range(n + 1)]
+    parts = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        part = {k: v[lo:hi] for k, v in batch.items()}
+        length = int(torch.cat([part["chosen_attention_mask"], part["rejected_attention_mask"]]).sum(1).max())
+        parts.append((slice(lo, hi), {k: v[:, :length] for k, v in part.items()}))
+    return parts
+
+
+def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], logp_ref_chosen: torch.Tensor,
+             logp_ref_rejected: torch.Tensor, optimizer: torch.optim.Optimizer, beta: float = 0.1, *,
+             loss_type: str = "sigmoid", label_smoothing: float = 0.0, average_logps: bool = False,
+             max_grad_norm: float | None = None, micro_batches: int = 1) -> dict[str, float]:
     """One DPO update on a :func:`~rlhf_core.data.collate_pairs` batch, with cached reference log-probs.
 
-    Policy log-probs (summed, one forward over chosen+rejected), ``dpo_loss`` against the cached
-    reference log-probs ``(B,)``, zero_grad / backward / step. Returns ``{"loss": …}`` plus
-    :func:`dpo_metrics`.
+    Policy log-probs (summed, one forward over chosen+rejected: :func:`concatenated_logps`),
+    ``dpo_loss`` against the cached reference log-probs ``logp_ref_chosen``, ``logp_ref_rejected``
+    (``(B,)`` each), zero_grad / backward / step. Returns ``{"loss": …}`` plus :func:`dpo_metrics`,
+    computed from the log-probs the gradient came from. This is the function lesson 08's exercise is
+    judged against, and the step :func:`train_dpo` runs.
+
+    The keyword-only extras are what :func:`train_dpo` adds; their defaults leave the step above
+    unchanged. ``loss_type`` ``"ipo"`` or ``"cdpo"`` (with ``label_smoothing``) replaces the sigmoid
+    loss; ``average_logps`` length-normalises the policy's log-probs (pass reference log-probs made
+    the same way); ``max_grad_norm`` clips the global gradient norm before the step;
+    ``micro_batches`` > 1 accumulates the gradient over that many consecutive slices of the batch
+    (each backward of ``loss / micro_batches``), one optimizer step in all — the ``"loss"`` is then
+    the mean of the slices' losses.
     """
-    policy_chosen, policy_rejected = concatenated_logps(policy, batch)  # (B,), (B,)
-    loss = losses.dpo_loss(policy_chosen, policy_rejected, ref_chosen_logps, ref_rejected_logps, beta)
     optimizer.zero_grad()
-    loss.backward()
+    chosen, rejected, loss_values = [], [], []
+    for rows, part in _micro_batches(batch, micro_batches):
+        logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, part, average_logps)  # (b,), (b,)
+        loss = _preference_losses(loss_type, logp_pol_chosen, logp_pol_rejected, logp_ref_chosen[rows],
+                                  logp_ref_rejected[rows], beta, label_smoothing).mean()
+        (loss / micro_batches if micro_batches > 1 else loss).backward()
+        chosen.append(logp_pol_chosen.detach())
+        rejected.append(logp_pol_rejected.detach())
+        loss_values.append(loss.detach())
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
     optimizer.step()
-    return {"loss": loss.item(), **dpo_metrics(policy_chosen, policy_rejected, ref_chosen_logps, ref_rejected_logps, beta)}
+    mean_loss = loss_values[0] if len(loss_values) == 1 else torch.stack(loss_values).mean()
+    return {"loss": mean_loss.item(),
+            **dpo_metrics(torch.cat(chosen), torch.cat(rejected), logp_ref_chosen, logp_ref_rejected, beta)}
 
 
-def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], ref_c: torch.Tensor, ref_r: torch.Tensor,
-                         tokenizer: WordTokenizer, average: bool = False) -> dict[str, float]:
+def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], logp_ref_chosen: torch.Tensor,
+                         logp_ref_rejected: torch.Tensor, tokenizer: WordTokenizer,
+                         average: bool = False) -> dict[str, float]:
     """Mean unscaled margin and accuracy of ``policy`` on ``pairs`` (no gradient, eval mode, one batch).
 
-    ``ref_c``, ``ref_r``: the reference's log-probs of the pairs, ``(N,)`` each (:func:`reference_logps`).
-    Returns ``{"eval/margin": …, "eval/accuracy": …}``, the margin in nats.
+    ``logp_ref_chosen``, ``logp_ref_rejected``: the reference's log-probs of the pairs, ``(N,)`` each
+    (:func:`reference_logps`). Returns ``{"eval/margin": …, "eval/accuracy": …}``, the margin in nats.
     """
     was_training = policy.training
     policy.eval()
     with torch.no_grad():
         batch = _to(collate_pairs(pairs, tokenizer), _device_of(policy))
-        pc, pr = concatenated_logps(policy, batch, average)
+        logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch, average)
     policy.train(was_training)
-    margins = (pc.cpu() - ref_c) - (pr.cpu() - ref_r)  # unscaled, (N,)
+    margins = (logp_pol_chosen.cpu() - logp_ref_chosen) - (logp_pol_rejected.cpu() - logp_ref_rejected)  # unscaled, (N,)
     return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
 
 
@@ -310,7 +364,10 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     """Train ``policy`` in place with DPO against the frozen ``reference``; returns the metrics history.
 
     ``train_pairs``/``eval_pairs`` are rows ``{prompt, chosen, rejected}`` (a list or a Dataset).
-    The reference's log-probs are computed once up front. Every ``eval_every`` steps (and at steps
+    The reference's log-probs are computed once up front; each update is one :func:`dpo_step` on
+    ``batch_size × grad_accum_steps`` pairs (``micro_batches=grad_accum_steps``), with the config's loss,
+    clipping at ``max_grad_norm``, and the learning rate set before it from :func:`lr_at` (linear
+    warm-up, cosine decay to 0). Every ``eval_every`` steps (and at steps
     0 and the last) it logs ``eval/margin`` and ``eval/accuracy`` on ``eval_pairs`` and the sampled
     ``eval/reward``, ``eval/reward_std``, ``eval/kl``, ``eval/grammatical`` on ``eval_prompts``.
     ``optimizer`` replaces the default AdamW (its learning rate still follows the schedule).
@@ -327,9 +384,11 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     rng = random.Random(config.seed)
     device = _device_of(policy)
 
-    ref_c, ref_r = reference_logps(reference, train_pairs, tokenizer, average=config.average_logps)  # cached once
+    if config.loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {config.loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
+    ref_chosen, ref_rejected = reference_logps(reference, train_pairs, tokenizer, average=config.average_logps)  # cached once
     if eval_pairs:
-        eval_ref_c, eval_ref_r = reference_logps(reference, eval_pairs, tokenizer, average=config.average_logps)
+        eval_ref_chosen, eval_ref_rejected = reference_logps(reference, eval_pairs, tokenizer, average=config.average_logps)
 
     if optimizer is None:
         optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
@@ -339,7 +398,8 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     def evaluate(step: int) -> None:
         row: dict[str, float] = {}
         if eval_pairs:
-            row.update(heldout_pair_metrics(policy, eval_pairs, eval_ref_c, eval_ref_r, tokenizer, config.average_logps))
+            row.update(heldout_pair_metrics(policy, eval_pairs, eval_ref_chosen, eval_ref_rejected, tokenizer,
+                                            config.average_logps))
         if eval_prompts:
             row.update(evaluate_policy(policy, reference, tokenizer, eval_prompts,
                                        config.eval_samples_per_prompt, seed=config.seed + 1))
@@ -354,26 +414,18 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     for step in bar:
         policy.train()
         _set_lr(optimizer, lr_at(step - 1, config.steps, config.lr, config.warmup_steps))
-        optimizer.zero_grad()
-        collected = {"pc": [], "pr": [], "rc": [], "rr": [], "loss": []}
-        for _ in range(config.grad_accum_steps):
+        idx: list[int] = []
+        for _ in range(config.grad_accum_steps):  # one batch_size slice per micro-batch, as they are drawn
             if len(order) < config.batch_size:
                 fresh = list(range(len(train_pairs)))
                 rng.shuffle(fresh)
                 order.extend(fresh)
-            idx = [order.pop() for _ in range(config.batch_size)]
-            batch = _to(collate_pairs([train_pairs[i] for i in idx], tokenizer), device)
-            pc, pr = concatenated_logps(policy, batch, config.average_logps)  # (B,), (B,)
-            rc, rr = ref_c[idx].to(device), ref_r[idx].to(device)
-            loss = _preference_losses(config, pc, pr, rc, rr).mean()
-            (loss / config.grad_accum_steps).backward()
-            for key, value in (("pc", pc), ("pr", pr), ("rc", rc), ("rr", rr)):
-                collected[key].append(value.detach())
-            collected["loss"].append(loss.detach())
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-        optimizer.step()
-        cat = {k: torch.cat(v) if k != "loss" else torch.stack(v).mean() for k, v in collected.items()}
-        metrics = {"loss": cat["loss"].item(), **dpo_metrics(cat["pc"], cat["pr"], cat["rc"], cat["rr"], config.beta)}
+            idx += [order.pop() for _ in range(config.batch_size)]
+        batch = _to(collate_pairs([train_pairs[i] for i in idx], tokenizer), device)
+        metrics = dpo_step(policy, batch, ref_chosen[idx].to(device), ref_rejected[idx].to(device), optimizer,
+                           config.beta, loss_type=config.loss_type, label_smoothing=config.label_smoothing,
+                           average_logps=config.average_logps, max_grad_norm=config.max_grad_norm,
+                           micro_batches=config.grad_accum_steps)
         history.log(step, **metrics)
         if on_log:
             on_log(step, metrics)

@@ -1,8 +1,9 @@
 """Produce the shipped SFT checkpoint: ``python -m rlhf_core.train_sft --config configs/sft.json``.
 
 Trains :func:`rlhf_core.train.train_sft` with the JSON config, measures the held-out loss and the
-grammatical fraction of temperature-1 samples, and writes ``rlhf_core/checkpoints/sft.pt`` with the
-config and those figures inside (the README quotes them; a test checks them).
+grammatical fraction of temperature-1 samples, and writes ``rlhf_core/assets/sft.pt`` with the
+config, those figures and this machine's fingerprint inside (the README quotes the figures; a test checks
+them, bit for bit only on the machine whose fingerprint the checkpoint carries).
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import time
 from pathlib import Path
 
 from . import task
-from .checkpoint import SFT_CHECKPOINT, save_checkpoint
+from .checkpoint import SFT_CHECKPOINT, machine_fingerprint, save_checkpoint
 from .evaluation import sample_and_score
-from .train import SFTConfig, train_sft
 from .toy import frozen_copy
+from .train import SFTConfig, train_sft
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": round(seconds, 1),
         "loss_curve": history.values("loss"),  # per step: lets a test re-run a prefix and compare
     }
-    save_checkpoint(args.out, model, tokenizer, config.to_dict(), metrics)
+    save_checkpoint(args.out, model, tokenizer, config.to_dict(), metrics, machine=machine_fingerprint())
     print(json.dumps({k: v for k, v in metrics.items() if k != "loss_curve"}, indent=2))
     print(f"wrote {args.out}")
     return 0

@@ -4,15 +4,21 @@ Nothing is downloaded: the browser and its driver are Debian's packages ``chromi
 ``chromium-driver`` (``make browser-tools`` installs them where the machine allows), found at
 ``/usr/bin/chromium`` and ``/usr/bin/chromedriver``. The server runs on a copy of the notebooks in a
 temporary folder (JupyterLab saves what it runs) with its own settings, workspace and runtime folders.
+
+Every wait waits for an event on the page or the server (an element appearing, the kernel idle, the
+last cell run) and gives up after a deadline scaled by :func:`slowness`: how much slower than the
+course's idle CI machine this one is at the start of the session (a busy machine gets longer).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import time
 import urllib.request
@@ -22,6 +28,60 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+# The median time of _workload() on the course's CI machine kind (2-core AMD EPYC VM) when idle.
+REFERENCE_WORKLOAD_S = 0.075
+MAX_SLOWNESS = 10.0
+
+
+def _workload() -> float:
+    """Seconds for a fixed single-threaded CPU workload (a million multiply-add-modulo steps)."""
+    start, x = time.perf_counter(), 0
+    for i in range(1_000_000):
+        x += i * i % 7
+    return time.perf_counter() - start
+
+
+@functools.cache
+def slowness() -> float:
+    """How many times slower than :data:`REFERENCE_WORKLOAD_S` this machine runs the workload now (median
+    of five runs, so a busy machine, whose cores are shared, measures slower), at least 1 and at most
+    :data:`MAX_SLOWNESS`. ``BROWSER_SLOWNESS`` overrides the measurement. Measured once per session."""
+    if os.environ.get("BROWSER_SLOWNESS"):
+        return max(1.0, float(os.environ["BROWSER_SLOWNESS"]))
+    measured = statistics.median(_workload() for _ in range(5)) / REFERENCE_WORKLOAD_S
+    return min(MAX_SLOWNESS, max(1.0, measured))
+
+
+def deadline(seconds: float) -> float:
+    """``seconds`` (enough on the idle reference machine) scaled by this machine's :func:`slowness`."""
+    return seconds * slowness()
+
+
+def wait_for(predicate, timeout: float, what: str, progress=None, on_timeout=None):
+    """Poll ``predicate`` until it returns something true, and return that. Gives up after
+    ``deadline(timeout)`` seconds without progress: when ``progress`` is given, each change of its value
+    (cells run, outputs printed) starts the deadline again, so a slow run that moves is not cut short and
+    a stuck one fails as soon as one deadline passes. ``on_timeout`` runs before the AssertionError."""
+    limit = deadline(timeout)
+    last = progress() if progress else None
+    ends = time.monotonic() + limit
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if progress:
+            now = progress()
+            if now != last:
+                last, ends = now, time.monotonic() + limit
+        if time.monotonic() > ends:
+            break
+        time.sleep(0.25)
+    if on_timeout is not None:
+        on_timeout()
+    raise AssertionError(f"timed out waiting for {what}: nothing happened for {limit:.0f} s "
+                         f"({timeout:.0f} s on the reference machine × slowness {slowness():.1f})")
 
 
 def browser_missing() -> str | None:
@@ -69,18 +129,18 @@ class LabServer:
     def url(self, path: str, query: str = "") -> str:
         return f"http://127.0.0.1:{self.port}/{path}?{query + '&' if query else ''}token={self.token}"
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait for the server's ``api/status`` to answer (``timeout`` is for the reference machine)."""
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"jupyter lab exited with {self.process.returncode}; see {self.log.name}")
             try:
                 with urllib.request.urlopen(self.url("api/status"), timeout=2) as reply:
-                    if reply.status == 200:
-                        return
+                    return reply.status == 200
             except OSError:
-                time.sleep(0.3)
-        raise TimeoutError(f"jupyter lab did not answer within {timeout:.0f} s; see {self.log.name}")
+                return False
+
+        wait_for(answers, timeout, f"jupyter lab to answer on port {self.port} (see {self.log.name})")
 
     def stop(self) -> None:
         """Stop make and the server it started (they share a process group)."""

@@ -1,4 +1,8 @@
-"""Shared test settings: deterministic torch, a small hypothesis budget that keeps CI fast."""
+"""Shared test settings: deterministic torch, a small hypothesis budget that keeps CI fast.
+
+Markers (registered in pyproject.toml): ``notebook``, ``sandbox``, ``browser``, ``fresh_env``, ``slow``
+and ``gpu``. ``make test`` runs them all; ``make check`` deselects the first five.
+"""
 
 import os
 
@@ -7,7 +11,10 @@ import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist (`make check`: -n 2) each worker gets its share of the cores, so two workers do not
+# run four torch threads on two cores.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // max(1, _workers))))
 
 settings.register_profile(
     "course",

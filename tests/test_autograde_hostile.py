@@ -2,8 +2,10 @@
 
 One autograde run (2 jobs) grades every student below; each test then asserts that student's score
 and status. Lesson 02 has three checks: check_dpo_loss (3 points), check_implicit_reward (1) and
-sanity_1_4_6 (1). Where the machine allows no sandbox (not root, no bwrap), the tests that need one
-are skipped and say why; CI runs as root with bubblewrap, so there they all run.
+sanity_1_4_6 (1). An attack that would score 0 anyway is built on full answers, so that each test
+fails when its defence does (a full-marks answer that tampers scores 0 as "tampering"; one the grader
+withstands keeps its 5). Where the machine allows no sandbox (not root, no bwrap), the tests that
+need one are skipped and say why; CI runs as root with bubblewrap, so there they all run.
 """
 
 from __future__ import annotations
@@ -20,55 +22,24 @@ import pytest
 
 from grader.autograde import autograde
 from grader.sandbox import Limits, detect
+from grading_helpers import (
+    FULL,
+    LESSON,
+    ROOT,
+    UNSTABLE_LOSS,
+    answered,
+    check_cells,
+    read_grades,
+    released,
+    stubs_with,
+    write_submissions,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-LESSON = "02_bradley_terry_and_dpo_loss"
-FULL = 5.0
+pytestmark = [pytest.mark.sandbox, pytest.mark.notebook]
+
 ISO = detect()
 needs_sandbox = pytest.mark.skipif(not ISO.sandboxed, reason=f"needs the sandbox: {ISO.summary()}")
-
-RIGHT_LOSS = '''
-import torch.nn.functional as F
-def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
-    h = beta * ((logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected))
-    return -F.logsigmoid(h).mean()
-'''
-UNSTABLE_LOSS = '''
-import torch
-def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
-    h = beta * ((logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected))
-    return -torch.log(torch.sigmoid(h)).mean()
-'''
-RIGHT_REWARD = '''
-def implicit_reward(logp_pol, logp_ref, beta=0.1):
-    return beta * (logp_pol - logp_ref)
-'''
-
-
-def released():
-    return nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4)
-
-
-def cell_by_id(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def answered(loss=RIGHT_LOSS, reward=RIGHT_REWARD, extra_loss="", extra_reward=""):
-    nb = released()
-    cell_by_id(nb, "dpo_loss").source = loss + extra_loss
-    cell_by_id(nb, "implicit_reward").source = reward + extra_reward
-    return nb
-
-
-def stubs_with(code_in_loss_cell: str):
-    nb = released()
-    cell = cell_by_id(nb, "dpo_loss")
-    cell.source = code_in_loss_cell + "\n" + cell.source
-    return nb
-
-
-def check_cells(nb):
-    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+MAX_PROCESSES = 64
 
 
 class LoopbackServer:
@@ -95,8 +66,9 @@ class LoopbackServer:
                 continue
 
 
-def build(submissions: Path, out: Path, server: LoopbackServer) -> dict[str, object]:
-    """Every hostile student: a notebook, or raw bytes for the broken files."""
+def build(submissions: Path, out: Path, server: LoopbackServer, only=None) -> dict[str, object]:
+    """Every hostile student (or those in ``only``): a notebook, raw bytes for the broken files, or
+    ``(file name, notebook)``."""
     students: dict[str, object] = {}
     students["release"] = released()
     students["correct"] = answered()
@@ -106,29 +78,31 @@ def build(submissions: Path, out: Path, server: LoopbackServer) -> dict[str, obj
         extra_loss="\nimport matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0]); plt.show()\n",
         extra_reward="\n%matplotlib inline\nplt.figure(); plt.plot([1, 2]); plt.close('all')\n")
 
-    nb = released()
+    # The test cells come from the source, whatever the submission did to them: full answers keep full marks.
+    nb = answered()
     for cell in check_cells(nb):
         cell.source = "print('✓ passed')"
     students["edited_test"] = nb
 
-    nb = released()
+    nb = answered()
     nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
     students["deleted_test"] = nb
 
-    nb = released()
+    nb = answered()
     for i, cell in enumerate(nb.cells):
         if cell.metadata.get("nbgrader", {}).get("grade"):
             nb.cells[i] = nbformat.v4.new_markdown_cell(cell.source, metadata=cell.metadata)
     students["test_to_markdown"] = nb
 
-    students["monkeypatch_checks"] = stubs_with('''
-import rlhf_core.checks as _checks, rlhf_core.checking as _checking, rlhf_core.sanity as _sanity
+    students["monkeypatch_checks"] = answered(extra_loss='''
+import sys
+import rlhf_core.checks as _checks
+_checking = sys.modules[type(_checks.EXERCISES["dpo_loss"]).__module__]    # the checks' framework module
 _real_run_case = _checking.run_case
 _checking.run_case = lambda case, fn: _real_run_case(case, _checks.EXERCISES["dpo_loss"].reference)
 for _name in dir(_checks):
-    if _name.startswith("check_"):
+    if _name.startswith(("check_", "sanity_")):
         setattr(_checks, _name, lambda *a, **k: print("✓ passed"))
-_sanity.sanity_loss_at_init = lambda *a, **k: None
 ''')
 
     students["always_true_eq"] = answered(loss='''
@@ -148,16 +122,17 @@ def implicit_reward(*args, **kwargs):
     return Same()
 ''')
 
-    students["shadowed_builtins"] = stubs_with('''
+    # (builtins.isinstance is left alone: replacing it hangs IPython itself, a timeout that proves nothing)
+    students["shadowed_builtins"] = answered(extra_loss='''
 import builtins
 isinstance = lambda *a: True
 float = lambda *a: 0.6931471805599453
 abs = lambda x: 0.0
 builtins.abs = lambda x: 0.0
-builtins.isinstance = lambda *a: True
 ''')
 
-    students["fake_passed_lines"] = stubs_with('''
+    # Printed "passed" lines and records published from a learner's cell: only the probe cells' records count.
+    students["fake_passed_lines"] = answered(extra_loss='''
 from IPython.display import publish_display_data
 for name in ("check_dpo_loss", "check_implicit_reward", "sanity_1_4_6"):
     print(f"✓ {name}: all checks passed")
@@ -178,16 +153,27 @@ hog = []
 while True:
     hog.append(bytearray(50_000_000))
 ''')
-    students["fork_bomb"] = stubs_with('''
-import os
-for _ in range(100000):
+    # Forks until the process cap says no; the children wait, and the kernel then ends them, so the
+    # remaining checks run: full marks, and fewer processes than the cap allows.
+    students["fork_bomb"] = answered(extra_reward='''
+import os, signal, time
+children = []
+for _ in range(300):
     try:
-        os.fork()
+        pid = os.fork()
     except OSError:
-        pass
+        continue
+    if pid == 0:
+        time.sleep(600)
+        os._exit(0)
+    children.append(pid)
+print(f"forked {len(children)} processes")
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
 ''')
     students["os_exit"] = answered(extra_reward="\nimport os\nos._exit(0)\n")
-    students["sys_exit"] = stubs_with("import sys\nsys.exit(1)")
+    students["sys_exit"] = answered(extra_reward="\nimport sys\nsys.exit(1)\n")
     students["connects_out"] = answered(extra_reward=f'''
 import socket
 try:
@@ -209,7 +195,7 @@ try:
 except Exception as exc:
     print("cannot read the solutions:", exc)
 ''')
-    students["writes_out"] = stubs_with(f'''
+    students["writes_out"] = answered(extra_reward=f'''
 import os
 for target in ({str(out / "grades.csv")!r}, {str(out / "results" / "writes_out" / "injected.json")!r}):
     try:
@@ -235,16 +221,9 @@ for _ in range(3):
     students["renamed"] = ("02_my_copy_of_lesson.ipynb", answered())
     students["unexpected"] = ("scratch_work.ipynb", answered())
 
-    for student, content in students.items():
-        folder = submissions / student
-        folder.mkdir(parents=True)
-        name = f"{LESSON}.ipynb"
-        if isinstance(content, tuple):
-            name, content = content
-        if isinstance(content, bytes):
-            (folder / name).write_bytes(content)
-        else:
-            nbformat.write(content, folder / name)
+    if only is not None:
+        students = {k: v for k, v in students.items() if k in only}
+    write_submissions(submissions, students)
     return students
 
 
@@ -254,16 +233,11 @@ def graded(tmp_path_factory):
     submissions, out = base / "submissions", base / "out"
     server = LoopbackServer()
     build(submissions, out, server)
-    limits = Limits(cell_timeout=20, notebook_timeout=60, memory_mb=700, max_processes=64)
+    limits = Limits(cell_timeout=20, notebook_timeout=60, memory_mb=700, max_processes=MAX_PROCESSES)
     code = autograde(submissions, out, jobs=2, limits=limits, log=lambda *a: None)
     server.stop = True
     assert code == 0
-    with open(out / "grades.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    by_student = {}
-    for row in rows:
-        by_student.setdefault(row["student"], []).append(row)
-    return {"rows": by_student, "out": out, "server": server, "submissions": submissions}
+    return {"rows": read_grades(out), "out": out, "server": server, "submissions": submissions}
 
 
 def row(graded, student, notebook=LESSON):
@@ -306,25 +280,25 @@ def test_one_wrong_answer_gets_partial_credit(graded):
 
 @pytest.mark.parametrize("student", ["edited_test", "deleted_test", "test_to_markdown"])
 def test_tampered_test_cells_change_nothing(graded, student):
-    assert_grade(graded, student, 0)
+    assert_grade(graded, student, FULL)
 
 
 def test_monkeypatched_checks_are_caught(graded):
     r = assert_grade(graded, "monkeypatch_checks", 0)
-    assert "tampering" in r["message"] or "not implemented" in r["message"]
+    assert "tampering: rlhf_core.checks" in r["message"] and "was replaced" in r["message"]
 
 
 def test_always_true_eq_results_earn_nothing(graded):
     assert_grade(graded, "always_true_eq", 0)
 
 
-def test_shadowed_builtins_earn_nothing(graded):
-    r = row(graded, "shadowed_builtins")       # patching builtins.isinstance may also hang IPython itself
-    assert float(r["score"]) == 0 and r["status"] in ("graded", "timeout"), r
+def test_shadowed_builtins_are_tampering(graded):
+    r = assert_grade(graded, "shadowed_builtins", 0)
+    assert "tampering" in r["message"] and "builtins.abs was replaced" in r["message"]
 
 
-def test_printed_fake_passed_lines_and_fake_records_earn_nothing(graded):
-    assert_grade(graded, "fake_passed_lines", 0)
+def test_printed_fake_passed_lines_and_fake_records_change_nothing(graded):
+    assert_grade(graded, "fake_passed_lines", FULL)
 
 
 @pytest.mark.parametrize("student", ["infinite_loop", "swallows_interrupt"])
@@ -340,8 +314,13 @@ def test_memory_bomb_hits_the_memory_cap_with_partial_credit(graded):
 
 @needs_sandbox
 def test_fork_bomb_is_contained(graded):
-    r = row(graded, "fork_bomb")
-    assert float(r["score"]) == 0 and r["status"] in ("graded", "kernel died", "timeout"), r
+    assert_grade(graded, "fork_bomb", FULL)
+    nb = nbformat.read(graded["out"] / "autograded" / "fork_bomb" / "dpo" / f"{LESSON}.ipynb", as_version=4)
+    said = [o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if o.output_type == "stream" and "forked" in o.text]
+    assert len(said) == 1, said
+    forked = int(said[0].split()[1])
+    assert 0 < forked < MAX_PROCESSES, f"the process cap ({MAX_PROCESSES}) did not stop the fork bomb: {said[0]}"
 
 
 def test_os_exit_ends_the_kernel_with_partial_credit(graded):
@@ -350,7 +329,7 @@ def test_os_exit_ends_the_kernel_with_partial_credit(graded):
 
 
 def test_sys_exit_is_just_an_error(graded):
-    assert_grade(graded, "sys_exit", 0)
+    assert_grade(graded, "sys_exit", FULL)
 
 
 @needs_sandbox
@@ -366,7 +345,7 @@ def test_solutions_are_out_of_reach(graded):
 
 @needs_sandbox
 def test_out_is_out_of_reach(graded):
-    assert_grade(graded, "writes_out", 0)
+    assert_grade(graded, "writes_out", FULL)
     assert not (graded["out"] / "results" / "writes_out" / "injected.json").exists()
     assert "999" not in (graded["out"] / "grades.csv").read_text()
 

@@ -6,11 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_core.checking import judge, probe
-from rlhf_core.checks import EXERCISES, check_dpo_loss, check_implicit_reward
-from rlhf_core.losses import dpo_loss, implicit_reward
-
 from checkhelpers import assert_fails_with, assert_passes
+from rlhf_core.checks import EXERCISES, check_dpo_loss, check_implicit_reward, judge, probe
+from rlhf_core.losses import dpo_loss, implicit_reward
 
 
 def test_passes_on_the_reference(capsys):
@@ -161,3 +159,62 @@ def reward_log_of_logs(lp, lr, beta=0.1):
 ])
 def test_implicit_reward_check_names_the_mistake(impl, fragments):
     assert_fails_with(check_implicit_reward, impl, *fragments)
+
+
+# -- hostile values: read with the one serialiser and error record the sanity checks use too -------
+
+class _UnprintableError(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+class _LyingInt(int):
+    def __float__(self):
+        return 0.6931471805599453
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+class _LyingTensor(torch.Tensor):
+    """Claims log 2 through item() and tolist(); its numbers are 5."""
+
+    def item(self):
+        return 0.6931471805599453
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return [0.6931471805599453] if func is torch.Tensor.tolist else out
+
+
+def _raises_unprintable(*args, **kwargs):
+    raise _UnprintableError()
+
+
+@pytest.mark.parametrize("impl, fragments", [
+    (_raises_unprintable, ["raised _UnprintableError: (the message could not be printed)"]),
+    (lambda *a, beta=0.1: _LyingInt(0), ["expected a tensor, got an object of type _LyingInt"]),
+    (lambda *a, beta=0.1: torch.tensor(5.0).as_subclass(_LyingTensor), ["got tensor(5)"]),
+    (lambda *a, beta=0.1: 10 ** 400, ["expected a tensor, got an object of type int"]),
+    (lambda *a, beta=0.1: torch.zeros(20_000), ["expected a scalar (0-dim tensor), got shape (20000,)", ".mean()"]),
+])
+def test_hostile_values_and_exceptions_become_verdicts(impl, fragments):
+    assert_fails_with(check_dpo_loss, impl, *fragments)
+
+
+def test_one_serialiser_and_one_error_record_for_every_check():
+    from rlhf_core.checks import framework, sanity_probe
+
+    assert sanity_probe.serialise is framework.serialise and sanity_probe.error_record is framework.error_record
+    record = framework.error_record(_UnprintableError())
+    assert record == {"type": "_UnprintableError", "message": "(the message could not be printed)", "where": "",
+                      "not_implemented": False}
+    assert framework.serialise(_LyingInt(3)) == {"kind": "other", "type": "_LyingInt"}
+    lying = framework.serialise(torch.tensor([5.0]).as_subclass(_LyingTensor))
+    assert lying == {"kind": "tensor", "type": "_LyingTensor", "dtype": "float32", "shape": [1], "requires_grad": False,
+                     "data": [5.0]}
+    big = framework.serialise(torch.zeros(framework.MAX_NUMBERS + 1))
+    assert big["data"] is None and big["shape"] == [framework.MAX_NUMBERS + 1]

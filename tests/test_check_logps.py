@@ -3,10 +3,9 @@
 import pytest
 import torch
 
+from checkhelpers import assert_fails_with, assert_passes
 from rlhf_core.checks import check_get_logps
 from rlhf_core.logps import get_logps
-
-from checkhelpers import assert_fails_with, assert_passes
 
 
 def test_passes_on_the_reference(capsys):

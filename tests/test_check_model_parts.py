@@ -4,10 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from checkhelpers import assert_fails_with, assert_passes
 from rlhf_core.checks import check_apply_rope, check_rms_norm, check_swiglu
 from rlhf_core.model import apply_rope, rms_norm, swiglu
-
-from checkhelpers import assert_fails_with, assert_passes
 
 
 def test_pass_on_the_library(capsys):

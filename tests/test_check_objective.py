@@ -3,10 +3,9 @@
 import pytest
 import torch
 
+from checkhelpers import assert_fails_with, assert_passes
 from rlhf_core.checks import check_optimal_policy, check_rlhf_objective
 from rlhf_core.objective import optimal_policy, rlhf_objective
-
-from checkhelpers import assert_fails_with, assert_passes
 
 
 def test_pass_on_the_reference(capsys):

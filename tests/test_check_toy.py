@@ -4,11 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from checkhelpers import assert_fails_with, assert_passes
 from rlhf_core.checks import check_toy_dpo_step
 from rlhf_core.losses import dpo_loss
 from rlhf_core.toy import toy_dpo_step
-
-from checkhelpers import assert_fails_with, assert_passes
 
 
 def test_passes_on_the_reference(capsys):

@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_core.checks import _diagnosis_histories, check_collate_pairs, check_diagnose_run, check_dpo_step, check_sft_step
+from checkhelpers import assert_fails_with, assert_passes
+from rlhf_core.checks import check_collate_pairs, check_diagnose_run, check_dpo_step, check_sft_step
+from rlhf_core.checks.diagnosis import diagnosis_histories
 from rlhf_core.data import collate_pairs
 from rlhf_core.diagnostics import diagnose
 from rlhf_core.logps import get_logps
 from rlhf_core.losses import dpo_loss
 from rlhf_core.train import dpo_step, sft_step
-
-from checkhelpers import assert_fails_with, assert_passes
 
 
 def test_pass_on_the_library(capsys):
@@ -55,6 +55,7 @@ def sft_no_zero_grad(model, batch, optimizer):
     return loss.item()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl, fragments", [
     (sft_unshifted_mask, ["not shifted"]),
     (sft_all_tokens, ["prompt tokens"]),
@@ -115,23 +116,24 @@ def test_collate_mistakes(impl, fragments):
 # ---- DPO step ---------------------------------------------------------------------------------
 
 def dpo_step_variant(*, separate_passes=False, averaged=False, beta_in_loss=True, ge=False, swapped=False):
-    def step(policy, batch, ref_c, ref_r, optimizer, beta=0.1):
+    def step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.1):
         def logps(side):
             ids = batch[f"{side}_input_ids"]
             logits = policy(ids, batch[f"{side}_attention_mask"])
             return get_logps(logits, ids, batch[f"{side}_response_mask"], average=averaged)
-        pc, pr = logps("chosen"), logps("rejected")  # two passes: slower, but the same numbers
+        logp_pol_chosen, logp_pol_rejected = logps("chosen"), logps("rejected")  # two passes: slower, but the same numbers
         if swapped:
-            pc, pr = pr, pc
-        loss = dpo_loss(pc, pr, ref_c, ref_r, beta if beta_in_loss else 0.1)
+            logp_pol_chosen, logp_pol_rejected = logp_pol_rejected, logp_pol_chosen
+        loss = dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta if beta_in_loss else 0.1)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        rc, rj = beta * (pc.detach() - ref_c), beta * (pr.detach() - ref_r)
+        rc = beta * (logp_pol_chosen.detach() - logp_ref_chosen)
+        rj = beta * (logp_pol_rejected.detach() - logp_ref_rejected)
         return {"loss": loss.item(), "rewards/chosen": rc.mean().item(), "rewards/rejected": rj.mean().item(),
                 "rewards/accuracies": ((rc >= rj) if ge else (rc > rj)).float().mean().item(),
-                "rewards/margins": (rc - rj).mean().item(), "logps/chosen": pc.mean().item(),
-                "logps/rejected": pr.mean().item(), "logratio/margin": ((rc - rj) / beta).mean().item()}
+                "rewards/margins": (rc - rj).mean().item(), "logps/chosen": logp_pol_chosen.mean().item(),
+                "logps/rejected": logp_pol_rejected.mean().item(), "logratio/margin": ((rc - rj) / beta).mean().item()}
     return step
 
 
@@ -139,12 +141,13 @@ def test_two_separate_forward_passes_are_also_correct(capsys):
     assert_passes(check_dpo_step, dpo_step_variant(separate_passes=True), capsys)
 
 
-def dpo_step_missing_metric(policy, batch, ref_c, ref_r, optimizer, beta=0.1):
-    out = dpo_step(policy, batch, ref_c, ref_r, optimizer, beta)
+def dpo_step_missing_metric(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.1):
+    out = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta)
     out.pop("logratio/margin")
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("impl, fragments", [
     (dpo_step_variant(averaged=True), ["averaged per token"]),
     (dpo_step_variant(beta_in_loss=False), ["β = 0.5", "not passed on"]),
@@ -160,7 +163,7 @@ def test_dpo_step_mistakes(impl, fragments):
 
 def test_the_textbook_histories_get_their_intended_labels():
     intended = ["healthy", "margin_explosion", "no_learning", "diverged", "reversed_preferences", "margin_explosion", "healthy"]
-    for (name, rows), label in zip(_diagnosis_histories(0), intended):
+    for (name, rows), label in zip(diagnosis_histories(0), intended):
         assert diagnose(rows).label == label, name
 
 
@@ -195,3 +198,22 @@ def forgets_nan(history):
 ])
 def test_diagnosis_mistakes(impl, fragments):
     assert_fails_with(check_diagnose_run, impl, *fragments)
+
+
+def test_a_step_returning_a_numpy_scalar_passes_and_a_float_subclass_does_not(capsys):
+    """np.mean(...) hands back numpy's own float64: a number, not a hostile float subclass."""
+    import numpy as np
+
+    def numpy_step(model, batch, optimizer):
+        return np.float64(sft_step(model, batch, optimizer))
+
+    assert_passes(check_sft_step, numpy_step, capsys)
+
+    class Always(float):
+        def __eq__(self, other):
+            return True
+
+    def lying_step(model, batch, optimizer):
+        return Always(sft_step(model, batch, optimizer))
+
+    assert_fails_with(check_sft_step, lying_step, "an object of type Always")

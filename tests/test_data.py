@@ -6,9 +6,20 @@ import pytest
 import torch
 
 from rlhf_core import task
-from rlhf_core.data import (HH_SAMPLE_PATH, collate_pairs, collate_prompts, collate_sft, encode_example,
-                            join_prompt_response, load_preference_dataset, load_preference_file, pairs_by_reward,
-                            pairs_dataset, pairs_vs_reference_samples, split_hh_transcript)
+from rlhf_core.data import (
+    HH_SAMPLE_PATH,
+    collate_pairs,
+    collate_prompts,
+    collate_sft,
+    encode_example,
+    join_prompt_response,
+    load_preference_dataset,
+    load_preference_file,
+    pairs_by_reward,
+    pairs_dataset,
+    pairs_vs_reference_samples,
+    split_hh_transcript,
+)
 from rlhf_core.model import ModelConfig, TinyLM
 from rlhf_core.tokenizer import WordTokenizer
 
@@ -123,8 +134,14 @@ def test_the_hub_path_goes_through_datasets_load_dataset(tmp_path, monkeypatch):
 
 
 def test_an_unreachable_hub_name_is_one_clear_error(tmp_path, monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the libraries read those variables when imported: set what they read, so no request waits on a timeout
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True, raising=False)
     with pytest.raises(RuntimeError, match="could not load the preference dataset"):
         load_preference_dataset("someone/no-such-dataset", cache_dir=str(tmp_path / "cache"))
 

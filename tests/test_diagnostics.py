@@ -9,20 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rlhf_core.advice import FIXES
 from rlhf_core.diagnostics import (
     DIAGNOSIS_LABELS,
-    FIXES,
+    EXPLOSION_THRESHOLD,
     LOG2,
     Diagnosis,
-    FrontierPoint,
-    as_history,
     detect_margin_explosion,
     diagnose,
-    first_step_where,
-    frontier_gap,
-    pareto_frontier,
+    first_explosion_step,
 )
-from rlhf_core.metrics import MetricsHistory
+from rlhf_core.frontier import FrontierPoint, baseline_reward_at, betas_above_baseline, frontier_gap, pareto_frontier
+from rlhf_core.metrics import MetricsHistory, as_history, first_step_where
 
 BETA = 0.1
 
@@ -116,6 +114,24 @@ def test_margin_explosion_respects_the_threshold():
     assert d.label != "margin_explosion"
     assert detect_margin_explosion(h, threshold=1000.0) is None
     assert detect_margin_explosion(h).step == 30
+
+
+def test_one_explosion_rule_labels_and_steps():
+    h = writeup_batch1_history()
+    assert EXPLOSION_THRESHOLD == 50.0
+    assert first_explosion_step(h) == detect_margin_explosion(h).step == diagnose(h).step == 30
+    assert first_explosion_step(h, by_step=20) is None and first_explosion_step(h, by_step=30) == 30
+    assert first_explosion_step(h, threshold=250.0) == 80
+    assert first_explosion_step(healthy_history()) is None
+    # the rule is the margin alone: a large-β run with loss ~0 and accuracy 1 but a margin of 40 is not one
+    saturated = _log_run([0.0, 20.0, 40.0], [0.0, 10.0, 20.0], beta=1.0)
+    assert saturated.values("loss")[-1] < 1e-15 and saturated.values("rewards/accuracies")[-1] == 1.0
+    assert first_explosion_step(saturated) is None and diagnose(saturated).label != "margin_explosion"
+    # ... and a margin above 50 is one, whatever the loss (conservative DPO's loss never reaches 0)
+    cdpo_like = _log_run([0.0, 30.0, 60.0], [0.0, 0.0, 0.0], losses=[LOG2, 0.9, 1.0])
+    assert first_explosion_step(cdpo_like) == 20 and diagnose(cdpo_like).label == "margin_explosion"
+    # runs that log only held-out metrics are read on eval/margin
+    assert first_explosion_step([{"step": 0, "eval/margin": 0.0}, {"step": 5, "eval/margin": 51.0}]) == 5
 
 
 def test_explosion_also_reports_likelihood_displacement():
@@ -362,20 +378,36 @@ def test_pareto_frontier_properties(pairs):
         assert any(f.kl <= p.kl and f.reward >= p.reward for f in front)
 
 
-def test_frontier_gap_interpolates_on_the_lower_frontier():
-    lower = [_pt(0.0, 0.0, "preferred-FT"), _pt(2.0, 2.0, "preferred-FT"), _pt(4.0, 2.0, "preferred-FT"),
-             _pt(3.0, 0.1, "preferred-FT")]  # (3, 0.1) is dominated and must not pull the line down
-    upper = [_pt(0.3, 1.0), _pt(1.0, 2.0), _pt(1.5, 2.5), _pt(5.0, 4.0)]
-    gaps = frontier_gap(upper, lower)
-    # 0.3 is below kl_min, 5.0 is outside the lower range; the frontier of lower is (0,0),(2,2) only
-    assert gaps == [pytest.approx((1.0, 1.0)), pytest.approx((1.5, 1.0))]
-    assert all(g > 0 for _, g in gaps)
-    reverse = frontier_gap(lower, upper, kl_min=0.0)
-    assert reverse and all(g < 0 for _, g in reverse)
-    assert frontier_gap(upper, []) == []
+def test_baseline_reward_is_read_off_its_frontier_as_a_staircase():
+    base = [_pt(0.2, 0.1, "B"), _pt(0.6, 0.3, "B"), _pt(0.4, 0.05, "B")]  # (0.4, 0.05) is dominated
+    assert baseline_reward_at(base, 0.1) == -math.inf
+    assert baseline_reward_at(base, 0.2) == baseline_reward_at(base, 0.5) == 0.1  # no interpolation
+    assert baseline_reward_at(base, 0.6) == baseline_reward_at(base, 9.0) == 0.3  # a plateau stays a plateau
+    assert baseline_reward_at([], 1.0) == -math.inf
 
 
-def test_frontier_gap_linear_interpolation_value():
-    lower = [_pt(1.0, 0.0), _pt(3.0, 1.0)]
-    upper = [_pt(2.0, 2.0), _pt(2.5, 2.1)]
-    assert frontier_gap(upper, lower, kl_min=0.5) == [pytest.approx((2.0, 1.5)), pytest.approx((2.5, 1.35))]
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 10), st.floats(-5, 5)), min_size=1, max_size=25), st.floats(0, 10))
+def test_baseline_reward_is_the_best_reward_within_the_kl_budget(pairs, kl):
+    pts = [_pt(k, r) for k, r in pairs]
+    within = [p.reward for p in pts if p.kl <= kl]
+    assert baseline_reward_at(pts, kl) == (max(within) if within else -math.inf)
+
+
+def test_frontier_gap_compares_each_point_with_the_baseline_frontier():
+    lower = [_pt(0.0, 0.0, "preferred-FT"), _pt(2.0, 2.0, "preferred-FT"), _pt(3.0, 0.1, "preferred-FT")]
+    upper = [_pt(0.3, 1.0), _pt(1.0, 2.0), _pt(2.5, 1.5), _pt(5.0, 4.0), _pt(float("nan"), 9.0)]
+    gaps = frontier_gap(upper, lower)  # 0.3 is below kl_min = 0.5; the NaN point is dropped
+    assert [(p.kl, g) for p, g in gaps] == [(1.0, 2.0), (2.5, -0.5), (5.0, 2.0)]
+    assert [(p.kl, g) for p, g in frontier_gap(upper, lower, kl_min=0.0)][0] == (0.3, 1.0)
+    assert all(g == math.inf for _, g in frontier_gap(upper, [_pt(9.0, 0.0)]))  # the baseline never got that close
+    assert frontier_gap([], lower) == []
+
+
+def test_betas_above_baseline_needs_every_point_past_kl_min_above():
+    base = [FrontierPoint("B", 1, 0.2, 0.1), FrontierPoint("B", 1, 0.6, 0.3)]
+    points = base + [FrontierPoint("A", 0.1, 0.7, 0.4), FrontierPoint("A", 0.1, 0.3, 0.0),  # below 0.5: ignored
+                     FrontierPoint("A", 2.0, 0.8, 0.4), FrontierPoint("A", 2.0, 0.9, 0.2),
+                     FrontierPoint("A", 5.0, 0.1, 9.0)]  # no point past kl_min: no verdict
+    assert betas_above_baseline(points, method="A", baseline="B") == {0.1: True, 2.0: False}
+    assert betas_above_baseline(points, kl_min=0.0, method="A", baseline="B") == {0.1: False, 2.0: False, 5.0: True}

@@ -69,6 +69,7 @@ def test_negated_mentions_are_not_red_flags():
     assert red_flags_in(text) == []
 
 
+@pytest.mark.slow
 def test_scorecard_reflects_a_correct_drill(capsys):
     card = Drill().scorecard({}, "A supervised loss on fixed pairs against a frozen reference.",
                              dpo_loss=dpo_loss, implicit_reward=implicit_reward, toy_step=toy_dpo_step)

@@ -11,13 +11,21 @@
   notebook 01 then runs as a learner opening it would see it: every package [OK], only the check cells
   failing, each with its "not implemented yet" verdict.
 
-Each venv installs from pip's cache when it can; both tests take a minute or two.
+Each venv installs from pip's cache when it can; both tests take a minute or two (marked ``fresh_env``
+and ``notebook``).
+
+* **The dev extra** (``pip install torch==2.13.0 && pip install -e ".[dev]"``): offline and in a second,
+  every third-party module that the library, the grader, the benches, the tests and the lessons import
+  must come from a distribution that the project's dependencies and its ``dev`` extra pull in.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata as md
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +34,6 @@ import nbformat
 import pytest
 
 from nbtools import ROOT, errors_by_cell, student_run_problems
-
-pytestmark = pytest.mark.slow
 
 NOTEBOOK = "01_rlhf_objective.ipynb"
 COLAB_PACKAGES = ["torch", "numpy", "pandas", "matplotlib", "tqdm", "datasets", "ipykernel", "nbclient", "nbformat"]
@@ -85,6 +91,8 @@ def torch_fingerprint(python: Path) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.fresh_env
+@pytest.mark.notebook
 def test_the_colab_setup_cell_installs_the_course_offline_and_keeps_torch(tmp_path):
     dist = tmp_path / "dist"
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -114,6 +122,8 @@ def test_the_colab_setup_cell_installs_the_course_offline_and_keeps_torch(tmp_pa
     assert torch_fingerprint(python) == torch_before, "installing the course must keep the torch that was there"
 
 
+@pytest.mark.fresh_env
+@pytest.mark.notebook
 def test_binder_files_replayed_in_a_fresh_venv_open_notebook_01_ready_to_run(tmp_path):
     python = make_venv(tmp_path / "binder")
     pip(python, "-r", str(ROOT / "binder" / "requirements.txt"))
@@ -126,3 +136,84 @@ def test_binder_files_replayed_in_a_fresh_venv_open_notebook_01_ready_to_run(tmp
     said = setup_output(nb)
     assert "[FAIL]" not in said and "[OK]   rlhf_core" in said and "installing" not in said, said
     assert student_run_problems(nb) == []
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """The distributions ``requirements`` pull in, transitively, read from this environment's metadata."""
+    from packaging.requirements import Requirement
+
+    found, todo = set(), [(Requirement(r), "") for r in requirements]
+    while todo:
+        req, extra = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+            continue
+        name = _normalize(req.name)
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            requires = md.requires(req.name) or []
+        except md.PackageNotFoundError:
+            continue          # not installed here: nothing of it can be imported here either
+        for extra_name in ("", *req.extras):
+            todo += [(Requirement(r), extra_name) for r in requires]
+    return found
+
+
+def _imported_modules() -> tuple[dict[str, str], set[str]]:
+    """``{top-level module: a file that imports it}`` over the code, the tests, the benches and the lessons'
+    code cells (imports under ``try: ... except ImportError`` left out), and the optional modules: those
+    a test guards with ``pytest.importorskip``."""
+    sources = [(p, p.read_text(encoding="utf-8")) for folder in ("rlhf_core", "grader", "tests", "bench")
+               for p in sorted((ROOT / folder).rglob("*.py"))]
+    for lesson in sorted((ROOT / "solutions").glob("*.ipynb")):
+        cells = nbformat.read(lesson, as_version=4).cells
+        code = [c.source for c in cells if c.cell_type == "code" and not c.source.lstrip().startswith(("%", "!"))]
+        sources.append((lesson, "\n\n".join(code)))
+    found, optional_modules = {}, set()
+    for path, text in sources:
+        tree = ast.parse(text)
+        optional_modules |= {node.args[0].value.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Call)
+                             and isinstance(node.func, ast.Attribute) and node.func.attr == "importorskip"
+                             and node.args and isinstance(node.args[0], ast.Constant)}
+        optional = {id(node) for t in ast.walk(tree) if isinstance(t, ast.Try)
+                    and any("ImportError" in ast.unparse(h.type or ast.Name("BaseException")) for h in t.handlers)
+                    for stmt in t.body for node in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return found, optional_modules
+
+
+def test_the_dev_extra_brings_every_package_the_code_and_the_tests_import():
+    tomllib = pytest.importorskip("tomllib")        # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "dev" in project["optional-dependencies"], "pyproject.toml needs a dev extra"
+    wanted = _closure(project["dependencies"] + project["optional-dependencies"]["dev"])
+    local = {"rlhf_core", "grader", "__future__"} | {p.stem for folder in ("tests", "bench") for p in (ROOT / folder).glob("*.py")}
+    providers = md.packages_distributions()
+    imported, optional_modules = _imported_modules()
+    # an optional package (its tests skip without it) and what it pulls in need not be in the dev extra
+    optional = _closure(sorted({d for m in optional_modules for d in providers.get(m, [m])}))
+    missing = {}
+    for module, where in sorted(imported.items()):
+        if module in local or module in sys.stdlib_module_names or module in optional_modules:
+            continue
+        dists = {_normalize(d) for d in providers.get(module, [])}
+        if not dists:
+            continue          # not installed here (an optional extra's module): whatever imports it fails or skips here too
+        if not dists & (wanted | optional):
+            missing[module] = (where, sorted(dists))
+    assert not missing, f"imported, but not pulled in by pip install -e '.[dev]' (add to pyproject's dev extra): {missing}"

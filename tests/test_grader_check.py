@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from grader.selfcheck import verdict_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,6 +19,7 @@ def run_check(path: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+@pytest.mark.notebook
 def test_check_passes_a_solved_notebook_and_fails_the_release():
     solved = run_check(ROOT / "solutions" / f"{LESSON}.ipynb")
     assert solved.returncode == 0, solved.stdout + solved.stderr
@@ -26,6 +29,7 @@ def test_check_passes_a_solved_notebook_and_fails_the_release():
     assert fresh.stdout.count("✗ FAIL") == 3 and "not implemented yet" in fresh.stdout and "0/5 points" in fresh.stdout
 
 
+@pytest.mark.slow      # a `python -m grader check` process: imports torch and reads every lesson
 def test_check_explains_a_broken_file(tmp_path):
     bad = tmp_path / f"{LESSON}.ipynb"
     bad.write_text("{ not json")

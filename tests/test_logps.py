@@ -76,16 +76,22 @@ def test_average_divides_by_the_number_of_response_tokens():
 
 
 def test_the_shift_scores_token_t_with_logits_t_minus_1():
-    # A one-hot "model" that puts all mass on token 2 at position 0 and token 3 at position 1.
-    logits = torch.full((1, 3, 4), -1e4)
+    # A one-hot "model" that puts all mass on token 2 at position 0, token 3 at position 1 and token 1
+    # (not the padding 0) at position 2. Prompt [1], response [2, 3], then one pad.
+    logits = torch.full((1, 4, 4), -1e4)
     logits[0, 0, 2] = 0.0
     logits[0, 1, 3] = 0.0
-    ids = torch.tensor([[1, 2, 3]])
-    mask = torch.tensor([[0, 1, 1]])
+    logits[0, 2, 1] = 0.0
+    ids = torch.tensor([[1, 2, 3, 0]])
+    mask = torch.tensor([[0, 1, 1, 0]])
     assert get_logps(logits, ids, mask).item() == pytest.approx(0.0, abs=1e-6)
-    # the unshifted mask (the silent bug) scores token 1 with logits 0 and misses token 2's score... and differs
-    wrong = get_token_logps(logits, ids)[:, :].mul(mask[:, :-1]).sum()
-    assert wrong.item() != pytest.approx(0.0, abs=1e-3) or mask[:, :-1].sum() != mask[:, 1:].sum()
+    token_logps = get_token_logps(logits, ids)          # (1, 3): log p(ids[t+1] | logits[t])
+    right = token_logps.mul(mask[:, 1:]).sum()          # the mask shifted with the labels
+    assert right.item() == pytest.approx(0.0, abs=1e-6)
+    # the unshifted mask (the silent bug) drops the first response token and scores the pad after the
+    # response with logits that put no mass on it: about -1e4, far from the right answer
+    wrong = token_logps.mul(mask[:, :-1]).sum()
+    assert wrong.item() < right.item() - 1e3
 
 
 def test_half_precision_logits_are_scored_in_float32():

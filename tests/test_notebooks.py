@@ -1,8 +1,11 @@
 """The lessons: one source (solutions/), released through nbgrader (notebooks/), executed here.
 
-Solution notebooks run top to bottom under nbval (`pytest --nbval-lax solutions/`, part of
-`make test`); this file checks the release and runs every *student* notebook with its stubs to
-prove that each check cell fails with its own verdict and no other cell fails.
+Each notebook is executed once per `make test`. A *solution* notebook runs top to bottom in a fresh
+kernel: no cell may raise (what `pytest --nbval-lax solutions/` checks, which still works by hand),
+and nbgrader's validator, reading that run's outputs instead of executing it again, must find no
+failing check. A *student* notebook runs with its stubs: each check cell fails with its own verdict,
+no other cell fails, and nbgrader's validator agrees. The tests that execute a notebook are marked
+``notebook`` (deselected by `make check`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import nbformat
 import pytest
 
 from grader.release import lint_source, release
-from nbtools import ROOT, execute, grade_id, is_check_cell, student_run_problems
+from nbtools import ROOT, errors_by_cell, execute, grade_id, is_check_cell, student_run_problems
 
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 STUDENT = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -65,6 +68,7 @@ def test_student_notebook_has_no_answers_hidden_tests_or_outputs(path):
             assert "raise NotImplementedError()" in cell.source
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
 def test_student_notebook_fails_exactly_at_its_check_cells(path, tmp_path):
     """One execution of the student version with its stubs: each check cell fails with the check's own
@@ -80,12 +84,21 @@ def test_student_notebook_fails_exactly_at_its_check_cells(path, tmp_path):
     assert len(failed) == sum(is_check_cell(c) for c in nb.cells), "nbgrader validate should report every check cell"
 
 
+@pytest.mark.notebook
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
-def test_nbgrader_validate_passes_the_solution(path):
-    """nbgrader's own validate, executing the solution notebook itself, finds no failing check."""
+def test_solution_runs_without_an_error_and_nbgrader_validate_passes(path, tmp_path):
+    """The one execution of each solution notebook: no cell raises, and nbgrader's own validator, given
+    the executed notebook (its CheckCellMetadata step only, not its ClearOutput and Execute steps), finds
+    no failing check."""
+    from nbgrader.preprocessors import CheckCellMetadata
     from nbgrader.validator import Validator
 
-    assert Validator().validate(str(path)) == {}
+    nb = execute(path, allow_errors=True)
+    errors = errors_by_cell(nb)
+    assert errors == {}, {i: f"{e['ename']}: {e['evalue'][:300]}" for i, e in errors.items()}
+    executed = tmp_path / path.name
+    nbformat.write(nb, executed)
+    assert Validator(preprocessors=[CheckCellMetadata]).validate(str(executed)) == {}
 
 
 NO_REFERENCE_DPO_LOSS = '''
@@ -97,6 +110,7 @@ def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejec
 '''
 
 
+@pytest.mark.notebook
 def test_the_drill_scorecard_shows_a_wrong_dpo_loss_and_its_hints(tmp_path):
     path = ROOT / "solutions" / "10_mock_interview.ipynb"
     nb = nbformat.read(path, as_version=4)

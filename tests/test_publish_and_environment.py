@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 
 import pytest
+import tomllib
 
 from grader import publish as pub
 from grader.setup_cell import COURSE_REPO_URL, SOURCE_VARIABLE, render_setup_cell
@@ -41,7 +41,7 @@ def test_the_table_shows_the_measured_run_times(tmp_path):
 
 
 def test_binder_gets_every_pin_but_torch():
-    pins = [l for l in (ROOT / "requirements.txt").read_text().splitlines() if l and not l.startswith("#")]
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
     binder = pub.binder_requirements()
     assert "torch==" not in binder
     assert all(pin in binder.splitlines() for pin in pins if not pin.startswith("torch=="))

@@ -7,9 +7,16 @@ import torch
 import torch.nn.functional as F
 
 from rlhf_core import dpo_loss, implicit_reward, run_toy_task
-from rlhf_core.sanity import (SANITY_CHECKS, run_sanity_checks, sanity_gradient_flows, sanity_loss_at_init,
-                              sanity_margin_monotone, sanity_ranking_recovered, sanity_reference_frozen,
-                              sanity_reward_scales_with_beta)
+from rlhf_core.checks import (
+    SANITY_CHECKS,
+    run_sanity_checks,
+    sanity_gradient_flows,
+    sanity_loss_at_init,
+    sanity_margin_monotone,
+    sanity_ranking_recovered,
+    sanity_reference_frozen,
+    sanity_reward_scales_with_beta,
+)
 
 
 @pytest.fixture(scope="module")
@@ -17,6 +24,7 @@ def toy():
     return run_toy_task(seed=0, beta=0.1, steps=400)
 
 
+@pytest.mark.slow
 def test_all_six_hold_for_the_library(toy, capsys):
     results = run_sanity_checks(dpo_loss, implicit_reward, toy)
     assert [r.number for r in results] == [1, 2, 3, 4, 5, 6]
@@ -56,6 +64,7 @@ def test_check1_names_the_value_at_initialisation(impl, hint):
         sanity_loss_at_init(impl)
 
 
+@pytest.mark.slow
 def test_check2_catches_an_unfrozen_or_moved_reference(toy):
     moved = dict(toy, ref=copy.deepcopy(toy["ref"]))
     with torch.no_grad():
@@ -82,6 +91,7 @@ def test_check4_catches_a_flipped_sign():
         sanity_margin_monotone(swapped)
 
 
+@pytest.mark.slow
 def test_check5_catches_a_reversed_ranking():
     reversed_run = run_toy_task(steps=200, loss_fn=swapped)
     with pytest.raises(AssertionError, match="reversed"):
@@ -108,6 +118,7 @@ def test_a_crashing_or_unimplemented_function_is_a_verdict_not_a_traceback():
         sanity_margin_monotone(lambda *a, beta=0.1: 1 / 0)
 
 
+@pytest.mark.slow
 def test_scorecard_reports_failures_without_raising(toy):
     results = run_sanity_checks(no_reference, lambda lp, lr, beta=0.1: lp - lr, toy, quiet=True)
     passed = {r.number: r.passed for r in results}
@@ -127,8 +138,9 @@ def test_scorecard_survives_garbage_input():
     assert not results[1].passed and ("could not run" in results[1].message or "✗" in results[1].message)
 
 
+@pytest.mark.slow
 def test_check_toy_training_passes_on_the_library_step(capsys):
-    from rlhf_core.sanity import check_toy_training
+    from rlhf_core.checks import check_toy_training
     from rlhf_core.toy import toy_dpo_step
 
     check_toy_training(toy_dpo_step)
@@ -136,9 +148,10 @@ def test_check_toy_training_passes_on_the_library_step(capsys):
 
 
 @pytest.mark.parametrize("kind, hint", [("stub", "not implemented"), ("no_step", "did not move"),
-                                        ("no_backward", "no gradient"), ("swapped", "reversed")])
+                                        ("no_backward", "no gradient"),
+                                        pytest.param("swapped", "reversed", marks=pytest.mark.slow)])
 def test_check_toy_training_names_what_is_wrong(kind, hint):
-    from rlhf_core.sanity import check_toy_training
+    from rlhf_core.checks import check_toy_training
     from test_sanity_records import make_step
 
     with pytest.raises(AssertionError, match=hint):

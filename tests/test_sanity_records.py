@@ -1,6 +1,6 @@
-"""The sanity checks in two halves: a measure that records plain data, a verdict that judges it.
+"""The sanity checks in two halves: a probe that records plain data, a judge that gives the verdict.
 
-A grader measures in the submission's kernel, ships the record as JSON and judges it elsewhere, so
+A grader probes in the submission's kernel, ships the record as JSON and judges it elsewhere, so
 for every learner function the verdict on the JSON round trip must equal the in-process one, and
 the record must hold nothing but JSON data.
 """
@@ -14,11 +14,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_core.checking import CheckFailed
+import rlhf_core.checks as checks
+from rlhf_core.checks import SANITY_PROBES, CheckFailed, check_toy_training, judge_sanity, probe_sanity, sanity_loss_at_init
 from rlhf_core.losses import dpo_loss, implicit_reward
-from rlhf_core.sanity import (SANITY_PROBES, check_toy_training, measure_sanity, sanity_loss_at_init,
-                              verdict_sanity)
-import rlhf_core.sanity as sanity
 from rlhf_core.toy import toy_dpo_step
 
 TOY_STEPS = 60  # enough for the toy run to show a reversed ranking; the passing case uses the default 400
@@ -39,14 +37,14 @@ def assert_plain(value, where="record"):
 
 def outcome(name, record):
     try:
-        return ("pass", verdict_sanity(name, record))
+        return ("pass", judge_sanity(name, record))
     except CheckFailed as exc:
         return ("fail", str(exc), exc.passed)
 
 
 def judged(name, fn, **options):
-    """Measure once; judge in process and after a JSON round trip; both must agree."""
-    record = measure_sanity(name, fn, **options)
+    """Probe once; judge in process and after a JSON round trip; both must agree."""
+    record = probe_sanity(name, fn, **options)
     assert record["sanity"] == name
     assert_plain(record)
     text = json.dumps(record, allow_nan=True)  # no `default=`: a non-JSON value would raise here
@@ -89,6 +87,15 @@ def not_scalar(*args, beta=0.1):
 
 def crashes(*args, beta=0.1):
     raise ValueError("shapes do not match\n" + "x" * 500)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no message")
+
+
+def unprintable(*args, **kwargs):
+    raise Unprintable()
 
 
 class Liar:
@@ -194,8 +201,8 @@ def test_probes_name_every_public_function():
                              "sanity_margin_monotone": "margin_monotone",
                              "sanity_reward_scales_with_beta": "reward_scales_with_beta",
                              "check_toy_training": "toy_training"}
-    for name in ("measure_sanity", "verdict_sanity", "SANITY_PROBES", *SANITY_PROBES):
-        assert name in sanity.__all__ and hasattr(sanity, name)
+    for name in ("probe_sanity", "judge_sanity", "SANITY_PROBES", *SANITY_PROBES):
+        assert name in checks.__all__ and hasattr(checks, name)
 
 
 @pytest.mark.parametrize("name, fn, lines", [
@@ -203,7 +210,7 @@ def test_probes_name_every_public_function():
     ("gradient_flows", dpo_loss, 1),
     ("margin_monotone", dpo_loss, 1),
     ("reward_scales_with_beta", implicit_reward, 1),
-    ("toy_training", toy_dpo_step, 3),  # the default 400 steps
+    pytest.param("toy_training", toy_dpo_step, 3, marks=pytest.mark.slow),  # the default 400 steps
 ])
 def test_the_library_passes_through_json(name, fn, lines):
     verdict, passed = judged(name, fn)
@@ -215,6 +222,8 @@ def test_the_library_passes_through_json(name, fn, lines):
     ("loss_at_init", stub, "stub is not implemented yet (it raises NotImplementedError)."),
     ("loss_at_init", no_reference, "reference term is probably missing"),
     ("loss_at_init", crashes, "crashes raised ValueError: shapes do not match"),
+    ("loss_at_init", unprintable, "unprintable raised Unprintable: (the message could not be printed)"),
+    ("margin_monotone", unprintable, "unprintable raised Unprintable: (the message could not be printed)"),
     ("loss_at_init", returns_liar, "the loss should be a number or a 0-dim tensor, got Liar."),
     ("loss_at_init", lambda *a, beta=0.1: LyingInt(5), "got LyingInt."),
     ("loss_at_init", returns_lying_tensor, "with all log-probs 0 the loss is 5.000000"),
@@ -243,7 +252,7 @@ def test_wrong_functions_fail_the_same_way_through_json(name, fn, expected):
     verdict, message, _ = judged(name, fn)
     assert verdict == "fail" and message.startswith("✗ sanity check") and expected in message, message
     with pytest.raises(CheckFailed) as raised:  # the public function raises the very same message
-        getattr(sanity, next(k for k, v in SANITY_PROBES.items() if v == name))(fn)
+        getattr(checks, next(k for k, v in SANITY_PROBES.items() if v == name))(fn)
     assert str(raised.value) == message
 
 
@@ -279,54 +288,57 @@ def test_a_failing_check_calls_the_learner_no_more_than_before():
 
     for name, expected in (("loss_at_init", 1), ("margin_monotone", 1), ("reward_scales_with_beta", 1)):
         calls.clear()
-        measure_sanity(name, counted)
+        probe_sanity(name, counted)
         assert len(calls) == expected, name
     calls.clear()
-    record = measure_sanity("loss_at_init", lambda *a, beta=0.1: calls.append(1) or torch.tensor(0.0))
+    record = probe_sanity("loss_at_init", lambda *a, beta=0.1: calls.append(1) or torch.tensor(0.0))
     assert len(calls) == 1 and "equal" not in record  # wrong on zeros: the second case is not run
 
     steps = []
     no_step = make_step("no_step")
-    record = measure_sanity("toy_training", lambda *a, **k: steps.append(1) or no_step(*a, **k))
+    record = probe_sanity("toy_training", lambda *a, **k: steps.append(1) or no_step(*a, **k))
     assert len(steps) == 1 and "run" not in record  # check 3 failed: the toy task is not trained
 
 
 def test_exceptions_are_recorded_as_data():
-    record = measure_sanity("margin_monotone", crashes)
+    record = probe_sanity("margin_monotone", crashes)
     error = record["base"]["error"]
     assert error["type"] == "ValueError" and len(error["message"]) <= 200
+    assert judged("margin_monotone", crashes)[1] == (  # the message as str() gave it, 200 characters of it
+        "✗ sanity check 4 — crashes raised ValueError: " + ("shapes do not match\n" + "x" * 500)[:200])
     assert error["not_implemented"] is False and record["base"]["value"] is None
-    record = measure_sanity("gradient_flows", stub)
+    record = probe_sanity("gradient_flows", stub)
     assert record["loss"]["error"]["type"] == "NotImplementedError" and record["loss"]["error"]["not_implemented"]
 
 
 def test_returned_values_are_recorded_by_kind():
-    record = measure_sanity("reward_scales_with_beta", implicit_reward)
+    record = probe_sanity("reward_scales_with_beta", implicit_reward)
     value = record["beta_1"]["value"]
     assert value["kind"] == "tensor" and value["type"] == "Tensor" and value["shape"] == [2]
-    assert value["requires_grad"] is False and value["dtype"] == "torch.float32" and len(value["data"]) == 2
-    lying = measure_sanity("loss_at_init", returns_lying_tensor)["zeros"]["value"]
+    assert value["requires_grad"] is False and value["dtype"] == "float32" and len(value["data"]) == 2
+    lying = probe_sanity("loss_at_init", returns_lying_tensor)["zeros"]["value"]
     assert lying["type"] == "LyingTensor" and lying["data"] == [5.0] and lying["requires_grad"] is False
-    assert measure_sanity("loss_at_init", returns_item)["zeros"]["value"] == {
-        "kind": "number", "type": "float", "data": pytest.approx(math.log(2.0))}
+    assert probe_sanity("loss_at_init", returns_item)["zeros"]["value"] == {
+        "kind": "number", "type": "float", "data": [pytest.approx(math.log(2.0))], "shape": []}
     for fn, type_name in ((returns_liar, "Liar"), (lambda *a, beta=0.1: LyingInt(5), "LyingInt")):
-        assert measure_sanity("loss_at_init", fn)["zeros"]["value"] == {"kind": "other", "type": type_name}
+        assert probe_sanity("loss_at_init", fn)["zeros"]["value"] == {"kind": "other", "type": type_name}
 
 
 def test_nan_and_inf_survive_the_round_trip_and_fail():
     for scale in (float("nan"), float("inf")):
         for name in ("loss_at_init", "gradient_flows", "margin_monotone"):
-            assert judged(name, lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * scale)[0] == "fail", (name, scale)
-        verdict = judged("reward_scales_with_beta", lambda lp, lr, beta=0.1: implicit_reward(lp, lr, beta) * scale)
+            assert judged(name, lambda *a, beta=0.1, scale=scale: dpo_loss(*a, beta=beta) * scale)[0] == "fail", (name, scale)
+        verdict = judged("reward_scales_with_beta", lambda lp, lr, beta=0.1, scale=scale: implicit_reward(lp, lr, beta) * scale)
         assert verdict[0] == "fail" and ("finite" in verdict[1] or "double" in verdict[1]), verdict
     verdict = judged("loss_at_init", lambda *a, beta=0.1: dpo_loss(*a, beta=beta) * float("nan"))
     assert "not a finite number" in verdict[1]
 
 
+@pytest.mark.slow
 def test_the_verdict_runs_in_a_process_that_never_saw_the_learner():
-    record = measure_sanity("margin_monotone", swapped)
-    code = ("import json, sys\nfrom rlhf_core.sanity import verdict_sanity\n"
-            "try:\n    print(verdict_sanity('margin_monotone', json.load(sys.stdin)))\n"
+    record = probe_sanity("margin_monotone", swapped)
+    code = ("import json, sys\nfrom rlhf_core.checks import judge_sanity\n"
+            "try:\n    print(judge_sanity('margin_monotone', json.load(sys.stdin)))\n"
             "except AssertionError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], input=json.dumps(record), capture_output=True,
                           text=True, check=True)
@@ -334,16 +346,16 @@ def test_the_verdict_runs_in_a_process_that_never_saw_the_learner():
 
 
 def test_a_wrong_or_incomplete_record_fails():
-    record = measure_sanity("loss_at_init", dpo_loss)
+    record = probe_sanity("loss_at_init", dpo_loss)
     with pytest.raises(CheckFailed, match="expected the record of 'margin_monotone'"):
-        verdict_sanity("margin_monotone", record)
+        judge_sanity("margin_monotone", record)
     del record["equal"]
     with pytest.raises(CheckFailed, match="sanity check 1 — the record is incomplete"):
-        verdict_sanity("loss_at_init", record)
+        judge_sanity("loss_at_init", record)
     with pytest.raises(ValueError):
-        measure_sanity("no_such_check", dpo_loss)
+        probe_sanity("no_such_check", dpo_loss)
 
 
 def test_the_public_functions_print_the_verdict(capsys):
     sanity_loss_at_init(dpo_loss)
-    assert capsys.readouterr().out.splitlines() == verdict_sanity("loss_at_init", measure_sanity("loss_at_init", dpo_loss))
+    assert capsys.readouterr().out.splitlines() == judge_sanity("loss_at_init", probe_sanity("loss_at_init", dpo_loss))

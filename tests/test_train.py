@@ -11,8 +11,20 @@ from rlhf_core.logps import get_logps_loop
 from rlhf_core.metrics import EVAL_METRICS, TRAIN_METRICS
 from rlhf_core.model import ModelConfig, TinyLM
 from rlhf_core.tokenizer import WordTokenizer
-from rlhf_core.train import (DPOConfig, SFTConfig, concatenated_logps, dpo_metrics, dpo_step, lr_at, make_reference,
-                             reference_logps, sft_loss, sft_step, train_dpo, train_sft)
+from rlhf_core.train import (
+    DPOConfig,
+    SFTConfig,
+    concatenated_logps,
+    dpo_metrics,
+    dpo_step,
+    lr_at,
+    make_reference,
+    reference_logps,
+    sft_loss,
+    sft_step,
+    train_dpo,
+    train_sft,
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +84,8 @@ def test_the_learning_rate_warms_up_then_decays():
 def test_one_concatenated_pass_equals_two_separate_passes(tok):
     model = small_model(tok).eval()
     batch = collate_pairs(some_pairs(5), tok)
-    pc, pr = concatenated_logps(model, batch)
-    for side, got in (("chosen", pc), ("rejected", pr)):
+    logp_pol_chosen, logp_pol_rejected = concatenated_logps(model, batch)
+    for side, got in (("chosen", logp_pol_chosen), ("rejected", logp_pol_rejected)):
         ids = batch[f"{side}_input_ids"]
         alone = get_logps_loop(model(ids, batch[f"{side}_attention_mask"]).detach(), ids, batch[f"{side}_response_mask"])
         assert torch.allclose(got.double(), alone, atol=1e-4)
@@ -132,8 +144,8 @@ def test_history_carries_the_conventional_metric_names(tok):
 
 
 def test_dpo_metrics_are_consistent():
-    pc, pr, rc, rr = (torch.randn(9) for _ in range(4))
-    m = dpo_metrics(pc, pr, rc, rr, beta=0.5)
+    logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected = (torch.randn(9) for _ in range(4))
+    m = dpo_metrics(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.5)
     assert m["rewards/margins"] == pytest.approx(m["rewards/chosen"] - m["rewards/rejected"], abs=1e-6)
     assert m["logratio/margin"] == pytest.approx(m["rewards/margins"] / 0.5, abs=1e-5)
     assert 0.0 <= m["rewards/accuracies"] <= 1.0
@@ -144,13 +156,81 @@ def test_dpo_step_moves_the_policy_toward_the_chosen_responses(tok):
     reference = make_reference(policy)
     pairs = some_pairs(8)
     batch = collate_pairs(pairs, tok)
-    ref_c, ref_r = reference_logps(reference, pairs, tok)
+    logp_ref_chosen, logp_ref_rejected = reference_logps(reference, pairs, tok)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-2)
-    first = dpo_step(policy, batch, ref_c, ref_r, optimizer, beta=0.1)
+    first = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.1)
     for _ in range(10):
-        last = dpo_step(policy, batch, ref_c, ref_r, optimizer, beta=0.1)
+        last = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.1)
     assert first["loss"] == pytest.approx(math.log(2), abs=1e-4)
     assert last["loss"] < first["loss"] and last["rewards/margins"] > 0
+
+
+def test_train_dpo_runs_dpo_step_for_every_update(tok, monkeypatch):
+    import rlhf_core.train as train_module
+
+    seen = []
+    real = train_module.dpo_step
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "dpo_step", spy)
+    policy = small_model(tok)
+    config = DPOConfig(batch_size=4, grad_accum_steps=2, steps=3, max_grad_norm=0.5, loss_type="cdpo",
+                       label_smoothing=0.2, eval_every=100)
+    train_dpo(policy, make_reference(policy), tok, some_pairs(16), config, eval_prompts=None, progress=False)
+    assert len(seen) == 3
+    assert seen[0] == {"loss_type": "cdpo", "label_smoothing": 0.2, "average_logps": False, "max_grad_norm": 0.5,
+                       "micro_batches": 2}
+
+
+def test_dpo_step_default_is_the_plain_sigmoid_step(tok):
+    # what lesson 08 asks for: summed log-probs, dpo_loss, zero_grad / backward / step, no clipping
+    from rlhf_core.losses import dpo_loss
+
+    pairs = some_pairs(6, seed=4)
+    batch = collate_pairs(pairs, tok)
+    results = []
+    for use_library in (True, False):
+        policy = small_model(tok, seed=2)
+        logp_ref_chosen, logp_ref_rejected = reference_logps(make_reference(small_model(tok, seed=3)), pairs, tok)
+        optimizer = torch.optim.SGD(policy.parameters(), lr=0.5)
+        if use_library:
+            loss = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.2)["loss"]
+        else:
+            optimizer.zero_grad()
+            logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch)
+            by_hand = dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.2)
+            by_hand.backward()
+            optimizer.step()
+            loss = by_hand.item()
+        results.append((loss, torch.cat([p.detach().flatten() for p in policy.parameters()])))
+    assert results[0][0] == results[1][0]
+    assert torch.equal(results[0][1], results[1][1])
+
+
+def test_dpo_step_clips_and_accumulates(tok):
+    pairs = some_pairs(8, seed=6)
+    batch = collate_pairs(pairs, tok)
+    logp_ref_chosen, logp_ref_rejected = reference_logps(make_reference(small_model(tok, seed=3)), pairs, tok)
+
+    def step(**extras):
+        policy = small_model(tok, seed=2)
+        start = torch.cat([p.detach().flatten() for p in policy.parameters()])
+        out = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, torch.optim.SGD(policy.parameters(), lr=1.0),
+                       beta=0.5, **extras)
+        return out, torch.cat([p.detach().flatten() for p in policy.parameters()]) - start
+
+    plain, moved = step()
+    clipped, moved_clipped = step(max_grad_norm=1e-3)
+    assert moved_clipped.norm().item() == pytest.approx(1e-3, rel=1e-3) and moved.norm().item() > 1e-2
+    accumulated, moved_accumulated = step(micro_batches=4)
+    assert torch.allclose(moved_accumulated, moved, atol=1e-6)
+    assert accumulated["loss"] == pytest.approx(plain["loss"], abs=1e-6)
+    assert accumulated["logratio/margin"] == pytest.approx(plain["logratio/margin"], abs=1e-5)
+    with pytest.raises(ValueError, match="micro-batches"):
+        step(micro_batches=9)
 
 
 @pytest.mark.parametrize("loss_type", ["ipo", "cdpo"])
@@ -187,10 +267,10 @@ def test_heldout_pair_metrics_is_zero_margin_for_the_reference_itself():
 
     model, tokenizer, _ = load_sft_model()
     pairs = [{"prompt": "honestly , the plot felt", "chosen": "great .", "rejected": "it was very dull ."}] * 3
-    ref_c, ref_r = reference_logps(model, pairs, tokenizer)
+    logp_ref_chosen, logp_ref_rejected = reference_logps(model, pairs, tokenizer)
     model.train()
-    metrics = heldout_pair_metrics(model, pairs, ref_c, ref_r, tokenizer)
+    metrics = heldout_pair_metrics(model, pairs, logp_ref_chosen, logp_ref_rejected, tokenizer)
     assert model.training, "heldout_pair_metrics must restore the model's training mode"
     assert metrics == {"eval/margin": pytest.approx(0.0, abs=1e-4), "eval/accuracy": 0.0}
-    shifted = heldout_pair_metrics(model, pairs, ref_c - 2.0, ref_r, tokenizer)
+    shifted = heldout_pair_metrics(model, pairs, logp_ref_chosen - 2.0, logp_ref_rejected, tokenizer)
     assert shifted["eval/margin"] == pytest.approx(2.0, abs=1e-4) and shifted["eval/accuracy"] == 1.0

@@ -1,42 +1,34 @@
-"""The machinery behind ``rlhf_core.checks``: probe a candidate, then judge plain numbers.
+"""The machinery of every check: cases, mistakes, the exercise registry, probe and judge.
 
-A check runs in two halves so that the grader can keep them apart:
+A check runs in two halves so that the grader can keep them apart. **probe** calls the candidate
+on fixed, seeded inputs (a list of *cases*) and records, for every case, either ``{"ok": True,
+"values": {key: serialised}}`` or ``{"ok": False, "error": error record}``: plain JSON-able data,
+exceptions, wrong types, shapes and NaNs included. This half runs the learner's code. **judge**
+compares that record with the probe of the reference (the library's own function) and of the
+known mistakes, and returns a one-line success message or raises :class:`CheckFailed` saying what
+was expected, what came back and which mistake it matches. It never runs the learner's code.
 
-1. **probe** — call the candidate on fixed, seeded inputs (a list of *cases*) and record what
-   came back as plain JSON-able data: for every case either ``{"ok": True, "values": {key:
-   serialised}}`` or ``{"ok": False, "error": {"type", "message"}}``. Exceptions, wrong types,
-   wrong shapes and NaNs are all just data here. This half runs the learner's code.
-2. **judge** — compare that record with the probe of the reference implementation and of the
-   known-wrong implementations (the common mistakes), and either return a one-line success
-   message or raise :class:`CheckFailed` (an ``AssertionError``) that says what was expected,
-   what came back, and which mistake it matches. This half never runs the learner's code, so a
-   process that never saw the submission can do it.
-
-``check(exercise, candidate)`` does both and prints ``✓ <what held>``.
+``check(exercise, candidate)`` does both and prints ``✓ <what held>``. :func:`serialise` and
+:func:`error_record` are the only ways a learner's value or exception becomes data, here and in
+the sanity checks.
 """
 
 from __future__ import annotations
 
 import math
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
+import numpy as np
 import torch
+from torch import Tensor
 
-__all__ = [
-    "CheckFailed",
-    "Missing",
-    "Case",
-    "Mistake",
-    "Exercise",
-    "serialise",
-    "run_case",
-    "probe",
-    "judge",
-    "check",
-    "format_value",
-]
+__all__ = ["CheckFailed", "Missing", "Case", "Mistake", "Exercise", "EXERCISES", "register", "serialise",
+           "error_record", "plain_number", "run_case", "probe", "judge", "check", "format_value"]
+
+MAX_NUMBERS = 10_000  # a returned tensor with more elements is recorded without its numbers
 
 
 class CheckFailed(AssertionError):
@@ -72,7 +64,7 @@ class Mistake:
 
 @dataclass
 class Exercise:
-    """Everything needed to check one exercise."""
+    """Everything needed to check one exercise; ``reference`` is the library's own function."""
 
     name: str
     cases: Callable[[int], list[Case]]  # seed -> cases
@@ -86,6 +78,20 @@ class Exercise:
     grade_id: str | None = None
     extra_judge: Callable[[dict], None] | None = None  # extra rules on the candidate's record
     key_hints: dict[str, str] = field(default_factory=dict)  # what a difference in this key means, if no mistake matches
+    lesson: int = 0  # the lesson that teaches it: the registry is in lesson order
+
+
+#: The one registry: exercise name → :class:`Exercise`, in lesson order (filled by the lesson modules).
+EXERCISES: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add ``exercise`` to :data:`EXERCISES`, kept in lesson order whatever the import order."""
+    EXERCISES[exercise.name] = exercise
+    ordered = sorted(EXERCISES.values(), key=lambda e: e.lesson)  # stable: a lesson's own order is kept
+    EXERCISES.clear()
+    EXERCISES.update((e.name, e) for e in ordered)
+    return exercise
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,41 +105,96 @@ class Missing:
         self.name = name
 
 
+def type_name(value: Any) -> str:
+    """The name of ``value``'s type, read from the type itself (a metaclass cannot fake it)."""
+    try:
+        name = type.__dict__["__name__"].__get__(type(value))
+        return str.__getitem__(name, slice(0, 200)) if isinstance(name, str) else "object"
+    except Exception:
+        return "object"
+
+
+def _tensor_record(value: Tensor) -> dict:
+    """A tensor (any subclass) read with torch's own methods, bypassing a subclass's overrides."""
+    with torch._C.DisableTorchFunctionSubclass():
+        try:
+            dtype = Tensor.dtype.__get__(value)
+            record = {"kind": "tensor", "type": type_name(value), "dtype": str(dtype).replace("torch.", ""),
+                      "shape": [int(n) for n in Tensor.size(value)],
+                      "requires_grad": bool(Tensor.requires_grad.__get__(value)), "data": None}
+        except Exception:
+            return {"kind": "other", "type": type_name(value)}
+        try:
+            if math.prod(record["shape"]) <= MAX_NUMBERS and not dtype.is_complex:
+                copy = Tensor.double(Tensor.cpu(Tensor.detach(value)))
+                record["data"] = [float(x) for x in Tensor.tolist(Tensor.reshape(copy, (-1,)))]
+        except Exception:  # numbers that cannot be read (a meta or sparse tensor, an exotic subclass)
+            pass
+    return record
+
+
 def serialise(value: Any) -> dict:
-    """A returned value as JSON-able data: kind, shape, dtype and the numbers themselves."""
-    if isinstance(value, Missing):
-        return {"kind": "missing", "name": value.name}
-    if isinstance(value, torch.Tensor):
-        data = value.detach().cpu()
-        is_number = data.is_floating_point() or data.dtype in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool)
-        return {
-            "kind": "tensor",
-            "shape": list(data.shape),
-            "dtype": str(data.dtype).replace("torch.", ""),
-            "requires_grad": bool(value.requires_grad),
-            "data": data.double().flatten().tolist() if is_number else None,
-        }
-    if isinstance(value, bool):
-        return {"kind": "bool", "data": [float(value)], "shape": []}
-    if isinstance(value, (int, float)):
-        return {"kind": "number", "data": [float(value)], "shape": []}
-    if isinstance(value, str):
-        return {"kind": "str", "text": value[:500]}
+    """A returned value as JSON-able data (every record has ``kind`` and ``type``); never trusts the
+    object's own methods. A tensor (any subclass): ``dtype``, ``shape``, ``requires_grad`` and
+    ``data``, the flattened numbers as floats (None when over :data:`MAX_NUMBERS`, complex or
+    unreadable). A plain bool/int/float, not a subclass, or a numpy scalar: ``data: [x]``, ``shape: []``. A str:
+    ``text`` (500 characters at most). Also ``none``, ``missing`` (a :class:`Missing` key) and ``other``.
+    """
+    kind = type(value)
+    if kind is Missing:
+        return {"kind": "missing", "type": "Missing", "name": str(value.name)}
+    if issubclass(kind, Tensor):
+        return _tensor_record(value)
+    if kind in (bool, int, float):
+        try:
+            return {"kind": "bool" if kind is bool else "number", "type": kind.__name__, "data": [float(value)], "shape": []}
+        except OverflowError:  # an int too big for a float
+            pass
+    if kind.__module__ == "numpy" and issubclass(kind, (np.floating, np.integer, np.bool_)):
+        # numpy's own scalar types (np.mean(...) returns one): read through the type's method, not the value's
+        return {"kind": "bool" if issubclass(kind, np.bool_) else "number", "type": kind.__name__,
+                "data": [float(kind.item(value))], "shape": []}
+    if issubclass(kind, str):
+        return {"kind": "str", "type": type_name(value), "text": str.__getitem__(value, slice(0, 500))}
     if value is None:
-        return {"kind": "none"}
-    return {"kind": "other", "type": type(value).__name__}
+        return {"kind": "none", "type": "NoneType"}
+    return {"kind": "other", "type": type_name(value)}
 
 
-def _error_record(exc: BaseException) -> dict:
-    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+def plain_number(value: Any) -> Any:
+    """A one-element tensor as a Python number (read like :func:`serialise` does), else ``value``."""
+    if issubclass(type(value), Tensor):
+        with torch._C.DisableTorchFunctionSubclass():
+            try:
+                if Tensor.numel(value) == 1:
+                    return Tensor.item(Tensor.detach(value))
+            except Exception:
+                pass
+    return value
+
+
+def error_record(exc: BaseException, limit: int = 500) -> dict:
+    """An exception as data: ``{"type", "message", "where", "not_implemented"}``.
+
+    ``message`` is ``str(exc)`` cut to ``limit`` characters (each judge shows what it needs of
+    it); ``where`` is the innermost line of the learner's own code (``"line 3: return x @ w"``),
+    not of a library; ``not_implemented`` whether it is a NotImplementedError.
+    """
+    try:
+        message = str.__getitem__(str(exc), slice(0, limit))
+    except Exception:  # an exception whose __str__ itself fails
+        message = "(the message could not be printed)"
     where = ""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        # the innermost frame of the learner's own code ("line 3: return x @ w"), not of a library
-        path = frame.filename.replace("\\", "/")
-        if not any(part in path for part in ("/rlhf_core/", "/site-packages/", "/torch/", "/lib/python")):
-            where = f"line {frame.lineno}" + (f": {frame.line.strip()}" if frame.line else "")
-            break
-    return {"type": type(exc).__name__, "message": message, "where": where[:200]}
+    try:
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            path = frame.filename.replace("\\", "/")
+            if not any(part in path for part in ("/rlhf_core/", "/site-packages/", "/torch/", "/lib/python")):
+                where = f"line {frame.lineno}" + (f": {frame.line.strip()}" if frame.line else "")
+                break
+    except Exception:
+        where = ""
+    return {"type": type_name(exc), "message": message, "where": where[:200],
+            "not_implemented": issubclass(type(exc), NotImplementedError)}
 
 
 def run_case(case: Case, fn: Callable) -> dict:
@@ -141,7 +202,7 @@ def run_case(case: Case, fn: Callable) -> dict:
     try:
         values = case.run(fn)
     except Exception as exc:  # the learner's code may raise anything; it is recorded, not re-raised
-        return {"ok": False, "error": _error_record(exc)}
+        return {"ok": False, "error": error_record(exc)}
     return {"ok": True, "values": {k: serialise(v) for k, v in values.items()}}
 
 
@@ -227,13 +288,7 @@ def _entries_match(got: dict, want: dict, rtol: float, atol: float) -> bool:
 
 def outcomes_match(got: dict, want: dict, rtol: float, atol: float) -> bool:
     """Whether two case outcomes agree on every key of ``want`` (errors agree with nothing)."""
-    if not (got.get("ok") and want.get("ok")):
-        return False
-    for key, want_entry in want["values"].items():
-        got_entry = got["values"].get(key)
-        if got_entry is None or not _entries_match(got_entry, want_entry, rtol, atol):
-            return False
-    return True
+    return bool(got.get("ok") and want.get("ok")) and _first_difference(got, want, rtol, atol) is None
 
 
 def _first_difference(got: dict, want: dict, rtol: float, atol: float) -> str | None:
@@ -263,6 +318,12 @@ def _matching_mistake(exercise: Exercise, seed: int, case_name: str, got: dict, 
     return best
 
 
+def _too_big(entry: dict) -> bool:
+    """A tensor recorded without its numbers only because it has too many (its shape still counts)."""
+    return (entry.get("kind") == "tensor" and entry.get("data") is None and not str(entry.get("dtype")).startswith("complex")
+            and math.prod(entry.get("shape") or [0]) > MAX_NUMBERS)
+
+
 def _is_finite(entry: dict) -> bool:
     return all(math.isfinite(x) for x in entry.get("data") or [])
 
@@ -272,7 +333,9 @@ def _fail(exercise: Exercise, case_name: str, text: str) -> None:
 
 
 def _judge_error(exercise: Exercise, case_name: str, error: dict) -> None:
-    kind, message, where = error.get("type", "Exception"), error.get("message", ""), error.get("where", "")
+    kind, where = error.get("type", "Exception"), error.get("where", "")
+    message = str(error.get("message", "")).strip()
+    message = message.splitlines()[0][:300] if message else ""  # the first line is the message a learner reads
     if kind == "NotImplementedError":
         _fail(exercise, "not implemented yet",
               f"replace the `raise NotImplementedError` in `{exercise.name}` with your code, run that cell, then this one. "
@@ -336,7 +399,7 @@ def _explain_mismatch(exercise: Exercise, seed: int, case_name: str, got: dict, 
         got_text = format_value(got_entry)
         extra = " Return the tensor itself (no .item()) so that .backward() can run through it." if got_entry.get("kind") == "number" else ""
         _fail(exercise, case_name, f"{label}expected a tensor, got {got_text}.{extra}{hint}")
-    if _is_numeric(want_entry) and _is_numeric(got_entry):
+    if _is_numeric(want_entry) and (_is_numeric(got_entry) or _too_big(got_entry)):
         want_shape, got_shape = tuple(want_entry["shape"]), tuple(got_entry["shape"])
         if want_shape != got_shape:
             specific = exercise.shape_hint(want_shape, got_shape)

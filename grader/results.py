@@ -1,0 +1,91 @@
+"""Writing an autograde run's results: one file per notebook, atomically, and everything rebuilt from them.
+
+* ``OUT/results/<student>/<notebook>.json`` — the result of one notebook (its CSV row included),
+  written atomically when the notebook is done; a re-run skips every notebook that has one;
+* ``OUT/grades.csv`` — rebuilt from the result files after every notebook, sorted, atomically;
+* ``OUT/autograded/<student>/dpo/<notebook>.ipynb`` and ``OUT/feedback/<student>/<notebook>.html`` —
+  the graded notebook as it ran and its feedback page.
+
+The gradebook (:mod:`grader.gradebook`) is rebuilt from the result files too.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .course import ASSIGNMENT
+from .feedback import feedback_html
+
+__all__ = ["CSV_FIELDS", "atomic_write", "result_path", "write_outputs", "write_result", "write_csv"]
+
+CSV_FIELDS = ["student", "notebook", "score", "max_score", "status", "message", "isolation"]
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader (or a killed run) sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@+-]", "_", name)[:120] or "_"
+
+
+def result_path(out: Path, student: str, notebook: str) -> Path:
+    return out / "results" / _safe(student) / f"{_safe(notebook)}.json"
+
+
+def write_outputs(out: Path, result: dict, graded_nb) -> None:
+    """The graded notebook and its feedback page."""
+    student, notebook = _safe(result["student"]), _safe(result["notebook"])
+    atomic_write(out / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb", nbformat.writes(graded_nb))
+    atomic_write(out / "feedback" / student / f"{notebook}.html", feedback_html(result, graded_nb))
+
+
+def _row(result: dict, isolation: str) -> dict:
+    return {"student": result["student"], "notebook": result["notebook"], "score": f"{result['score']:g}",
+            "max_score": f"{result['max_score']:g}", "status": result["status"], "message": result["message"],
+            "isolation": isolation}
+
+
+def write_result(path: Path, result: dict, isolation: str) -> dict:
+    """Store one notebook's result with its CSV row; returns the row."""
+    row = _row(result, isolation)
+    atomic_write(path, json.dumps({**result, "row": row}, indent=1))
+    return row
+
+
+def write_csv(out: Path) -> None:
+    """``OUT/grades.csv`` from every result file."""
+    rows = []
+    for path in sorted((out / "results").glob("*/*.json")):
+        try:
+            rows.append(json.loads(path.read_text())["row"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    rows.sort(key=lambda r: (r["student"], r["notebook"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(out / "grades.csv", buffer.getvalue())
