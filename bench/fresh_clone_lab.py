@@ -2,7 +2,7 @@
 
 Clones this repository's committed HEAD into a temporary folder, runs ``make lab`` there (which
 creates ``.venv`` and installs ``requirements.txt`` on first use), and stops the clock when the server
-answers with the notebooks listed. Issue 6's bar: within 3 minutes on the course's 2-core machine.
+answers with the notebooks listed. The course's bar: within 3 minutes on its 2-core machine.
 pip's cache is whatever this machine has (a CI machine that just ran ``make test`` has it warm).
 
     python bench/fresh_clone_lab.py [--keep]

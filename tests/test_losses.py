@@ -21,7 +21,7 @@ def _neg_log_sigmoid(x: float) -> float:
     return _softplus(-x)
 
 
-def test_dpo_loss_worked_example_from_the_issue():
+def test_dpo_loss_on_a_worked_example():
     t = torch.tensor
     loss = losses.dpo_loss(t([-12, -30.5, -7.25, -20.0]), t([-14, -29, -9.5, -20.0]),
                            t([-13, -31, -7, -20.0]), t([-13.5, -28, -8, -20.0]), beta=0.1)
