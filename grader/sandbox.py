@@ -159,8 +159,9 @@ class KernelSandbox:
         for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
             env += ["--setenv", key, value]
         sandbox = [self.iso.bwrap, "--clearenv", *env, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
-                   "--cap-drop", "ALL", "--die-with-parent", "--new-session", *binds,
-                   "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp",
+                   "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+                   # private /tmp first, then the read-only binds on top: a checkout or venv under /tmp stays visible
+                   "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", *binds, "--proc", "/proc", "--dev", "/dev",
                    "--bind", str(self.scratch), str(self.scratch), "--chdir", str(self.work),
                    "--", "setpriv", "--no-new-privs", "--bounding-set=-all", "--", *caps, *kernel]
         return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *sandbox]
