@@ -59,50 +59,40 @@ def _toy_logps(policy, ref, batch, ref_from_policy=False):
     return pick(logp_pol, chosen), pick(logp_pol, rejected), pick(logp_ref, chosen), pick(logp_ref, rejected)
 
 
-def _toy_no_zero_grad(policy, ref, batch, optimizer, beta=0.1):
-    loss = losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta)
+def _update(loss, optimizer, zero_grad: bool = True, step: bool = True) -> float:
+    """The step's update, with the parts a mistake leaves out: zero_grad, backward, step; the loss as a float."""
+    if zero_grad:
+        optimizer.zero_grad()
     loss.backward()
-    optimizer.step()
+    if step:
+        optimizer.step()
     return loss.item()
+
+
+def _toy_no_zero_grad(policy, ref, batch, optimizer, beta=0.1):
+    return _update(losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta), optimizer, zero_grad=False)
 
 
 def _toy_no_step(policy, ref, batch, optimizer, beta=0.1):
-    loss = losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta)
-    optimizer.zero_grad()
-    loss.backward()
-    return loss.item()
+    return _update(losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta), optimizer, step=False)
 
 
 def _toy_swapped(policy, ref, batch, optimizer, beta=0.1):
     logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected = _toy_logps(policy, ref, batch)
-    loss = losses.dpo_loss(logp_pol_rejected, logp_pol_chosen, logp_ref_rejected, logp_ref_chosen, beta=beta)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+    return _update(losses.dpo_loss(logp_pol_rejected, logp_pol_chosen, logp_ref_rejected, logp_ref_chosen, beta=beta),
+                   optimizer)
 
 
 def _toy_policy_as_ref(policy, ref, batch, optimizer, beta=0.1):
-    loss = losses.dpo_loss(*_toy_logps(policy, ref, batch, ref_from_policy=True), beta=beta)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+    return _update(losses.dpo_loss(*_toy_logps(policy, ref, batch, ref_from_policy=True), beta=beta), optimizer)
 
 
 def _toy_default_beta(policy, ref, batch, optimizer, beta=0.1):
-    loss = losses.dpo_loss(*_toy_logps(policy, ref, batch))
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    return loss.item()
+    return _update(losses.dpo_loss(*_toy_logps(policy, ref, batch)), optimizer)
 
 
 def _toy_loss_after_step(policy, ref, batch, optimizer, beta=0.1):
-    loss = losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
+    _update(losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta), optimizer)
     with torch.no_grad():
         return losses.dpo_loss(*_toy_logps(policy, ref, batch), beta=beta).item()
 
