@@ -48,8 +48,22 @@ xdist        = $(if $(filter-out 0,$(1)),-n $(1) --dist loadfile)
 SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow
 
 # Everything, every notebook included: the README's test command and what CI (.ci/run) runs.
+# The fresh-venv replays (marker fresh_env: pip installing the pins into new venvs, mostly one core
+# and the disk) run in a second pytest process beside the rest, so both cores stay busy; their report
+# follows the main one. FRESH_BESIDE=0 runs everything in one process. Exit code 5 ("no tests
+# collected", e.g. under -k) is not a failure of the fresh side.
+FRESH_BESIDE ?= 1
+FRESH_LOG    := $(VENV)/pytest-fresh-env.log
 test: setup sandbox-tools browser-tools
+ifeq ($(FRESH_BESIDE),0)
 	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) $(PYTEST_ARGS)
+else
+	@$(PY) -m pytest -m fresh_env $(PYTEST_ARGS) >$(FRESH_LOG) 2>&1 & fresh=$$!; \
+	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) -m "not fresh_env" $(PYTEST_ARGS); main=$$?; \
+	wait $$fresh; beside=$$?; [ $$beside -eq 5 ] && beside=0; \
+	echo "---- fresh-venv replays (run beside the tests above) ----"; cat $(FRESH_LOG); rm -f $(FRESH_LOG); \
+	[ $$main -eq 0 ] && [ $$beside -eq 0 ]
+endif
 
 # The developer's inner loop: every test that executes no notebook, needs no sandbox, browser or fresh
 # venv and trains nothing for seconds (under a minute on the 2-core CI machine).

@@ -61,11 +61,17 @@ def main() -> None:
         print(f"  {path.stem:<40} {seconds:6.1f} s   peak {peak:7.0f} MB", flush=True)
     print(f"  {'all':<40} {total:6.1f} s")
     if args.write:
+        # notebooks named on the command line update their own entries; the others keep theirs (each has its date)
         machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        TIMES_FILE.write_text(json.dumps({
-            "machine": machine, "date": datetime.date.today().isoformat(),
-            "notebooks": {stem: {"seconds": round(seconds, 1), "peak_mb": round(peak)} for stem, seconds, peak in rows},
-        }, indent=1) + "\n")
+        today = datetime.date.today().isoformat()
+        old = json.loads(TIMES_FILE.read_text()) if args.notebooks and TIMES_FILE.exists() else {"notebooks": {}}
+        entries = {stem: {"date": old.get("date", today), **entry} for stem, entry in old["notebooks"].items()}
+        entries.update({stem: {"seconds": round(seconds, 1), "peak_mb": round(peak), "date": today}
+                        for stem, seconds, peak in rows})
+        if old.get("machine", machine) != machine:
+            raise SystemExit(f"{TIMES_FILE.name} was measured on {old['machine']}, this is {machine}: measure every notebook")
+        TIMES_FILE.write_text(json.dumps({"machine": machine, "date": today, "notebooks": dict(sorted(entries.items()))},
+                                         indent=1) + "\n")
         print(f"wrote {TIMES_FILE.relative_to(ROOT)}")
     if args.markdown:
         print("\n| notebook | run time | kernel peak memory |\n|---|---|---|")

@@ -12,7 +12,7 @@ of each trainer. The two trainers draw their batches in different orders, so the
 difference is within that spread.
 
     python bench/trl_vs_course.py step [--batch 32] [--rounds 7] [--steps 5] [--threads 2]
-    python bench/trl_vs_course.py runs [--seeds 0 1 2] [--steps 100] [--threads 2]
+    python bench/trl_vs_course.py runs [--seeds 0 1 2 3 4] [--steps 40] [--threads 2]
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ import torch  # noqa: E402
 from rlhf_core import hf, task  # noqa: E402
 from rlhf_core.checkpoint import load_sft_model  # noqa: E402
 from rlhf_core.data import collate_pairs  # noqa: E402
-from rlhf_core.evaluation import evaluate_policy  # noqa: E402
-from rlhf_core.recipes import DEFAULT_DPO, reward_pairs  # noqa: E402
-from rlhf_core.train import dpo_step, make_reference, reference_logps, train_dpo  # noqa: E402
-from rlhf_core.trl_dpo import train_with_trl, trl_arguments  # noqa: E402
+from rlhf_core.recipes import DEFAULT_DPO  # noqa: E402
+from rlhf_core.train import dpo_step, make_reference, reference_logps  # noqa: E402
+from rlhf_core.trl_dpo import compare_with_course, trl_arguments  # noqa: E402
 
 
 def _machine(threads: int) -> str:
@@ -98,31 +97,19 @@ def bench_step(args) -> None:
 
 
 def bench_runs(args) -> None:
-    sft, tokenizer, _ = load_sft_model()
-    reference = make_reference(sft)
     print(f"course trainer vs TRL DPOTrainer, {args.steps} steps of the course's default setting "
           f"(β {DEFAULT_DPO.beta}, lr {DEFAULT_DPO.lr}, batch {DEFAULT_DPO.batch_size}), {_machine(args.threads)}")
-    results: dict[str, list[dict]] = {"course": [], "TRL": []}
-    for seed in args.seeds:
-        pairs = reward_pairs(reference, tokenizer, seed=seed + 1)
-        config = replace(DEFAULT_DPO, steps=args.steps, seed=seed, eval_every=10**9)
-        start = time.perf_counter()
-        policy = copy.deepcopy(sft)
-        train_dpo(policy, reference, tokenizer, pairs, config, eval_prompts=None, progress=False)
-        course_seconds = time.perf_counter() - start
-        trl_run = train_with_trl(sft, reference, tokenizer, pairs, config)
-        for name, trained, seconds in (("course", policy, course_seconds), ("TRL", trl_run.policy, trl_run.seconds)):
-            scores = evaluate_policy(trained, reference, tokenizer, seed=seed)
-            results[name].append({**scores, "seconds": seconds})
-            print(f"  seed {seed} {name:<7} reward {scores['eval/reward']:+.3f}  KL {scores['eval/kl']:5.2f}  "
-                  f"grammatical {scores['eval/grammatical']:.0%}  ({seconds:.0f} s)")
-    print("  mean ± standard deviation over seeds:")
+    results = compare_with_course(args.seeds, args.steps, report=lambda line: print("  " + line, flush=True))
+    spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else float("nan"))
+    print(f"  mean ± standard deviation over {len(args.seeds)} seeds:")
     for name, rows in results.items():
-        reward = [r["eval/reward"] for r in rows]
-        kl = [r["eval/kl"] for r in rows]
-        spread = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else float("nan"))
+        reward, kl = [r["eval/reward"] for r in rows], [r["eval/kl"] for r in rows]
         print(f"  {name:<7} reward {statistics.mean(reward):+.3f} ± {spread(reward):.3f}   "
-              f"KL {statistics.mean(kl):.2f} ± {spread(kl):.2f}")
+              f"KL {statistics.mean(kl):.3f} ± {spread(kl):.3f}   {statistics.mean(r['seconds'] for r in rows):.1f} s/run")
+    for metric in ("eval/reward", "eval/kl"):
+        course, trl = ([r[metric] for r in results[name]] for name in ("course", "TRL"))
+        print(f"  {metric}: course − TRL = {statistics.mean(course) - statistics.mean(trl):+.3f}; "
+              f"seed-to-seed spread (sd) {spread(course):.3f} (course), {spread(trl):.3f} (TRL)")
 
 
 def main() -> None:
@@ -133,8 +120,8 @@ def main() -> None:
     step.add_argument("--rounds", type=int, default=7)
     step.add_argument("--steps", type=int, default=5)
     runs = sub.add_parser("runs")
-    runs.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    runs.add_argument("--steps", type=int, default=100)
+    runs.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    runs.add_argument("--steps", type=int, default=40)
     for p in (step, runs):
         p.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

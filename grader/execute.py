@@ -81,11 +81,12 @@ def _note(text: str):
     return new_output("stream", name="stderr", text=text + "\n")
 
 
-def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path) -> RunResult:
-    """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox`."""
+def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None = None) -> RunResult:
+    """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox` (``library``: the
+    folder of the ``rlhf_core`` copy the kernel imports, see :mod:`grader.withheld`)."""
     result = RunResult()
     name = uuid.uuid4().hex[:12]
-    sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name)
+    sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name, library=library)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
     km.transport = "ipc"
     km.ip = str(sandbox.scratch / "ipc")

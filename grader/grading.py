@@ -21,6 +21,7 @@ from .execute import run_notebook
 from .judge import CellVerdict, judge_cell
 from .plan import Item, SecretSeeds
 from .sandbox import Isolation, Limits
+from .withheld import withheld_library
 
 __all__ = ["read_submission", "grade_one", "grade_item", "grader_error"]
 
@@ -64,10 +65,14 @@ def read_submission(path: Path):
 def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, seeds: SecretSeeds | None,
               scratch: Path):
     """Run and judge one submission notebook: ``(result dict, graded notebook)``. Nothing the submission
-    does makes this raise; an exception here is the grader's own failure."""
+    does makes this raise; an exception here is the grader's own failure.
+
+    The kernel imports the lesson's withheld copy of the library (:mod:`grader.withheld`), built once
+    per run and lesson under ``scratch``: no reference of this lesson's exercises works in it."""
     cell_seeds = {c.grade_id: (seeds.for_cell(student, lesson.name, c) if seeds else {}) for c in lesson.spec}
     graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds)
-    run = run_notebook(graded_nb, iso, limits, scratch)
+    library = withheld_library(lesson.name, lesson.spec, scratch)
+    run = run_notebook(graded_nb, iso, limits, scratch, library=library)
     verdicts = []
     for cell in lesson.spec:
         index = probe_index[cell.grade_id]

@@ -3,9 +3,11 @@
 A check cell earns its points when exactly one record arrived for it, the record reports no
 tampering, and every check in it passes when judged here: exercise checks by
 :func:`rlhf_core.checks.judge` on the cases this process regenerates from the (secret) seed,
-sanity checks by :func:`rlhf_core.checks.judge_sanity`. Anything else — no record, two records,
-a malformed one — earns 0 with a one-line reason. Judging is serialised by a lock: the checks'
-case generators use torch's global random state.
+sanity checks by :func:`rlhf_core.checks.judge_sanity`. A probe that reached one of the lesson's
+withheld references (:mod:`grader.withheld`), or whose candidate is one of rlhf_core's own
+functions, earns 0 with a verdict that says so. Anything else — no record, two records, a
+malformed one — earns 0 with a one-line reason. Judging is serialised by a lock: the checks' case
+generators use torch's global random state.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
 
 from .spec import GradeCell
+from .withheld import borrowed_verdict, reached_withheld, withheld_verdict
 
 __all__ = ["CellVerdict", "judge_cell"]
 
@@ -65,6 +68,12 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
                 return fail("malformed result")
             if "absent" in got:
                 return fail(f"✗ {', '.join(map(str, got['absent']))} is not defined: did you run (or delete) the exercise cell?")
+            name = probe.name if probe.kind == "exercise" else probe.candidates[0]
+            if "borrowed" in got:
+                return fail(borrowed_verdict(name, str(got["borrowed"])))
+            reached = reached_withheld(got)
+            if reached is not None:
+                return fail(withheld_verdict(name, reached))
             if "crashed" in got:
                 return fail(f"✗ the check crashed: {_first_line(got['crashed'])}")
             with _LOCK:

@@ -8,9 +8,12 @@ hooks, ``sys.stdout``/``stderr``/``displayhook``).
 A *probe cell* stands where the check cell was. It runs the check's first half — the learner's
 function called on the check's inputs, its outputs recorded as plain numbers — and publishes the
 record as one display message of its own MIME type. The grader reads that message as it arrives
-(later cells cannot change it) and judges the numbers in its own process. A record also lists any
-tampering found against the snapshot; the grader then scores the cell 0. Nothing here decides a
-score: the kernel only measures.
+(later cells cannot change it) and judges the numbers in its own process. A candidate that is one
+of rlhf_core's own functions is not measured: the record says so (``borrowed``). The kernel imports
+the lesson's withheld copy of the library (:mod:`grader.withheld`), where no reference of the
+lesson's exercises works; a probe that reaches one records the ``WithheldReference`` error it
+raised. A record also lists any tampering found against the snapshot; the grader then scores the
+cell 0. Nothing here decides a score: the kernel only measures.
 """
 
 from __future__ import annotations
@@ -80,10 +83,11 @@ def __dpo_grader_setup():
                 record["probes"].append({"absent": absent})
                 continue
             functions = [namespace[c] for c in candidates]
-            borrowed = [c for c, f in zip(candidates, functions)
-                        if str(getattr(f, "__module__", "") or "").startswith("rlhf_core")]
-            if borrowed:
-                record["tampering"].append(f"{', '.join(borrowed)} is rlhf_core's own function, not yours")
+            borrowed = [f"{c}={getattr(f, '__module__', '')}.{getattr(f, '__name__', '?')}" for c, f in zip(candidates, functions)
+                        if str(getattr(f, "__module__", "") or "").startswith("rlhf_core")]   # as borrowed() below
+            if borrowed:   # the library's own function standing in for the learner's: nothing to measure
+                record["probes"].append({"borrowed": borrowed[0][:200]})
+                continue
             try:
                 if kind == "exercise":
                     record["probes"].append(probe(exercises[name], functions[0], seed))
@@ -100,6 +104,14 @@ def __dpo_grader_setup():
 __dpo_grader_probe = __dpo_grader_setup()
 del __dpo_grader_setup
 '''.strip()
+
+
+def borrowed(candidate: str, function) -> str | None:
+    """The preamble's rule, for the in-notebook self-check: ``"name=module.function"`` when the candidate
+    is one of rlhf_core's own functions, else None."""
+    if str(getattr(function, "__module__", "") or "").startswith("rlhf_core"):
+        return f"{candidate}={getattr(function, '__module__', '')}.{getattr(function, '__name__', '?')}"[:200]
+    return None
 
 
 def preamble_source() -> str:

@@ -93,11 +93,13 @@ def lesson_table(solutions: Path = SOLUTIONS_DIR, times_file: Path = TIMES_FILE,
                  f"[![Launch Binder]({BINDER_BADGE})]({binder_url(file)})")
         rows.append(f"| {name[:2]} | [{_title(lesson.source)}](notebooks/{file}) | {_implements(lesson)} | {links} | "
                     f"{seconds} | {memory} |")
-    rows.append(f"| | all ten | | | **{total / 60:.1f} min** | |")
+    rows.append(f"| | all {len(lessons)} | | | **{total / 60:.1f} min** | |")
     if times.get("machine"):
+        dates = sorted({entry.get("date", times["date"]) for entry in times["notebooks"].values()} or {times["date"]})
+        when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
         rows.append("")
         rows.append(f"Run times and peak kernel memory: `python bench/notebook_times.py --write` on {times['machine']} "
-                    f"({times['date']}); each solution notebook top to bottom in a fresh kernel, kernel start included.")
+                    f"({when}); each solution notebook top to bottom in a fresh kernel, kernel start included.")
     return "\n".join(rows)
 
 

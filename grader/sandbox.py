@@ -5,7 +5,9 @@ The sandbox (root + ``bwrap`` + cgroup v1 or v2) gives each kernel
 * no network (a private network namespace: not even the host's loopback),
 * a private PID namespace that dies with the grader (``--die-with-parent``),
 * a read-only view of only the Python installation, the virtual environment and ``rlhf_core`` —
-  not ``solutions/``, not the gradebook, not OUT — and one writable scratch directory,
+  not ``solutions/``, not the gradebook, not OUT — and one writable scratch directory; when the
+  grader withholds the lesson's references (:mod:`grader.withheld`), the withheld copy of
+  ``rlhf_core`` is bound over the real one, whose files the kernel then cannot read,
 * an unprivileged uid (65534) with no capabilities and ``no_new_privs``,
 * a memory cap and a process cap (its own cgroup), and ``prlimit`` caps on open files and file size,
 * kernel sockets as Unix domain sockets in the scratch directory (``transport = "ipc"``).
@@ -99,17 +101,26 @@ def detect(want_sandbox: bool = True) -> Isolation:
 def _python_roots() -> list[str]:
     """Read-only paths the kernel needs: the interpreter's installation and the environment."""
     paths = {sys.prefix, sys.base_prefix, sysconfig.get_paths()["stdlib"], os.path.dirname(os.path.realpath(sys.executable))}
-    import rlhf_core
-
-    paths.add(os.path.dirname(os.path.dirname(os.path.abspath(rlhf_core.__file__))) + "/rlhf_core")
     return sorted(p for p in paths if p and os.path.exists(p))
 
 
-class KernelSandbox:
-    """One kernel's jail: a scratch directory, a kernelspec that starts the kernel in it, a cgroup."""
+def _library_dir() -> str:
+    """The real ``rlhf_core`` package folder."""
+    import rlhf_core
 
-    def __init__(self, iso: Isolation, limits: Limits, scratch: Path, name: str):
+    return os.path.dirname(os.path.abspath(rlhf_core.__file__))
+
+
+class KernelSandbox:
+    """One kernel's jail: a scratch directory, a kernelspec that starts the kernel in it, a cgroup.
+
+    ``library``, when given, is a folder holding a copy of ``rlhf_core`` for the kernel to import in
+    place of the real one: bound over the real package under bwrap, first on ``PYTHONPATH`` without.
+    """
+
+    def __init__(self, iso: Isolation, limits: Limits, scratch: Path, name: str, library: Path | None = None):
         self.iso, self.limits, self.scratch, self.name = iso, limits, Path(scratch), name
+        self.library = Path(library) if library is not None else None
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.work = self.scratch / "work"            # the kernel's working directory
         self.work.mkdir(exist_ok=True)
@@ -155,6 +166,8 @@ class KernelSandbox:
         for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin"):
             if os.path.exists(path):
                 binds += ["--ro-bind", path, path]
+        real = _library_dir()   # last, so that it lies over any folder above it (a venv's site-packages)
+        binds += ["--ro-bind", str(self.library / "rlhf_core") if self.library else real, real]
         env = []
         for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
             env += ["--setenv", key, value]
@@ -167,10 +180,13 @@ class KernelSandbox:
         return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *sandbox]
 
     def kernel_env(self) -> dict[str, str]:
-        return {"HOME": str(self.work), "IPYTHONDIR": str(self.scratch / ".ipython"), "MPLCONFIGDIR": str(self.scratch / ".mpl"),
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "TQDM_DISABLE": "1",
-                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-                "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": "/tmp" if self.iso.bwrap else str(self.scratch)}
+        env = {"HOME": str(self.work), "IPYTHONDIR": str(self.scratch / ".ipython"), "MPLCONFIGDIR": str(self.scratch / ".mpl"),
+               "MPLBACKEND": "module://matplotlib_inline.backend_inline", "TQDM_DISABLE": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": "/tmp" if self.iso.bwrap else str(self.scratch)}
+        if self.library is not None and not self.iso.bwrap:   # no bind without bwrap: the copy comes first on the path
+            env["PYTHONPATH"] = os.pathsep.join([str(self.library), *filter(None, [os.environ.get("PYTHONPATH")])])
+        return env
 
     def _cgroup_args(self) -> list[str]:
         args = []

@@ -7,6 +7,9 @@
   included) runs the same checks on the functions defined in the notebook and prints the same table.
   It needs only the installed package: the checks of each lesson ship as ``grader/lessons.json``,
   written by ``python -m grader release`` (:mod:`grader.course`).
+
+Both withhold the lesson's references as the grader does (:mod:`grader.withheld`): an answer that
+calls rlhf_core's version of its own exercise fails here as it fails there.
 """
 
 from __future__ import annotations
@@ -46,8 +49,16 @@ def _lesson_of(namespace: dict, lessons: dict) -> str:
 
 def verdict_table(namespace: dict | None = None, lesson: str | None = None, quiet: bool = False):
     """Run every check of this lesson on the functions in ``namespace`` (default: the notebook's)
-    and print the verdict table; returns the list of verdicts."""
+    and print the verdict table; returns the list of verdicts.
+
+    While the checks run, this lesson's references are withheld as in the grading kernel
+    (:func:`grader.withheld.withheld_in_process`): a function that calls rlhf_core's version of its
+    exercise — however reached, a copy of it or its source exec'd included — gets the grader's verdict
+    for that. ``python -m grader check`` runs the notebook exactly as the grader does."""
     from rlhf_core.checks import EXERCISES, probe, probe_sanity
+
+    from .kernel_side import borrowed
+    from .withheld import withheld_in_process
 
     if namespace is None:
         from IPython import get_ipython
@@ -55,19 +66,31 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
         namespace = get_ipython().user_ns
     lessons = read_lessons_json()
     name = lesson or _lesson_of(namespace, lessons)
-    verdicts = []
-    for cell in lessons[name]:
-        # the record a probe cell would publish from the grader's kernel, judged by the same judge_cell
-        record = {"grade_id": cell.grade_id, "tampering": [], "probes": []}
-        for p in cell.probes:
-            absent = [c for c in p.candidates if c not in namespace]
-            if absent:
-                record["probes"].append({"absent": absent})
-            elif p.kind == "exercise":
-                record["probes"].append(probe(EXERCISES[p.name], namespace[p.candidates[0]], p.seed))
-            else:
-                record["probes"].append(probe_sanity(p.name, *(namespace[c] for c in p.candidates)))
-        verdicts.append(judge_cell(cell, [json.dumps(record, allow_nan=True)], {}))
+    records = []
+    with withheld_in_process(name, lessons[name], namespace) as watch:
+        for cell in lessons[name]:
+            # the record a probe cell would publish from the grader's kernel, judged below by the same judge_cell
+            record = {"grade_id": cell.grade_id, "tampering": [], "probes": []}
+            for p in cell.probes:
+                absent = [c for c in p.candidates if c not in namespace]
+                lent = [b for b in (borrowed(c, namespace[c]) for c in p.candidates if c in namespace) if b]
+                watch.clear()
+                try:
+                    if absent:
+                        got = {"absent": absent}
+                    elif lent:
+                        got = {"borrowed": lent[0]}
+                    elif p.kind == "exercise":
+                        got = probe(EXERCISES[p.name], namespace[p.candidates[0]], p.seed)
+                    else:
+                        got = probe_sanity(p.name, *(namespace[c] for c in p.candidates))
+                except Exception as exc:   # as the grader's probe cell records it
+                    got = {"crashed": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                if watch.reached:    # the grader's kernel has no such code: there the call would have raised
+                    got = {"crashed": f"WithheldReference: {watch.message()}"}
+                record["probes"].append(got)
+            records.append((cell, record))
+    verdicts = [judge_cell(cell, [json.dumps(record, allow_nan=True)], {}) for cell, record in records]
     if not quiet:
         print(format_table(f"self-check of {name} (the autograder's checks, hidden tests included):", verdicts))
     return verdicts

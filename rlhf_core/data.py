@@ -13,8 +13,9 @@ Conventions of every collated sequence (the ones the loss silently depends on):
 
 Pairs come from three places: a ``datasets.Dataset`` built from rows, an HH-style JSON/JSONL file
 (read offline) or a hub dataset by name (online), and construction from model samples — by the
-ground-truth reward (best vs worst of N), or the from-scratch write-up's way (the dataset's
-response chosen, a T = 0.9, top-k 50 sample of the reference rejected).
+ground-truth reward (best vs worst of N, the course's default, or every pair of the N, the paper's
+sentiment construction), or the from-scratch write-up's way (the dataset's response chosen, a
+T = 0.9, top-k 50 sample of the reference rejected).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ __all__ = [
     "load_preference_dataset",
     "sample_responses",
     "pairs_by_reward",
+    "pairs_from_samples",
+    "PAIRINGS",
     "pairs_vs_reference_samples",
     "HH_SAMPLE_PATH",
 ]
@@ -257,25 +260,63 @@ def sample_responses(model, tokenizer: WordTokenizer, prompts: Sequence[str], n_
     return texts
 
 
-def pairs_by_reward(model, tokenizer: WordTokenizer, prompts: Sequence[str], n_samples: int = 4,
-                    temperature: float = 1.0, top_k: int | None = None, reward_fn: Callable[[str], float] = task.reward,
-                    seed: int = 0, min_gap: float = 1e-9, max_new_tokens: int = 28):
-    """Best vs worst of ``n_samples`` model samples per prompt, ranked by the ground-truth reward.
+PAIRINGS = ("best_worst", "all")
 
-    Like the paper's sentiment task: preferences come from a known reward, not from people. A
-    prompt whose best and worst samples score within ``min_gap`` (a tie) gives no pair. Returns a
-    Dataset with ``prompt, chosen, rejected, chosen_reward, rejected_reward``.
+
+def pairs_from_samples(prompts: Sequence[str], samples: Sequence[str], n_samples: int,
+                       reward_fn: Callable[[str], float] = task.reward, min_gap: float = 1e-9,
+                       pairing: str = "best_worst"):
+    """Preference pairs from ``n_samples`` scored samples per prompt (``samples`` prompt-major, as
+    :func:`sample_responses` returns them); the higher-reward sample of a pair is ``chosen``.
+
+    ``pairing="best_worst"``: one pair per prompt, its best vs its worst sample (the course's default),
+    and none when those two score within ``min_gap`` (a tie). ``pairing="all"``: every pair of
+    samples ``i < j`` of a prompt whose rewards differ by more than ``min_gap`` — at most
+    ``C(n_samples, 2)`` per prompt, in sample order (the paper's sentiment task labels all 6 pairs of
+    4 samples). Returns a Dataset with ``prompt, chosen, rejected, chosen_reward, rejected_reward``.
     """
-    texts = sample_responses(model, tokenizer, prompts, n_samples, temperature, top_k, max_new_tokens, seed)
+    if pairing not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
+    if len(samples) != len(prompts) * n_samples:
+        raise ValueError(f"expected {n_samples} samples for each of {len(prompts)} prompts "
+                         f"({len(prompts) * n_samples}), got {len(samples)}")
     rows = []
     for i, prompt in enumerate(prompts):
-        group = texts[i * n_samples:(i + 1) * n_samples]
-        scored = sorted(((reward_fn(t), t) for t in group), key=lambda s: s[0])
-        (low, worst), (high, best) = scored[0], scored[-1]
-        if high - low > min_gap:
-            rows.append({"prompt": prompt, "chosen": best, "rejected": worst,
-                         "chosen_reward": float(high), "rejected_reward": float(low)})
+        group = samples[i * n_samples:(i + 1) * n_samples]
+        if pairing == "best_worst":
+            scored = sorted(((reward_fn(t), t) for t in group), key=lambda s: s[0])
+            (low, worst), (high, best) = scored[0], scored[-1]
+            if high - low > min_gap:
+                rows.append({"prompt": prompt, "chosen": best, "rejected": worst,
+                             "chosen_reward": float(high), "rejected_reward": float(low)})
+            continue
+        scores = [reward_fn(t) for t in group]
+        for a in range(len(group)):
+            for b in range(a + 1, len(group)):
+                if abs(scores[a] - scores[b]) <= min_gap:
+                    continue  # a tie: under a hard label it has no right direction
+                hi, lo = (a, b) if scores[a] > scores[b] else (b, a)
+                rows.append({"prompt": prompt, "chosen": group[hi], "rejected": group[lo],
+                             "chosen_reward": float(scores[hi]), "rejected_reward": float(scores[lo])})
     return pairs_dataset(rows)
+
+
+def pairs_by_reward(model, tokenizer: WordTokenizer, prompts: Sequence[str], n_samples: int = 4,
+                    temperature: float = 1.0, top_k: int | None = None, reward_fn: Callable[[str], float] = task.reward,
+                    seed: int = 0, min_gap: float = 1e-9, max_new_tokens: int = 28, pairing: str = "best_worst"):
+    """Pairs from ``n_samples`` model samples per prompt, ranked by the ground-truth reward.
+
+    Like the paper's sentiment task: preferences come from a known reward, not from people. By
+    default (``pairing="best_worst"``) each prompt gives one pair, its best vs its worst sample, and
+    a prompt whose best and worst samples score within ``min_gap`` (a tie) gives none.
+    ``pairing="all"`` keeps every pair of a prompt's samples that is not a tie, as the paper does
+    (4 samples, 6 pairs per prefix); see :func:`pairs_from_samples`. Returns a Dataset with
+    ``prompt, chosen, rejected, chosen_reward, rejected_reward``.
+    """
+    if pairing not in PAIRINGS:  # before sampling, which takes a while
+        raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
+    texts = sample_responses(model, tokenizer, prompts, n_samples, temperature, top_k, max_new_tokens, seed)
+    return pairs_from_samples(prompts, texts, n_samples, reward_fn, min_gap, pairing)
 
 
 def pairs_vs_reference_samples(reference, tokenizer: WordTokenizer, examples: Sequence[dict],

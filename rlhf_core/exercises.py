@@ -152,6 +152,19 @@ def diagnose_run(history) -> str:
     raise NotImplementedError
 
 
+# ---- 11 from scratch to transformers --------------------------------------------------------------
+
+
+def export_model(model, tokenizer):
+    """The TinyLM ``model`` as a ``transformers.LlamaForCausalLM`` (float32, eval mode) with the same logits.
+
+    Build a ``LlamaConfig`` whose fields carry TinyLM's conventions (``rms_norm_eps``, the RoPE base,
+    ``tie_word_embeddings``, no biases, as many key/value heads as heads) and load every weight under
+    its Llama name. ``tokenizer`` gives the special-token ids (``pad_id``, ``bos_id``, ``eos_id``).
+    """
+    raise NotImplementedError
+
+
 #: The exercises, in lesson order: the names of the checks' registry (one list, kept there).
 EXERCISE_NAMES = tuple(EXERCISES)
 

@@ -25,9 +25,12 @@ plus a configuration that states the conventions the two codebases share:
 
 Positions. The course counts positions over *real* tokens only (``cumsum(mask) - 1``), so padding
 never shifts them; ``LlamaForCausalLM.forward`` numbers columns ``0..T-1`` unless it is given
-``position_ids``. With right padding the two agree; with left padding pass
-``position_ids=course_position_ids(attention_mask)`` (``generate`` derives them from the mask
-itself). Logits at padded positions are meaningless in both.
+``position_ids``. With right padding the two agree. With left padding every position of a row is
+shifted by the same count, which RoPE does not see (a score depends on the distance between two
+positions only), so the logits still agree up to float32 rounding (larger rounding: larger angles;
+lesson 11 prints both); ``position_ids=course_position_ids(attention_mask)`` gives exactly the
+course's numbering, and ``generate`` derives its positions from the mask itself. Logits at padded
+positions are meaningless in both.
 
 The tokenizer becomes a ``PreTrainedTokenizerFast`` built with the ``tokenizers`` package: a
 word-level model over the course's vocabulary (same ids), whitespace splitting, ``<unk>`` for an
@@ -45,9 +48,11 @@ CLI: ``python -m rlhf_core.hf export OUT_DIR [--checkpoint PATH]`` writes the sh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +77,7 @@ __all__ = [
     "course_position_ids",
     "trl_rows",
     "trl_config",
+    "quiet_deprecations",
     "main",
 ]
 
@@ -97,9 +103,23 @@ _BLOCK = re.compile(r"blocks\.(\d+)\.(.+)")
 
 def _offline() -> None:
     """Keep ``transformers`` and the hub client offline and quiet unless the user said otherwise:
-    the course never downloads anything (set ``HF_HUB_OFFLINE=0`` yourself to allow it)."""
+    the course never downloads anything (set ``HF_HUB_OFFLINE=0`` yourself to allow it). The hub
+    client reads them when it is first imported: code that imports ``transformers`` itself sets them
+    first (lesson 11's first cell does)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+# TRL itself still uses names that transformers 5 deprecated; those warnings are not the learner's concern
+_TRL_DEPRECATIONS = r"`(is_)?gradient_checkpointing` is deprecated"
+
+
+@contextlib.contextmanager
+def quiet_deprecations():
+    """Hide the deprecation warnings TRL's own code triggers in ``transformers`` (and only those)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_TRL_DEPRECATIONS, category=FutureWarning)
+        yield
 
 
 def hf_weight_name(name: str) -> str:
@@ -254,7 +274,8 @@ def trl_config(output_dir: str | Path, **overrides):
                     logging_steps=1, use_cpu=not torch.cuda.is_available(), max_length=None,
                     disable_tqdm=True, remove_unused_columns=False)
     settings.update(overrides)
-    return DPOConfig(**settings)
+    with quiet_deprecations():
+        return DPOConfig(**settings)
 
 
 def main(argv: list[str] | None = None) -> int:

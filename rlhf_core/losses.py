@@ -11,7 +11,10 @@ trained, ``π_ref`` the frozen reference, ``β`` the strength of the KL anchor.
 
 Numerical stability: every ``-log σ(h)`` is computed as ``-F.logsigmoid(h)``, which is exact for
 any finite ``h``. ``-torch.log(torch.sigmoid(h))`` looks the same but returns ``inf`` once ``σ(h)``
-underflows to 0 (``h`` below about -104 in float32).
+comes out as 0. In float32 on a CPU, torch's ``sigmoid`` gives exactly 0 from about ``h = -88.7`` on
+(already at ``h = -89``), where ``e^{-h}`` passes the largest float32, about ``e^{88.72}``: well before
+``h ≈ -104``, where the true ``σ(h)`` itself would round to 0 in float32 (``tests/test_losses.py``
+measures it; lesson 02 prints it).
 """
 
 from __future__ import annotations
@@ -125,8 +128,10 @@ def dpo_gradient_weight(
 ) -> Tensor:
     """The per-example weight of the DPO gradient, ``σ(r̂(y_l) − r̂(y_w)) = σ(−h)``, shape ``(B,)``.
 
-    ``∇L = −β·σ(−h)·[∇log π(y_w) − ∇log π(y_l)]``: pairs the policy already ranks correctly, by a
-    wide margin, get a weight near 0; pairs it ranks the wrong way get a weight near 1.
+    ``∇L = −β·σ(−h)·[∇log π(y_w) − ∇log π(y_l)]``: the weight is ½ at a tie (``h = 0``, every pair at
+    the start, when policy == reference); it falls towards 0 as a pair is ranked correctly by a wider
+    margin, and rises towards 1 only as the mis-ranking grows. Only the *difference* of the two
+    log-probs is pushed the right way; each on its own may fall (likelihood displacement, lesson 08).
     """
     h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
     return torch.sigmoid(-h)
@@ -139,21 +144,27 @@ def ipo_losses(
     logp_ref_rejected: Tensor,
     beta: float = 0.1,
 ) -> Tensor:
-    """Per-example IPO loss (Azar et al. 2024): ``(Δ − 1/(2β))²`` with the *unscaled* margin
-    ``Δ = (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))``.
+    """Per-example IPO loss (Azar et al. 2023, arXiv:2310.12036): ``(Δ − 1/(2β))²`` with the
+    *unscaled* margin ``Δ = (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))``.
 
     A squared loss regresses the margin onto the target ``1/(2β)`` instead of pushing it to
     infinity, which is what makes IPO robust to the margin explosion of sigmoid DPO on
-    near-deterministic preferences. Expects *length-averaged* log-probs (the convention of the
-    common implementations, ``get_logps(..., average=True)``); on sums the same β means a much
-    smaller target relative to the margin's scale.
+    near-deterministic preferences (the paper's τ is this β).
+
+    Two conventions, and the course follows the second. The paper defines IPO on log-ratios of
+    *whole sequences* (summed log-probs, ``get_logps(..., average=False)``). TRL's ``DPOTrainer``
+    with ``loss_type="ipo"`` averages the log-probs per token first, and the course's IPO runs do
+    the same (``average_logps=True`` in lesson 09's study, ``get_logps(..., average=True)``): then
+    β = 0.1 sets a target gap of 1/(2β) = 5 nats *per token*. Fed summed log-probs, the same formula
+    is the paper's, with a target of 5 nats for the whole response.
     """
     h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, 1.0)
     return (h - 1.0 / (2.0 * beta)) ** 2  # (B,)
 
 
 def ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1) -> Tensor:
-    """Mean IPO loss (0-dim); see :func:`ipo_losses`. Length-averaged log-probs."""
+    """Mean IPO loss (0-dim); see :func:`ipo_losses`. The course feeds it length-averaged log-probs
+    (TRL's convention); the paper's are summed."""
     return ipo_losses(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta).mean()
 
 

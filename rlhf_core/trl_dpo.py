@@ -30,10 +30,11 @@ same distribution: compare them across seeds (``bench/trl_vs_course.py``), not s
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from .model import TinyLM
 from .tokenizer import WordTokenizer
 from .train import DPOConfig
 
-__all__ = ["TRLRun", "trl_arguments", "train_with_trl"]
+__all__ = ["TRLRun", "trl_arguments", "train_with_trl", "loss_on_batch", "compare_with_course", "first_step"]
 
 
 @dataclass
@@ -82,16 +83,64 @@ def trl_arguments(config: DPOConfig, output_dir: str | Path, num_processes: int 
     return hf.trl_config(output_dir, **settings)
 
 
+@contextlib.contextmanager
+def _dataset_bars(show: bool):
+    """TRL tokenizes and caches through ``datasets``, whose progress bars ignore ``disable_tqdm``."""
+    from datasets.utils import logging as datasets_logging
+
+    was = datasets_logging.is_progress_bar_enabled()
+    (datasets_logging.enable_progress_bar if show else datasets_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (datasets_logging.enable_progress_bar if was else datasets_logging.disable_progress_bar)()
+
+
+def _trainer(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, rows, args):
+    from trl import DPOTrainer
+
+    with hf.quiet_deprecations():
+        trainer = DPOTrainer(model=hf.export_model(policy, tokenizer), ref_model=hf.export_model(reference, tokenizer),
+                             args=args, train_dataset=rows, processing_class=hf.export_tokenizer(tokenizer))
+    if args.disable_tqdm:  # no progress bar: then transformers prints every log line; keep the output quiet instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def loss_on_batch(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, pairs: Sequence[dict],
+                  beta: float = 0.1, output_dir: str | Path | None = None, **overrides) -> tuple[float, dict, dict]:
+    """TRL's ``DPOTrainer`` loss on ``pairs`` as one batch, with no update: ``(loss, metrics, batch)``.
+
+    ``metrics`` are what TRL logs for that batch (``rewards/chosen``, ``logps/rejected``, …), ``batch``
+    is TRL's own collated batch (its ``input_ids``, ``completion_mask``, …: chosen rows first, then the
+    rejected ones, in TRL's shuffled order). ``overrides`` go to TRL's ``DPOConfig`` (``loss_type``, …).
+    """
+    from datasets import Dataset
+
+    with tempfile.TemporaryDirectory(prefix="trl-dpo-") as scratch:
+        args = hf.trl_config(output_dir or scratch, beta=beta, per_device_train_batch_size=len(pairs), seed=0, **overrides)
+        with _dataset_bars(False):
+            trainer = _trainer(policy, reference, tokenizer, Dataset.from_list(hf.trl_rows(pairs)), args)
+        batch = next(iter(trainer.get_train_dataloader()))
+        trainer.model.train()  # TRL logs under "train"; the exported model has no dropout, so nothing changes
+        with torch.no_grad(), hf.quiet_deprecations():
+            loss = trainer.compute_loss(trainer.model, batch)
+    metrics = {name: float(values[-1]) for name, values in trainer._metrics["train"].items()}
+    return float(loss.item()), metrics, batch
+
+
 def train_with_trl(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train_pairs: Sequence[dict],
                    config: DPOConfig | None = None, output_dir: str | Path | None = None, num_processes: int = 1,
-                   **overrides) -> TRLRun:
+                   progress: bool = False, **overrides) -> TRLRun:
     """Train a copy of ``policy`` with TRL's ``DPOTrainer`` on ``train_pairs`` against ``reference``.
 
     Offline (no hub, no telemetry, no reporting), float32, on the CPU unless a GPU is present.
-    ``overrides`` go to TRL's ``DPOConfig`` (e.g. ``logging_steps``). ``policy`` itself is not changed.
+    ``progress`` shows TRL's progress bar. ``overrides`` go to TRL's ``DPOConfig`` (e.g.
+    ``logging_steps``). ``policy`` itself is not changed.
     """
     from datasets import Dataset, load_from_disk
-    from trl import DPOTrainer
 
     config = config or DPOConfig()
     start = time.perf_counter()
@@ -109,12 +158,55 @@ def train_with_trl(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, 
                 rows.save_to_disk(data_dir)
         rows = load_from_disk(data_dir)
     with tempfile.TemporaryDirectory(prefix="trl-dpo-") as scratch:
-        args = trl_arguments(config, output_dir or scratch, num_processes, **overrides)
-        trainer = DPOTrainer(model=hf.export_model(policy, tokenizer), ref_model=hf.export_model(reference, tokenizer),
-                             args=args, train_dataset=rows, processing_class=hf.export_tokenizer(tokenizer))
-        trainer.train()
+        args = trl_arguments(config, output_dir or scratch, num_processes, **{"disable_tqdm": not progress, **overrides})
+        with _dataset_bars(progress):
+            trainer = _trainer(policy, reference, tokenizer, rows, args)
+            with hf.quiet_deprecations():
+                trainer.train()
         trained = hf.import_model(trainer.accelerator.unwrap_model(trainer.model), policy.config)
     return TRLRun(trained, list(trainer.state.log_history), time.perf_counter() - start)
+
+
+def compare_with_course(seeds: Sequence[int] = (0, 1, 2), steps: int = 40, config: DPOConfig | None = None,
+                        report: Callable[[str], None] | None = None) -> dict[str, list[dict]]:
+    """Both trainers in the same setting, once per seed: ``{"course": [...], "TRL": [...], "SFT": [...]}``,
+    each entry :func:`~rlhf_core.evaluation.evaluate_policy`'s held-out scores plus ``seconds``.
+
+    For seed ``s`` both start from the shipped SFT model and train on the same reward-ranked pairs
+    (sampled with seed ``s + 1``; ``steps × batch_size`` of them, each seen once) with ``config`` (default: the course's default DPO setting, ``steps``
+    steps); the course's trainer and TRL's each draw their own batch order from ``s``, and the held-out
+    samples are drawn with seed ``s`` for every policy. The spread over seeds is what a difference
+    between the two trainers is measured against (``report`` receives one line per run).
+    """
+    import copy
+    from dataclasses import replace
+
+    from .checkpoint import load_sft_model
+    from .evaluation import evaluate_policy
+    from .recipes import DEFAULT_DPO, reward_pairs
+    from .train import make_reference, train_dpo
+
+    sft, tokenizer, _ = load_sft_model()
+    reference = make_reference(sft)
+    base = replace(config or DEFAULT_DPO, steps=steps, eval_every=10**9)
+    results: dict[str, list[dict]] = {"SFT": [], "course": [], "TRL": []}
+    for seed in seeds:
+        # as many pairs as the run takes (each seen once): the reference's pass over them is no longer than needed
+        pairs = reward_pairs(reference, tokenizer, groups_per_prompt=8, seed=seed + 1)[: base.steps * base.batch_size]
+        run_config = replace(base, seed=seed)
+        start = time.perf_counter()
+        policy = copy.deepcopy(sft)
+        train_dpo(policy, reference, tokenizer, pairs, run_config, eval_prompts=None, progress=False)
+        course_seconds = time.perf_counter() - start
+        trl_run = train_with_trl(sft, reference, tokenizer, pairs, run_config)
+        for name, trained, seconds in (("SFT", sft, 0.0), ("course", policy, course_seconds),
+                                       ("TRL", trl_run.policy, trl_run.seconds)):
+            scores = {**evaluate_policy(trained, reference, tokenizer, seed=seed), "seconds": seconds}
+            results[name].append(scores)
+            if report is not None:
+                report(f"seed {seed} {name:<7} reward {scores['eval/reward']:+.3f}  KL {scores['eval/kl']:5.3f}  "
+                       f"grammatical {scores['eval/grammatical']:.0%}  ({seconds:.1f} s)")
+    return results
 
 
 def first_step(n_pairs: int = 16, batch_size: int = 8, beta: float = 0.1, seed: int = 0,

@@ -1,7 +1,8 @@
 """Submissions built from the released lesson 02, shared by the autograde tests.
 
 Lesson 02 has three checks: check_dpo_loss (3 points), check_implicit_reward (1) and sanity_1_4_6 (1),
-in that order, each after its exercise cell (the loss, then the reward).
+in that order, each after its exercise cell (the loss, then the reward). ``BORROWED_LOSSES`` are answers
+that reach for rlhf_core's own dpo_loss, one route each (the grader withholds it while lesson 02 is graded).
 """
 
 from __future__ import annotations
@@ -30,6 +31,59 @@ def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejec
 RIGHT_REWARD = '''
 def implicit_reward(logp_pol, logp_ref, beta=0.1):
     return beta * (logp_pol - logp_ref)
+'''
+
+# Answers that reach for rlhf_core's own version of the exercise, each by another route (the grader
+# withholds this lesson's references while it is graded: each earns nothing for the check it is in).
+BORROWED_LOSSES = {
+    "attribute": '''
+import rlhf_core.losses as _L
+def dpo_loss(*a, **k): return _L.dpo_loss(*a, **k)
+''',
+    "importlib": '''
+import importlib
+_module = importlib.import_module("rlhf" + "_core." + "lo" + "sses")
+def dpo_loss(*a, **k): return getattr(_module, "dpo" + "_" + "loss")(*a, **k)
+''',
+    "imported": '''
+from rlhf_core.losses import dpo_loss
+''',
+    "copied_function": '''
+import types
+import rlhf_core.losses as _L
+_f = _L.dpo_loss
+dpo_loss = types.FunctionType(_f.__code__, dict(_f.__globals__, __name__="__main__"), "dpo_loss", _f.__defaults__)
+''',
+    "getsource_exec": '''
+import inspect
+import rlhf_core.losses as _L
+_namespace = {}
+exec(inspect.getsource(_L), _namespace)
+def dpo_loss(*a, **k): return _namespace["dpo_loss"](*a, **k)
+''',
+    "alias": '''
+import rlhf_core.losses as _L
+def dpo_loss(*a, **k): return _L.dpo_losses(*a, **k).mean()
+''',
+    "mistake_helper": '''
+import torch.nn.functional as F
+from rlhf_core.checks.dpo_loss import _margin
+def dpo_loss(pc, pr, rc, rr, beta=0.1): return -F.logsigmoid(beta * _margin(pc, pr, rc, rr)).mean()
+''',
+}
+BORROWED_REWARD = '''
+import rlhf_core.losses as _L
+def implicit_reward(*a, **k): return _L.implicit_reward(*a, **k)
+'''
+
+
+def reads_library_file(module: str = "losses") -> str:
+    """An answer that reads rlhf_core's own file at its real path (out of reach only under the sandbox) and execs it."""
+    path = ROOT / "rlhf_core" / f"{module}.py"
+    return f'''
+_namespace = {{}}
+exec(compile(open({str(path)!r}).read(), "copied.py", "exec"), _namespace)
+def dpo_loss(*a, **k): return _namespace["dpo_loss"](*a, **k)
 '''
 
 

@@ -23,6 +23,8 @@ import pytest
 from grader.autograde import autograde
 from grader.sandbox import Limits, detect
 from grading_helpers import (
+    BORROWED_LOSSES,
+    BORROWED_REWARD,
     FULL,
     LESSON,
     ROOT,
@@ -30,6 +32,7 @@ from grading_helpers import (
     answered,
     check_cells,
     read_grades,
+    reads_library_file,
     released,
     stubs_with,
     write_submissions,
@@ -218,6 +221,12 @@ for _ in range(3):
     publish_display_data({{"image/png": "{png[:100]}" * {len(png) // 100}}})
 ''')
     students["non_utf8"] = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": "\xff\xfe\xfa"}'
+    # rlhf_core's own dpo_loss, reached by every route there is: the lesson's references are withheld while it
+    # is graded, so each earns nothing for the checks of dpo_loss; the learner's own implicit_reward keeps its point.
+    for route, loss in BORROWED_LOSSES.items():
+        students[f"borrowed_{route}"] = answered(loss=loss)
+    students["borrowed_both"] = answered(loss=BORROWED_LOSSES["attribute"], reward=BORROWED_REWARD)
+    students["borrowed_library_file"] = answered(loss=reads_library_file())
     students["renamed"] = ("02_my_copy_of_lesson.ipynb", answered())
     students["unexpected"] = ("scratch_work.ipynb", answered())
 
@@ -253,6 +262,12 @@ def assert_grade(graded, student, score, status="graded", notebook=LESSON):
     return r
 
 
+def cells_of(graded, student, notebook=LESSON) -> dict[str, dict]:
+    """The per-check verdicts of a student's notebook, by grade id (from OUT/results)."""
+    result = json.loads((graded["out"] / "results" / student / f"{notebook}.json").read_text())
+    return {c["grade_id"]: c for c in result["cells"]}
+
+
 def test_every_student_has_exactly_one_row_per_notebook_and_the_isolation_is_stated(graded):
     for student, rows in graded["rows"].items():
         notebooks = [r["notebook"] for r in rows]
@@ -281,6 +296,51 @@ def test_one_wrong_answer_gets_partial_credit(graded):
 @pytest.mark.parametrize("student", ["edited_test", "deleted_test", "test_to_markdown"])
 def test_tampered_test_cells_change_nothing(graded, student):
     assert_grade(graded, student, FULL)
+
+
+def assert_withheld_verdict(cell: dict, reached: str, borrowed: bool = False) -> None:
+    """The verdict of a check whose answer reached rlhf_core's own (``borrowed``: is one of its functions)."""
+    assert cell["score"] == 0 and not cell["passed"], cell
+    assert cell["message"].startswith("✗ ") and "expected your own implementation" in cell["message"], cell
+    said = "rlhf_core's own function" if borrowed else "withholds while this lesson is graded"
+    assert reached in cell["message"] and said in cell["message"] and "no credit" in cell["message"], cell
+
+
+@pytest.mark.parametrize("route", sorted(BORROWED_LOSSES))
+def test_rlhf_cores_own_answer_earns_nothing_however_it_is_reached(graded, route):
+    assert_grade(graded, f"borrowed_{route}", 1)          # 3 + 1 points of dpo_loss lost; implicit_reward is theirs
+    cells = cells_of(graded, f"borrowed_{route}")
+    reached = {"alias": "rlhf_core.losses.dpo_losses", "mistake_helper": "rlhf_core.checks.dpo_loss._margin"}.get(
+        route, "rlhf_core.losses.dpo_loss")
+    borrowed = route == "imported"               # the library's function object itself
+    assert_withheld_verdict(cells["check_dpo_loss"], reached, borrowed)
+    assert_withheld_verdict(cells["sanity_1_4_6"], reached, borrowed)
+    assert cells["check_implicit_reward"]["passed"]
+
+
+def test_both_references_borrowed_earn_nothing(graded):
+    r = assert_grade(graded, "borrowed_both", 0)
+    assert "withholds" in r["message"]
+    assert_withheld_verdict(cells_of(graded, "borrowed_both")["check_implicit_reward"], "rlhf_core.losses.implicit_reward")
+
+
+@needs_sandbox
+def test_the_library_file_read_from_disk_is_the_withheld_copy(graded):
+    """Without the sandbox the real file is readable at its path (the isolation column says so)."""
+    assert_grade(graded, "borrowed_library_file", 1)
+    assert_withheld_verdict(cells_of(graded, "borrowed_library_file")["check_dpo_loss"], "rlhf_core.losses.dpo_loss")
+
+
+def test_lesson_cells_run_on_the_learners_functions(graded):
+    """While its references are withheld, the lesson's own cells use the learner's dpo_loss (and, through the
+    learner's implicit_reward, the gradient weight rlhf_core computes from the margin)."""
+    nb = nbformat.read(graded["out"] / "autograded" / "correct" / "dpo" / f"{LESSON}.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and 'yours_or_reference("dpo_loss"' in c.source)
+    text = "".join(o.get("text", "") for o in cell.outputs)
+    assert not [o for o in cell.outputs if o.output_type == "error"], cell.outputs
+    assert "the cells below use your dpo_loss" in text, text
+    autograd, formula = (line.split(":", 1)[1] for line in text.splitlines() if line.startswith(("autograd", "formula")))
+    assert autograd == formula, text
 
 
 def test_monkeypatched_checks_are_caught(graded):

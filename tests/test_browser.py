@@ -72,8 +72,14 @@ def run_all_and_wait(driver, shot: str) -> list[str]:
     """Run All from the menu, wait for the run to end (the deadline restarts while cells run or print),
     and return every cell's output text."""
     run_all(driver)
-    wait_for(lambda: run_is_over(driver), 60, "Run All to end", progress=lambda: run_progress(driver),
-             on_timeout=screenshot(driver, shot))
+
+    def over() -> bool:
+        if driver.execute_script(KERNEL_DIALOG) == "accepted":   # a late "Select Kernel" swallowed the click
+            run_all(driver)
+            return False
+        return run_is_over(driver)
+
+    wait_for(over, 60, "Run All to end", progress=lambda: run_progress(driver), on_timeout=screenshot(driver, shot))
     return outputs(driver)
 
 

@@ -63,6 +63,19 @@ def sigmoid_instead(pc, pr, rc, rr, beta=0.1):
     return torch.sigmoid(beta * ((pc - rc) - (pr - rr))).mean()
 
 
+def beta_ignored(pc, pr, rc, rr, beta=0.1):
+    return -F.logsigmoid((pc - rc) - (pr - rr)).mean()
+
+
+def beta_squared(pc, pr, rc, rr, beta=0.1):
+    h = beta * ((pc - rc) - (pr - rr))
+    return -F.logsigmoid(beta * h).mean()
+
+
+def beta_inside_and_outside(pc, pr, rc, rr, beta=0.1):
+    return (-beta * F.logsigmoid(beta * ((pc - rc) - (pr - rr)))).mean()
+
+
 def stub(pc, pr, rc, rr, beta=0.1):
     raise NotImplementedError
 
@@ -78,7 +91,10 @@ def nan_out(pc, pr, rc, rr, beta=0.1):
 @pytest.mark.parametrize("impl, fragments", [
     (no_reference, ["drop log π_ref", "expected", "got"]),
     (log_of_sigmoid, ["±1e4", "got tensor(inf)", "F.logsigmoid"]),
-    (beta_outside, ["β is outside the log-sigmoid"]),
+    (beta_outside, ["β is outside the log-sigmoid", "β·log 2 instead of log 2"]),
+    (beta_ignored, ["β is ignored", "β = 1 would give"]),
+    (beta_squared, ["β is applied twice: the loss is the one β² would give"]),
+    (beta_inside_and_outside, ["β is applied twice, inside the log-sigmoid and again on the loss outside it"]),
     (swapped, ["swapped"]),
     (summed, ["summed over the batch"]),
     (no_mean, ["expected a scalar", "got shape (8,)", ".mean()"]),
@@ -91,6 +107,33 @@ def nan_out(pc, pr, rc, rr, beta=0.1):
 ])
 def test_dpo_loss_check_names_the_mistake(impl, fragments):
     assert_fails_with(check_dpo_loss, impl, *fragments)
+
+
+BETA_MISTAKES = {beta_outside: "β is outside the log-sigmoid", beta_ignored: "β is ignored",
+                 beta_squared: "the one β² would give", beta_inside_and_outside: "again on the loss outside it",
+                 hard_coded_beta: "hard-coded"}
+
+
+@pytest.mark.parametrize("seed", [0, 101, 202])   # the visible check's seed and the hidden tests' seeds
+def test_each_beta_mistake_gets_its_own_hint_on_every_seed(seed):
+    for impl, own in BETA_MISTAKES.items():
+        with pytest.raises(AssertionError) as info:
+            check_dpo_loss(impl, seed=seed, quiet=True)
+        text = str(info.value)
+        assert own in text, (impl.__name__, text)
+        assert all(other not in text for other in BETA_MISTAKES.values() if other != own), (impl.__name__, text)
+
+
+def test_the_beta_mistakes_the_drill_sanity_checks_miss_are_caught_here():
+    from rlhf_core.checks import sanity_gradient_flows, sanity_loss_at_init, sanity_margin_monotone
+
+    # check 4 runs at β = 1, and checks 1 and 3 do not depend on β's value
+    for impl, hint in ((beta_ignored, "β is ignored"), (beta_squared, "β² would give")):
+        sanity_loss_at_init(impl)
+        sanity_gradient_flows(impl)
+        sanity_margin_monotone(impl)
+        with pytest.raises(AssertionError, match=hint):
+            check_dpo_loss(impl, quiet=True)
 
 
 def test_check_rejects_what_is_not_a_function():

@@ -26,9 +26,9 @@ def test_every_exercise_has_a_check_function_and_a_stub():
     assert exercises.EXERCISE_NAMES == tuple(checks.EXERCISES)   # one list: the stubs follow the registry
     assert exercises.EXERCISE_NAMES == (   # in lesson order, whatever order the lesson modules are imported in
         "optimal_policy", "rlhf_objective", "dpo_loss", "implicit_reward", "toy_dpo_step", "get_logps",
-        "rms_norm", "swiglu", "apply_rope", "sft_step", "collate_pairs", "dpo_step", "diagnose_run")
+        "rms_norm", "swiglu", "apply_rope", "sft_step", "collate_pairs", "dpo_step", "diagnose_run", "export_model")
     lessons = [exercise.lesson for exercise in checks.EXERCISES.values()]
-    assert lessons == sorted(lessons) and set(lessons) == set(range(1, 10))
+    assert lessons == sorted(lessons) and set(lessons) == set(range(1, 10)) | {11}   # 10 is the drill: no new exercise
     for name in exercises.EXERCISE_NAMES:
         assert callable(getattr(checks, f"check_{name}"))
         assert callable(getattr(exercises, name))
@@ -68,7 +68,7 @@ LIBRARY_MODULES = {   # where the library keeps each exercise's reference
     "implicit_reward": "rlhf_core.losses", "toy_dpo_step": "rlhf_core.toy", "get_logps": "rlhf_core.logps",
     "rms_norm": "rlhf_core.model", "swiglu": "rlhf_core.model", "apply_rope": "rlhf_core.model",
     "sft_step": "rlhf_core.train", "collate_pairs": "rlhf_core.data", "dpo_step": "rlhf_core.train",
-    "diagnose_run": "rlhf_core.diagnostics",
+    "diagnose_run": "rlhf_core.diagnostics", "export_model": "rlhf_core.hf",
 }
 
 

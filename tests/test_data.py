@@ -1,9 +1,12 @@
 """Preference data: collation conventions, HH-style files (offline and through `datasets`), pair construction."""
 
 import json
+import math
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rlhf_core import task
 from rlhf_core.data import (
@@ -17,7 +20,9 @@ from rlhf_core.data import (
     load_preference_file,
     pairs_by_reward,
     pairs_dataset,
+    pairs_from_samples,
     pairs_vs_reference_samples,
+    sample_responses,
     split_hh_transcript,
 )
 from rlhf_core.model import ModelConfig, TinyLM
@@ -166,3 +171,77 @@ def test_the_writeup_construction_keeps_the_dataset_response_as_chosen(tiny_mode
     ds = pairs_vs_reference_samples(tiny_model, tok, rows, seed=0)
     assert [r["chosen"] for r in ds] == [r["response"] for r in rows]
     assert all(r["prompt"] == src["prompt"] for r, src in zip(ds, rows))
+
+
+# groups of 2-5 samples per prompt, rewards from a few values so that ties are common
+_groups = st.integers(2, 5).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0]), min_size=n, max_size=n),
+                         min_size=1, max_size=4)))
+
+
+def _scored_samples(n, groups):
+    prompts = [f"prompt {g}" for g in range(len(groups))]
+    samples = [f"sample {g}.{j}" for g in range(len(groups)) for j in range(n)]
+    rewards = {f"sample {g}.{j}": r for g, group in enumerate(groups) for j, r in enumerate(group)}
+    return prompts, samples, rewards
+
+
+@given(_groups)
+def test_all_pairing_gives_every_untied_pair_of_a_group_with_the_higher_reward_chosen(data):
+    n, groups = data
+    prompts, samples, rewards = _scored_samples(n, groups)
+    ds = pairs_from_samples(prompts, samples, n, reward_fn=rewards.__getitem__, pairing="all")
+    for g, (prompt, group) in enumerate(zip(prompts, groups)):
+        rows = [r for r in ds if r["prompt"] == prompt]
+        ties = sum(group[a] == group[b] for a in range(n) for b in range(a + 1, n))
+        assert len(rows) == math.comb(n, 2) - ties
+        expected = {(f"sample {g}.{a}", f"sample {g}.{b}") for a in range(n) for b in range(n) if group[a] > group[b]}
+        assert {(r["chosen"], r["rejected"]) for r in rows} == expected
+        for r in rows:
+            assert r["chosen_reward"] == rewards[r["chosen"]] > r["rejected_reward"] == rewards[r["rejected"]]
+
+
+@given(_groups)
+def test_best_worst_pairing_keeps_its_one_pair_per_prompt_last_best_vs_first_worst(data):
+    # the default that the shipped data and lessons 08-09 depend on, pinned: ties at the top go to the
+    # last such sample, ties at the bottom to the first (a stable sort by reward), tied groups give nothing
+    n, groups = data
+    prompts, samples, rewards = _scored_samples(n, groups)
+    ds = pairs_from_samples(prompts, samples, n, reward_fn=rewards.__getitem__)
+    assert list(ds) == list(pairs_from_samples(prompts, samples, n, reward_fn=rewards.__getitem__, pairing="best_worst"))
+    expected = []
+    for g, (prompt, group) in enumerate(zip(prompts, groups)):
+        if max(group) > min(group):
+            best = max(j for j in range(n) if group[j] == max(group))
+            worst = min(j for j in range(n) if group[j] == min(group))
+            expected.append({"prompt": prompt, "chosen": f"sample {g}.{best}", "rejected": f"sample {g}.{worst}",
+                             "chosen_reward": max(group), "rejected_reward": min(group)})
+    assert list(ds) == expected
+
+
+def test_pairs_by_reward_builds_both_pairings_from_the_same_samples(tiny_model, tok):
+    prompts = list(task.TRAIN_PROMPTS[:8])
+    default = pairs_by_reward(tiny_model, tok, prompts, n_samples=4, seed=5)
+    samples = sample_responses(tiny_model, tok, prompts, 4, seed=5)
+    assert list(default) == list(pairs_from_samples(prompts, samples, 4))    # best_worst is what it always was
+    every = pairs_by_reward(tiny_model, tok, prompts, n_samples=4, seed=5, pairing="all")
+    assert list(every) == list(pairs_from_samples(prompts, samples, 4, pairing="all"))
+    assert len(every) > len(default)
+    for prompt in prompts:
+        rows = [r for r in every if r["prompt"] == prompt]
+        assert len(rows) <= math.comb(4, 2)
+        best_worst = [r for r in default if r["prompt"] == prompt]
+        if best_worst:              # the best-vs-worst pair is the widest of the prompt's pairs
+            assert best_worst[0]["chosen_reward"] - best_worst[0]["rejected_reward"] == max(
+                r["chosen_reward"] - r["rejected_reward"] for r in rows)
+        else:
+            assert rows == []       # all four samples tie
+
+
+def test_an_unknown_pairing_or_a_wrong_number_of_samples_is_refused(tiny_model, tok):
+    with pytest.raises(ValueError, match="pairing must be one of"):
+        pairs_by_reward(tiny_model, tok, ["the film was"], pairing="adjacent")
+    with pytest.raises(ValueError, match="pairing must be one of"):
+        pairs_from_samples(["the film was"], ["great .", "bad ."], 2, pairing="best-worst")
+    with pytest.raises(ValueError, match="expected 2 samples for each of 1 prompts"):
+        pairs_from_samples(["the film was"], ["great ."], 2)

@@ -333,12 +333,77 @@ def test_diagnosis_str_is_one_paragraph_with_label_evidence_and_fix():
 def test_fixes_cover_every_label_with_the_right_advice():
     assert set(FIXES) == set(DIAGNOSIS_LABELS)
     explosion = FIXES["margin_explosion"].lower()
-    for word in ("batch", "accumulation", "β", "length", "ipo", "early"):
+    for word in ("learning rate", "batch", "accumulation", "β", "length", "ipo", "early", "conservative"):
         assert word in explosion
     stuck = FIXES["no_learning"].lower()
     for word in ("reference", "frozen", "learning rate", "detach"):
         assert word in stuck
     assert all(isinstance(v, str) and len(v) > 80 for v in FIXES.values())
+
+
+def test_margin_explosion_advice_comes_in_the_order_the_study_measured():
+    """Lesson 09's study: at the learning rate that exploded, the other fixes failed; so the learning rate
+    comes first, then batching (which helped only at the smaller rate), early stopping, and last the fixes
+    that only bound the margin."""
+    text = FIXES["margin_explosion"]
+    items = [text.index(f"({n}) ") for n in range(1, 5)]
+    assert items == sorted(items), "the four numbered items, in order"
+    first, second, third, fourth = (text[a:b] for a, b in zip(items, items[1:] + [len(text)]))
+    assert first.startswith("(1) Lower the learning rate")
+    assert "bigger batch" in second and "accumulation" in second and "β" in second
+    assert "Stop early" in third
+    assert "Length-normalised" in fourth and "IPO" in fourth and "conservative DPO" in fourth and "β alone" in fourth
+    assert "learning rate" not in text[: items[0]]   # nothing about the step before item 1
+
+
+@pytest.fixture(scope="module")
+def study():
+    from rlhf_core.experiments import FIX_VARIANTS, PATHOLOGY, load_margin_study
+
+    shipped = load_margin_study()
+    runs = {name: MetricsHistory.from_dict(v["history"]) for name, v in shipped["variants"].items()}
+    assert set(runs) == set(FIX_VARIANTS)
+    return shipped["variants"], runs, PATHOLOGY.lr
+
+
+def test_every_figure_the_explosion_advice_quotes_is_the_shipped_studys(study):
+    variants, runs, exploding_lr = study
+    text = FIXES["margin_explosion"]
+    at_exploding = [n for n, v in variants.items() if v["config"]["lr"] == exploding_lr]
+    smaller, default = "smaller step: lr 3e-4", "batch 32 · lr 3e-4 · β 0.3 (the course default)"
+    pathology = "batch 1 · β 0.1 · lr 1e-2 (the pathology)"
+    assert len(at_exploding) == 6 and exploding_lr == 1e-2 and "(10⁻²)" in text
+    assert variants[smaller]["config"]["lr"] * 33 == pytest.approx(exploding_lr, rel=0.02) and "33× smaller" in text
+    # (1) every fix at the exploding learning rate: no grammatical sample, a KL of 90 nats or more
+    assert all(runs[n].last("eval/grammatical") == 0.0 and runs[n].last("eval/kl") >= 90 for n in at_exploding)
+    assert "no sample grammatical and a KL to the reference of 90 nats or more" in text
+    # ... while the smaller learning rate alone stays grammatical, close to the reference, and learns little
+    h = runs[smaller]
+    assert round(100 * h.last("eval/grammatical")) == 85 and round(h.last("eval/kl")) == 2
+    assert round(h.last("eval/reward"), 2) == 0.09 and round(h.last("eval/accuracy"), 2) == 0.60
+    assert "85 % of the samples grammatical at a KL of about 2 nats" in text and "reward 0.09" in text
+    # (2) the course default at the smaller rate, and a batch of 32 alone at the exploding one
+    h = runs[default]
+    assert variants[default]["changes"] == {"batch_size": 32, "lr": 3e-4, "beta": 0.3, "warmup_steps": 10}
+    assert round(h.last("eval/accuracy"), 2) == 0.92 and round(h.last("eval/reward"), 2) == 0.50
+    assert round(h.last("eval/kl")) == 3
+    assert "accuracy of 0.92 and a reward of 0.50 at a KL of 3 nats, against 0.60 and 0.09" in text
+    assert round(runs["batch 32"].last("eval/margin")) == 53 and "held-out margin of 53 nats" in text
+    # (3) the pathology's damage is done by its first evaluation
+    steps, kls = runs[pathology].series("eval/kl")
+    first_eval = steps[1]
+    assert first_eval == 10 and kls[1] > 100 and runs[pathology].at("eval/grammatical", first_eval) == 0.0
+    assert "before the first evaluation, at step 10" in text
+    # (4) margin-bounding fixes: no explosion by the rule, yet far from the reference; β 1.0 and cDPO explode anyway
+    for name in ("length-normalised log-probs", "IPO (length-normalised)"):
+        assert variants[name]["first_explosion_step"] is None
+        assert runs[name].last("eval/kl") > 300 and runs[name].last("eval/grammatical") == 0.0
+    assert "a KL above 300 nats, no grammatical sample" in text
+    assert not any(v["config"]["lr"] != exploding_lr and v["changes"].get("average_logps") for v in variants.values())
+    assert "the study did not try them at a smaller learning rate" in text
+    for name in ("β 1.0", "conservative DPO (ε 0.1)", pathology):
+        assert variants[name]["first_explosion_step"] == 17
+    assert "at step 17 like the pathology" in text and f"{EXPLOSION_THRESHOLD:.0f} nats" in text
 
 
 # ------------------------------------------------------------------------------------------------

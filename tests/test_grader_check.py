@@ -1,4 +1,7 @@
-"""`python -m grader check` (fresh kernel) and `verdict_table()` (in a running notebook): the learner's self-check."""
+"""`python -m grader check` (fresh kernel) and `verdict_table()` (in a running notebook): the learner's self-check.
+
+Both withhold the lesson's references as the autograder does (grader.withheld), so an answer that calls
+rlhf_core's own version fails here with the verdict it gets there."""
 
 from __future__ import annotations
 
@@ -6,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from grader.selfcheck import verdict_table
+from grading_helpers import BORROWED_LOSSES, BORROWED_REWARD, RIGHT_LOSS, RIGHT_REWARD, answered
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "02_bradley_terry_and_dpo_loss"
@@ -70,3 +75,61 @@ drill.check("six", six, my_loss, my_reward)
         Probe("sanity", "loss_at_init", ("my_loss",), 0),
         Probe("sanity", "reward_scales_with_beta", ("my_reward",), 0),
     ]
+
+
+def _namespace(loss_source: str, reward_source: str) -> dict:
+    namespace = {"SEED": 2}
+    exec(loss_source + reward_source, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("route", sorted(BORROWED_LOSSES))
+def test_verdict_table_withholds_the_lessons_references_as_the_grader_does(route, capsys):
+    import torch
+
+    import rlhf_core.losses as losses
+    from rlhf_core.checks import EXERCISES
+
+    mistakes = list(EXERCISES["dpo_loss"].mistakes)
+    verdicts = verdict_table(_namespace(BORROWED_LOSSES[route], RIGHT_REWARD))
+    out = capsys.readouterr().out
+    assert [(v.grade_id, v.passed) for v in verdicts] == [("check_dpo_loss", False), ("check_implicit_reward", True),
+                                                         ("sanity_1_4_6", False)], out
+    said = "rlhf_core's own function" if route == "imported" else "withholds while this lesson is graded"
+    for verdict in (verdicts[0], verdicts[2]):
+        assert verdict.message.startswith("✗ dpo_loss: expected your own implementation") and said in verdict.message, out
+    assert "1/5 points" in out
+    # afterwards the library is whole again: its reference works and its check knows the mistakes
+    zeros = torch.zeros(3)
+    assert abs(losses.dpo_loss(zeros, zeros, zeros, zeros).item() - 0.6931) < 1e-4
+    assert EXERCISES["dpo_loss"].mistakes == mistakes and "_rlhf_withheld" not in vars(losses)
+
+
+def test_verdict_table_sees_a_library_file_exec_and_a_copy_made_before_it_ran(capsys):
+    from grading_helpers import reads_library_file
+
+    copied = '''
+import types
+import rlhf_core.losses as _L
+implicit_reward = types.FunctionType(_L.implicit_reward.__code__, {"__name__": "__main__", **_L.implicit_reward.__globals__})
+'''
+    verdicts = verdict_table(_namespace(reads_library_file(), copied))
+    out = capsys.readouterr().out
+    assert not any(v.passed for v in verdicts), out
+    assert "rlhf_core.losses.dpo_loss" in verdicts[0].message and "rlhf_core.losses.implicit_reward" in verdicts[1].message
+    assert "0/5 points" in out
+
+
+def test_verdict_table_gives_an_honest_answer_full_marks(capsys):
+    verdicts = verdict_table(_namespace(RIGHT_LOSS, RIGHT_REWARD))
+    assert all(v.passed for v in verdicts) and "5/5 points" in capsys.readouterr().out
+
+
+@pytest.mark.notebook
+def test_check_withholds_the_lessons_references(tmp_path):
+    nb = answered(loss=BORROWED_LOSSES["importlib"], reward=BORROWED_REWARD)
+    path = tmp_path / f"{LESSON}.ipynb"
+    nbformat.write(nb, path)
+    done = run_check(path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("withholds while this lesson is graded") == 3 and "0/5 points" in done.stdout, done.stdout

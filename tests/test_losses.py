@@ -44,6 +44,38 @@ def test_dpo_loss_is_finite_and_exact_at_huge_margins(margin, dtype):
     assert loss.item() == pytest.approx(_neg_log_sigmoid(0.1 * margin), rel=1e-6, abs=1e-6)
 
 
+def test_float32_sigmoid_is_already_zero_at_minus_89_where_logsigmoid_is_exact():
+    # the figure the module docstring and lesson 02 give: σ(h) is 0 in float32 well before h = -104
+    h = -torch.arange(0, 12000, dtype=torch.float32) / 100              # 0, -0.01, ..., -119.99
+    zero_from = h[torch.sigmoid(h) == 0].max().item()                  # the largest h whose σ(h) is 0
+    assert -89.0 <= zero_from <= -87.0, zero_from
+    assert math.log(torch.finfo(torch.float32).max) == pytest.approx(88.72, abs=0.01)   # e^{-h} overflows there
+    at = torch.tensor([-89.0])
+    assert torch.sigmoid(at).item() == 0.0 and torch.isinf(-torch.log(torch.sigmoid(at))).all()
+    assert (-torch.nn.functional.logsigmoid(at)).item() == pytest.approx(89.0)
+    assert torch.sigmoid(torch.tensor([-87.0])).item() > 0   # a normal float32 (1.6e-38): not yet 0
+
+
+def test_gradient_weight_is_a_half_at_a_tie_and_near_one_only_for_a_wide_mis_ranking():
+    zero = torch.zeros(5, dtype=torch.float64)
+    h = torch.tensor([-20.0, -2.0, 0.0, 2.0, 20.0], dtype=torch.float64)   # β·margin
+    w = losses.dpo_gradient_weight(h / 0.1, zero, zero, zero, beta=0.1)
+    assert w[2].item() == 0.5                                            # a tie, as at the start
+    assert w[1].item() == pytest.approx(0.8808, abs=1e-4) and w[0].item() > 1 - 1e-8   # mis-ranked: → 1 slowly
+    assert w[3].item() == pytest.approx(0.1192, abs=1e-4) and w[4].item() < 1e-8       # ranked right: → 0
+    assert torch.all(w[:-1] > w[1:])
+
+
+def test_the_course_feeds_ipo_per_token_means_as_trl_does():
+    from rlhf_core.experiments import FIX_VARIANTS
+
+    assert FIX_VARIANTS["IPO (length-normalised)"] == {"loss_type": "ipo", "average_logps": True}
+    assert "per token" in losses.ipo_losses.__doc__ and "whole sequences" in losses.ipo_losses.__doc__
+    # with per-token means and β = 0.1, the loss is 0 exactly at a per-token gap of 1/(2β) = 5 nats
+    zero = torch.zeros(1, dtype=torch.float64)
+    assert losses.ipo_loss(torch.tensor([5.0], dtype=torch.float64), zero, zero, zero, beta=0.1).item() == 0.0
+
+
 def test_dpo_loss_gradient_is_finite_at_huge_margins():
     pc = torch.tensor([-1.0, -10001.0], requires_grad=True)
     pr = torch.tensor([-10001.0, -1.0], requires_grad=True)

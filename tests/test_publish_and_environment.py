@@ -10,6 +10,7 @@ import pytest
 import tomllib
 
 from grader import publish as pub
+from grader.course import SOLUTIONS_DIR
 from grader.setup_cell import COURSE_REPO_URL, SOURCE_VARIABLE, render_setup_cell
 from nbtools import ROOT
 from rlhf_core import environment
@@ -24,7 +25,9 @@ def test_every_link_is_built_from_the_one_repository_constant(monkeypatch):
     assert pub.colab_url("01_x.ipynb") == f"https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/01_x.ipynb"
     assert pub.binder_url("01_x.ipynb") == f"https://mybinder.org/v2/gh/{owner_name}/main?urlpath=lab/tree/notebooks/01_x.ipynb"
     table = pub.lesson_table()
-    assert table.count(f"github/{owner_name}/blob/main/notebooks/") == 10 and table.count(f"gh/{owner_name}/main?") == 10
+    lessons = len(list(SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")))
+    assert lessons >= 11 and table.count(f"github/{owner_name}/blob/main/notebooks/") == lessons
+    assert table.count(f"gh/{owner_name}/main?") == lessons and f"| | all {lessons} |" in table
     monkeypatch.setattr(pub, "COURSE_REPO_URL", "https://gitlab.com/a/b")
     with pytest.raises(ValueError, match="github.com"):
         pub._github_path(pub.COURSE_REPO_URL)

@@ -101,6 +101,44 @@ def test_check5_catches_a_reversed_ranking():
         sanity_ranking_recovered(untrained)
 
 
+def _policy_as_reference(policy, ref, batch, optimizer, beta=0.1):
+    """A toy step whose "reference" log-probs are the policy's own (computed without a graph)."""
+    from rlhf_core.toy import toy_dpo_step
+
+    return toy_dpo_step(policy, policy, batch, optimizer, beta)
+
+
+def test_check5_names_a_reference_taken_from_the_policy():
+    # checks 2 and 3 cannot see it: the real reference stays frozen and the loss still sends a gradient
+    run = run_toy_task(steps=60, step_fn=_policy_as_reference)
+    sanity_reference_frozen(run)
+    with pytest.raises(AssertionError, match="computed from the policy itself") as info:
+        sanity_ranking_recovered(run)
+    assert "stayed at exactly log 2" in str(info.value) and "train longer" not in str(info.value)
+    # the same mistake inside the loss (a dpo_loss that uses the policy's own log-probs as the reference)
+    as_loss = run_toy_task(steps=60, loss_fn=lambda pc, pr, rc, rr, beta=0.1: dpo_loss(pc, pr, pc.detach(), pr.detach(), beta))
+    with pytest.raises(AssertionError, match="computed from the policy itself"):
+        sanity_ranking_recovered(as_loss)
+
+
+def test_check5_keeps_its_verdicts_on_a_correct_run_and_on_other_mistakes():
+    sanity_ranking_recovered(run_toy_task(steps=60))                 # the correct step, as short as the wrong one
+    with pytest.raises(AssertionError, match="exactly reversed") as info:
+        sanity_ranking_recovered(run_toy_task(steps=60, loss_fn=swapped))
+    assert "log 2" not in str(info.value)
+    with pytest.raises(AssertionError, match="never moved"):        # loss at log 2 *and* no movement: no step at all
+        sanity_ranking_recovered(run_toy_task(steps=5, lr=0.0))
+    with pytest.raises(AssertionError, match="train longer"):       # one step: a single log 2 is no evidence
+        sanity_ranking_recovered(run_toy_task(steps=1))
+
+
+def test_scorecard_shows_the_reference_taken_from_the_policy():
+    run = run_toy_task(steps=60, step_fn=_policy_as_reference)
+    results = run_sanity_checks(dpo_loss, implicit_reward, run, quiet=True)
+    assert {r.number: r.passed for r in results} == {1: True, 2: True, 3: True, 4: True, 5: False, 6: True}
+    assert "computed from the policy itself" in results[4].message
+
+
 def test_check6_catches_a_reward_without_beta_and_a_zero_reward():
     with pytest.raises(AssertionError, match="doubling β"):
         sanity_reward_scales_with_beta(lambda lp, lr, beta=0.1: lp - lr)

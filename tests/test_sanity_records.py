@@ -177,8 +177,14 @@ def make_step(kind):
         if kind == "returns_liar":
             toy_dpo_step(policy, ref, batch, optimizer, beta)
             return Liar()
+        if kind == "policy_as_reference":  # the "reference" log-probs are the policy's own, without a graph
+            return toy_dpo_step(policy, policy, batch, optimizer, beta)
+        if kind == "policy_as_reference_returns_liar":
+            toy_dpo_step(policy, policy, batch, optimizer, beta)
+            return Liar()
         prompts, chosen, rejected = batch
-        lp, lr = policy.logprobs(prompts), ref.logprobs(prompts)
+        lp = policy.logprobs(prompts)
+        lr = lp if kind == "policy_as_reference_with_graph" else ref.logprobs(prompts)
         idx = torch.arange(len(prompts))
         loss = dpo_loss(lp[idx, chosen], lp[idx, rejected], lr[idx, chosen], lr[idx, rejected], beta)
         optimizer.zero_grad()
@@ -263,6 +269,12 @@ def test_wrong_functions_fail_the_same_way_through_json(name, fn, expected):
     ("unfreezes_reference", 2, "reference parameters ['logits'] still require grad"),
     ("trains_reference", 2, "the reference's logits changed during training"),
     ("swapped", 5, "exactly reversed"),
+    # the policy's own log-probs as the "reference": checks 3 and 2 pass, and check 5 names the cause
+    ("policy_as_reference", 5, f"the loss stayed at exactly log 2 = 0.6931 on all {TOY_STEPS} training steps, yet the "
+                               "policy moved away from the frozen reference"),
+    ("policy_as_reference", 5, "the signature of 'reference' log-probs computed from the policy itself"),
+    ("policy_as_reference_with_graph", 3, "got a gradient of exactly 0: backward() ran"),
+    ("policy_as_reference_with_graph", 3, "are the 'reference' log-probs the policy's own"),
 ])
 def test_wrong_toy_steps_fail_the_same_way_through_json(kind, number, expected, capsys):
     verdict, message, passed = judged("toy_training", make_step(kind), steps=TOY_STEPS)
@@ -277,6 +289,42 @@ def test_wrong_toy_steps_fail_the_same_way_through_json(kind, number, expected, 
 def test_what_a_step_returns_does_not_matter():
     verdict, passed = judged("toy_training", make_step("returns_liar"), steps=TOY_STEPS)
     assert verdict == "pass" and len(passed) == 3
+
+
+def test_the_losses_a_run_returned_are_recorded_as_numbers():
+    record = probe_sanity("toy_training", toy_dpo_step, steps=TOY_STEPS)
+    losses = record["ranking"]["losses"]
+    assert len(losses) == TOY_STEPS and all(type(v) is float for v in losses)
+    assert losses[0] == pytest.approx(math.log(2.0)) and losses[-1] < losses[0]   # log 2 at the start, then lower
+    liar = probe_sanity("toy_training", make_step("returns_liar"), steps=3)["ranking"]["losses"]
+    assert liar == [None, None, None]   # a value that is not one number is recorded as None, never read by its methods
+
+
+def test_the_log2_rule_leaves_correct_and_other_wrong_runs_alone():
+    # a correct step passes at the short length the wrong steps are tested at: its loss leaves log 2 after step 1
+    verdict, passed = judged("toy_training", toy_dpo_step, steps=TOY_STEPS)
+    assert verdict == "pass" and len(passed) == 3
+    # one step: the only loss is log 2 (policy == reference at the start), which is no evidence; the ranking verdict stays
+    verdict, message, _ = judged("toy_training", toy_dpo_step, steps=1)
+    assert verdict == "fail" and "train longer or check the pairs" in message and "exactly log 2" not in message
+    # the steps' return values are the evidence, read as numbers only: a wrong step that returns no number is not
+    # accused by this rule (a blind spot: it is judged on its ranking alone)
+    verdict, *rest = judged("toy_training", make_step("policy_as_reference_returns_liar"), steps=TOY_STEPS)
+    assert not any("exactly log 2" in str(part) for part in rest)
+    # a record without the losses (an older probe) is judged on the ranking alone
+    record = probe_sanity("toy_training", make_step("policy_as_reference"), steps=TOY_STEPS)
+    del record["ranking"]["losses"]
+    assert outcome("toy_training", record)[0] == "pass"
+
+
+def test_a_loss_stuck_at_log2_while_the_policy_did_not_move_says_it_never_moved():
+    from rlhf_core.checks import sanity_ranking_recovered
+    from rlhf_core.toy import run_toy_task
+
+    frozen = run_toy_task(steps=3, lr=0.0)   # losses all log 2, rewards all 0: the older, more precise verdict wins
+    assert frozen["losses"] == [pytest.approx(math.log(2.0))] * 3
+    with pytest.raises(CheckFailed, match="never moved"):
+        sanity_ranking_recovered(frozen)
 
 
 def test_a_failing_check_calls_the_learner_no_more_than_before():

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # builds TRL trainers (seconds each)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from rlhf_core import hf, losses, task  # noqa: E402
+from rlhf_core import losses, task  # noqa: E402
 from rlhf_core.checkpoint import load_sft_model  # noqa: E402
 from rlhf_core.data import collate_pairs, pairs_by_reward  # noqa: E402
 from rlhf_core.logps import get_logps  # noqa: E402
@@ -56,20 +56,10 @@ def _course_logps(policy, reference, tokenizer, pairs, average: bool):
 
 
 def _trl_loss_and_metrics(setting, tmp_path, **config):
-    from datasets import Dataset
-    from trl import DPOTrainer
+    from rlhf_core.trl_dpo import loss_on_batch
 
     policy, reference, tokenizer, pairs = setting
-    args = hf.trl_config(tmp_path, beta=BETA, per_device_train_batch_size=len(pairs), seed=0, **config)
-    trainer = DPOTrainer(model=hf.export_model(policy, tokenizer), ref_model=hf.export_model(reference, tokenizer),
-                         args=args, train_dataset=Dataset.from_list(hf.trl_rows(pairs)),
-                         processing_class=hf.export_tokenizer(tokenizer))
-    batch = next(iter(trainer.get_train_dataloader()))
-    trainer.model.train()  # the metrics are logged under "train"; the exported model has no dropout
-    with torch.no_grad():
-        loss = trainer.compute_loss(trainer.model, batch)
-    metrics = {name: values[-1] for name, values in trainer._metrics["train"].items()}
-    return loss.item(), metrics, batch
+    return loss_on_batch(policy, reference, tokenizer, pairs, beta=BETA, output_dir=tmp_path, **config)
 
 
 def test_trl_tokenizes_the_pairs_as_the_course_does(setting, tmp_path):

@@ -16,7 +16,7 @@ exercise's reference is the library's own function — serialisation, probe and 
 :mod:`~rlhf_core.checks.cases` (inputs the lessons share); one module per lesson with its cases,
 known mistakes and ``check_<exercise>`` functions (``objective`` 01, ``dpo_loss`` 02, ``toy_step``
 03, ``logps`` 04, ``model_parts`` 05, ``sft_step`` 06, ``pairs`` 07, ``dpo_step`` 08,
-``diagnosis`` 09); and the six sanity checks of the drill (:mod:`~rlhf_core.checks.sanity`, built
+``diagnosis`` 09, ``hf_export`` 11); and the six sanity checks of the drill (:mod:`~rlhf_core.checks.sanity`, built
 on :mod:`~rlhf_core.checks.sanity_probe` and :mod:`~rlhf_core.checks.sanity_judge`).
 """
 
@@ -24,6 +24,7 @@ from .diagnosis import check_diagnose_run
 from .dpo_loss import check_dpo_loss, check_implicit_reward
 from .dpo_step import check_dpo_step
 from .framework import EXERCISES, CheckFailed, check, judge, probe
+from .hf_export import check_export_model
 from .logps import check_get_logps
 from .model_parts import check_apply_rope, check_rms_norm, check_swiglu
 from .objective import check_optimal_policy, check_rlhf_objective
@@ -65,6 +66,7 @@ __all__ = [
     "check_collate_pairs",
     "check_dpo_step",
     "check_diagnose_run",
+    "check_export_model",
     "SANITY_CHECKS",
     "SANITY_PROBES",
     "SanityResult",

@@ -49,6 +49,18 @@ def _dpo_beta_outside(*logps, beta=0.1):
     return -(beta * F.logsigmoid(_margin(*logps))).mean()
 
 
+def _dpo_beta_ignored(*logps, beta=0.1):
+    return -F.logsigmoid(_margin(*logps)).mean()
+
+
+def _dpo_beta_squared(*logps, beta=0.1):
+    return -F.logsigmoid(beta * beta * _margin(*logps)).mean()
+
+
+def _dpo_beta_inside_and_outside(*logps, beta=0.1):
+    return -(beta * F.logsigmoid(beta * _margin(*logps))).mean()
+
+
 def _dpo_swapped(*logps, beta=0.1):
     return -F.logsigmoid(-beta * _margin(*logps)).mean()
 
@@ -90,7 +102,15 @@ register(Exercise(
         Mistake("Numerically unstable: -log(sigmoid(x)) gives inf once sigmoid(x) underflows to 0. Use -F.logsigmoid(x).", _dpo_log_sigmoid),
         Mistake("That is the loss without the reference term — did you drop log π_ref? DPO compares the policy's "
                 "log-ratio with the frozen reference's.", _dpo_no_ref),
-        Mistake("β is outside the log-sigmoid: it scales the margin inside, -logsigmoid(β·Δ), not the loss.", _dpo_beta_outside),
+        Mistake("β is outside the log-sigmoid: it multiplies the loss instead of the margin, so at policy == reference "
+                "the loss would be β·log 2 instead of log 2, and β no longer sets how large a margin saturates the loss.",
+                _dpo_beta_outside),
+        # β mistakes that the drill's sanity checks cannot see (check 4 runs at β = 1); every case here has β ≠ 1
+        Mistake("β is ignored: the loss is the one β = 1 would give, whatever β is passed. β belongs in the loss — "
+                "look at where the paper's equation puts it.", _dpo_beta_ignored),
+        Mistake("β is applied twice: the loss is the one β² would give. The margin is scaled by β once.", _dpo_beta_squared),
+        Mistake("β is applied twice, inside the log-sigmoid and again on the loss outside it: the loss would be β·log 2 "
+                "at policy == reference, where it must be log 2 whatever β is.", _dpo_beta_inside_and_outside),
         Mistake("The sign of the margin is flipped: chosen and rejected (or policy and reference) are swapped.", _dpo_swapped),
         Mistake("You summed over the batch; the loss is the mean over pairs (.mean()).", _dpo_sum),
         Mistake("The minus sign is missing: the loss is -log σ(h), which is positive (log 2 at the start).", _dpo_no_minus),

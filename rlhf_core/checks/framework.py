@@ -78,6 +78,8 @@ class Exercise:
     grade_id: str | None = None
     extra_judge: Callable[[dict], None] | None = None  # extra rules on the candidate's record
     key_hints: dict[str, str] = field(default_factory=dict)  # what a difference in this key means, if no mistake matches
+    # what a difference in ``key`` means, read from the whole case (key, got values, wanted values), if no mistake matches
+    explain: Callable[[str, dict, dict], str | None] | None = None
     lesson: int = 0  # the lesson that teaches it: the registry is in lesson order
 
 
@@ -237,7 +239,9 @@ def format_value(entry: dict, limit: int = 6) -> str:
     if data is None:
         return f"a {entry.get('dtype')} tensor of shape {shape}"
     nums = [_fmt(x) for x in data[:limit]]
-    if kind in ("number", "bool") or (kind == "tensor" and shape == ()):
+    if kind == "bool":
+        return str(bool(data[0])) if data else "?"
+    if kind == "number" or (kind == "tensor" and shape == ()):
         text = nums[0] if nums else "?"
         return text if kind != "tensor" else f"tensor({text})"
     body = ", ".join(nums) + (", …" if len(data) > limit else "")
@@ -381,7 +385,10 @@ def _explain_mismatch(exercise: Exercise, seed: int, case_name: str, got: dict, 
     label = "" if key == "out" else f"{key}: "
     mistake = _matching_mistake(exercise, seed, case_name, got, record_cases)
     hint = f" {mistake.hint}" if mistake else ""
-    if not mistake and key in exercise.key_hints:
+    if not mistake and exercise.explain is not None:
+        specific = exercise.explain(key, got["values"], want["values"])
+        hint = f" {specific}" if specific else ""
+    if not hint and not mistake and key in exercise.key_hints:
         hint = f" {exercise.key_hints[key]}"
     if got_entry is None:
         _fail(exercise, case_name, f"{label}expected {format_value(want_entry)}, but nothing came back.{hint}")

@@ -8,7 +8,9 @@
 3  ``sanity_gradient_flows``          the loss sends a non-zero, finite gradient to the policy
 4  ``sanity_margin_monotone``         a bigger margin lowers the loss; swapping raises it
 5  ``sanity_ranking_recovered``       after training the implicit reward ranks as preferred,
-                                      and the top response's probability went up
+                                      and the top response's probability went up; a run
+                                      whose loss stayed at exactly log 2 while the policy
+                                      moved fails whatever its ranking
 6  ``sanity_reward_scales_with_beta`` the implicit reward is linear in β
 =  =================================  ========================================================
 
@@ -137,7 +139,9 @@ def sanity_margin_monotone(dpo_loss: Callable) -> None:
 
 
 def sanity_ranking_recovered(toy_result: dict) -> None:
-    """Check 5: the implicit reward ranks every prompt's responses as preferred, strictly."""
+    """Check 5: the implicit reward ranks every prompt's responses as preferred, strictly, and the
+    top response gained probability. The steps' losses (``toy_result["losses"]``) must not all be
+    exactly log 2 while the policy moved: that is a "reference" taken from the policy itself."""
     print(judge_ranking_recovered(probe_ranking(toy_result)))
 
 

@@ -52,10 +52,14 @@ def _need(record: dict, key: str, number: int) -> Any:
     raise Incomplete(number, key)
 
 
-def _need_gradient(record: dict, number: int, none_message: str, nonfinite_message: str) -> dict:
-    """The record's ``grad`` entry; check ``number`` fails when the gradient is missing, all zero or not finite."""
+def _need_gradient(record: dict, number: int, none_message: str, nonfinite_message: str,
+                   zero_message: str | None = None) -> dict:
+    """The record's ``grad`` entry; check ``number`` fails when the gradient is missing, all zero or not finite
+    (``zero_message``, when given, for a gradient that is there but exactly 0 everywhere)."""
     grad = _need(record, "grad", number)
     _need(grad, "present", number)
+    if grad["present"] and grad["abs_sum"] == 0.0 and zero_message is not None:
+        _fail(number, zero_message)
     if not grad["present"] or grad["abs_sum"] == 0.0:
         _fail(number, none_message)
     if not grad["finite"]:
@@ -215,13 +219,41 @@ def judge_margin_monotone(record: dict) -> str:
     return _ok(4, f"a bigger margin lowers the loss and swapping raises it ({numbers})")
 
 
+def _loss_stuck_at_log2(record: dict) -> int | None:
+    """The number of training steps, when every step of the run returned exactly log 2 (the loss of
+    policy == reference) — at least two steps, all of them numbers; else None."""
+    losses = record.get("losses")
+    if not isinstance(losses, list) or len(losses) < 2:
+        return None
+    if all(isinstance(v, float) and abs(v - LOG2) <= 1e-6 for v in losses):
+        return len(losses)
+    return None
+
+
 @_judged(5)
 def judge_ranking_recovered(record: dict) -> str:
     """Check 5: after training, sorting responses by implicit reward gives each prompt's ranking,
-    and each prompt's best response gained probability."""
+    and each prompt's best response gained probability.
+
+    One pattern fails first, whatever the ranking: every training step returned exactly log 2 while
+    the policy moved away from the reference. The loss then never saw a log-ratio other than 0 — the
+    signature of "reference" log-probs taken from the policy itself — and any ranking the run reached
+    came from something other than DPO (with Adam it can even come out right, by a hair). When the
+    ranking fails, the verdict names the cause it can read: rewards all 0 (the policy never moved),
+    the exact reverse (chosen and rejected swapped), or else "train longer or check the pairs".
+    """
     if not _need(record, "is_toy_result", 5):
         _fail(5, "expected the dict that run_toy_task returns (rewards, rankings, before, after).")
-    for entry in _need(record, "prompts", 5):
+    prompts = _need(record, "prompts", 5)
+    stuck_steps = _loss_stuck_at_log2(record)
+    rewards = [v for entry in prompts for v in entry["row"]]
+    if stuck_steps is not None and rewards and max(abs(v) for v in rewards) >= 1e-6:
+        _fail(5, f"the loss stayed at exactly log 2 = {LOG2:.4f} on all {stuck_steps} training steps, yet the policy moved "
+                 f"away from the frozen reference (its implicit rewards run from {min(rewards):.3f} to {max(rewards):.3f}). "
+                 "Inside the loss every log-ratio was 0, as if policy == reference at every step: the signature of "
+                 "'reference' log-probs computed from the policy itself rather than from the frozen reference model. "
+                 "Whatever ranking such a run reaches, the DPO loss did not produce it.")
+    for entry in prompts:
         prompt, order, row = entry["prompt"], entry["order"], entry["row"]
         ranked = sorted(range(len(row)), key=lambda y: row[y], reverse=True)
         strictly_ordered = all(row[a] > row[b] for a, b in zip(order, order[1:]))
@@ -280,7 +312,11 @@ def judge_toy_step(record: dict) -> str:
     _called(3, _need(record, "step", 3))
     grad = _need_gradient(record, 3, "after one step of your toy_dpo_step the policy's logits have no gradient: is "
                                      "loss.backward() called on a loss computed from policy.logprobs(...)?",
-                          "the policy's gradient contains NaN or inf after one step.")
+                          "the policy's gradient contains NaN or inf after one step.",
+                          "after one step of your toy_dpo_step the policy's logits got a gradient of exactly 0: "
+                          "backward() ran, but the loss does not change when the policy does. That happens when the "
+                          "policy's log-probs cancel inside the margin — are the 'reference' log-probs the policy's own "
+                          "(so every log-ratio is 0), or are chosen and rejected the same responses?")
     if not grad["moved"]:
         _fail(3, "the gradient reached the policy but its logits did not move: is optimizer.step() called?")
     return _ok(3, f"gradient flows to the policy through your step (|grad| = {grad['abs_sum']:.4f})")

@@ -159,12 +159,35 @@ def probe_reference(toy_result: Any) -> dict:
     return record
 
 
+MAX_STEP_LOSSES = 10_000  # a longer run is recorded by its first steps
+
+
+def _step_losses(toy_result: Any) -> list[float | None] | None:
+    """What each training step of a toy run returned (its ``losses`` entry), as plain numbers: None
+    for a value that is not one number, and None for the whole when there is no list of them. Read
+    with :func:`serialise`, never through the values' own methods."""
+    try:
+        losses = toy_result["losses"]
+    except Exception:  # an older result, or a dict-like without it: nothing to read
+        return None
+    if type(losses) not in (list, tuple):
+        return None
+    numbers: list[float | None] = []
+    for value in losses[:MAX_STEP_LOSSES]:
+        entry = serialise(value)
+        data = entry.get("data")
+        one_number = entry["kind"] in ("number", "tensor") and data is not None and len(data) == 1
+        numbers.append(float(data[0]) if one_number else None)
+    return numbers
+
+
 def probe_ranking(toy_result: Any) -> dict:
     """Check 5 on a ``run_toy_task`` result. Keys, in order: ``is_toy_result`` (it has rewards,
     rankings, before, after), ``prompts`` (``[{"prompt", "order", "row", "before_top",
     "after_top"}]``: the ranking, the implicit rewards, and the top response's probability before
-    and after training), ``complete``. If reading it raised, the keys stop there and ``failed``
-    holds the error."""
+    and after training), ``losses`` (what each training step returned, as numbers — see
+    :func:`_step_losses`; None if the result has no ``losses`` list), ``complete``. If reading it
+    raised, the keys stop there and ``failed`` holds the error."""
     record: dict = {}
     try:
         rewards, rankings, before, after = (toy_result[k] for k in ("rewards", "rankings", "before", "after"))
@@ -183,6 +206,7 @@ def probe_ranking(toy_result: Any) -> dict:
             record["prompts"].append(entry)
             top = order[0]
             entry["before_top"], entry["after_top"] = float(before[prompt][top]), float(after[prompt][top])
+        record["losses"] = _step_losses(toy_result)
         record["complete"] = True
     except Exception as exc:
         record["failed"] = error_record(exc)
