@@ -7,6 +7,8 @@
     check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
     autograde SUBMISSIONS --out OUT [--jobs N] [--timeout S] [--memory MB] [--force]
                              grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv
+    similarity SUBMISSIONS [--lesson NN] [--out DIR] [--threshold X]
+                             near-identical exercise cells between students, and pasted library source
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--force", action="store_true", help="grade again what is already graded")
     auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
 
+    simi = sub.add_parser("similarity", help="near-identical exercise cells between students (and pasted library source)")
+    simi.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
+    simi.add_argument("--lesson", help="only this lesson (its number, e.g. 04, or its name)")
+    simi.add_argument("--out", type=Path, help="where similarity.csv and similarity.html go (default SUBMISSIONS/../similarity)")
+    simi.add_argument("--threshold", type=float, default=None, help="flag scores at or above this (default 0.5)")
+
     args = parser.parse_args(argv)
     if args.command == "check":
         from .selfcheck import check_notebooks
@@ -62,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
         return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
                          sandbox=not args.no_sandbox)
+    if args.command == "similarity":
+        from .similarity import DEFAULT_THRESHOLD, similarity
+
+        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+        result = similarity(args.submissions, args.out, lesson=args.lesson, threshold=threshold)
+        return result if isinstance(result, int) else 0
     if args.command == "publish":
         from .publish import publish
 

@@ -25,6 +25,7 @@ from .grading import grade_item, grader_error
 from .plan import Item, make_plan
 from .results import write_csv, write_outputs, write_result
 from .sandbox import Limits, detect
+from .wording import LOG_MESSAGE_LIMIT, short_form
 
 __all__ = ["autograde"]
 
@@ -88,7 +89,7 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
             unwritten.append(item)
             log(f"error: the result of {item.student}/{item.notebook} could not be written ({exc})")
             return
-        log(f"  {item.student:<20} {item.notebook:<36} {row['score']:>5}/{row['max_score']:<5} {row['status']:<12} {row['message'][:80]}")
+        log(f"  {item.student:<20} {item.notebook:<36} {row['score']:>5}/{row['max_score']:<5} {row['status']:<12} {short_form(row['message'], LOG_MESSAGE_LIMIT)}")
 
     try:
         if jobs <= 1:
@@ -109,6 +110,6 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         try:
             update_gradebook(out, lessons, prepared=bool(prepared))
         except Exception as exc:
-            log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {str(exc)[:200]}); grades.csv is complete")
+            log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {short_form(str(exc), 200)}); grades.csv is complete")
     log(f"wrote {out / 'grades.csv'}")
     return 1 if unwritten else 0

@@ -21,6 +21,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .kernel_side import RECORD_MIME
 from .sandbox import Isolation, KernelSandbox, Limits
+from .wording import short_form
 
 __all__ = ["RunResult", "run_notebook"]
 
@@ -127,7 +128,7 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
                                      else f"the kernel died in cell {index} (os._exit, a crash or a kill)")
                     break
     except (RuntimeError, TimeoutError) as exc:   # the kernel never started
-        result.status, result.reason = "kernel died", f"the kernel did not start: {str(exc).splitlines()[0][:200]}"
+        result.status, result.reason = "kernel died", f"the kernel did not start: {short_form((str(exc).splitlines() or [''])[0], 200)}"
     except DeadKernelError:
         result.status, result.reason = "kernel died", "the kernel died"
     finally:

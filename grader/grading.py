@@ -22,8 +22,9 @@ from .judge import CellVerdict, judge_cell
 from .plan import Item, SecretSeeds
 from .sandbox import Isolation, Limits
 from .withheld import withheld_library
+from .wording import short_form
 
-__all__ = ["read_submission", "grade_one", "grade_item", "grader_error"]
+__all__ = ["read_submission", "grade_one", "grade_item", "grader_error", "summary_message"]
 
 MAX_NOTEBOOK_BYTES = 50_000_000
 _STUDENT = re.compile(r"^[A-Za-z0-9_.@+-]{1,100}$")
@@ -58,7 +59,7 @@ def read_submission(path: Path):
             if not isinstance(cell.get("source", ""), (str, list)) or cell.get("cell_type") not in ("code", "markdown", "raw"):
                 raise ValueError("a cell without a type or source")
     except Exception as exc:
-        return None, f"not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0][:150] if str(exc) else ''})"
+        return None, f"not a valid notebook ({type(exc).__name__}: {short_form(str(exc).splitlines()[0], 200) if str(exc) else ''})"
     return nb, None
 
 
@@ -79,18 +80,21 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
         ran = index in run.records or _cell_ran(graded_nb.cells[index])
         verdicts.append(judge_cell(cell, run.records.get(index), cell_seeds[cell.grade_id], ran=ran))
     _replace_probe_outputs(graded_nb, probe_index, verdicts, lesson)
-    score = sum(v.score for v in verdicts)
-    failed = [v for v in verdicts if not v.passed]
-    if run.status != "graded":
-        message = f"{run.reason}; {sum(v.passed for v in verdicts)} of {len(verdicts)} checks passed before that"
-    elif failed:
-        message = f"{len(verdicts) - len(failed)} of {len(verdicts)} checks passed; first failure, {failed[0].grade_id}: {failed[0].message}"
-    else:
-        message = f"all {len(verdicts)} checks passed"
-    result = {"student": student, "notebook": lesson.name, "score": score, "max_score": lesson.max_score,
-              "status": run.status, "message": message[:500], "cells": [v.as_dict() for v in verdicts],
-              "seconds": round(run.seconds, 2)}
+    result = {"student": student, "notebook": lesson.name, "score": sum(v.score for v in verdicts),
+              "max_score": lesson.max_score, "status": run.status, "message": summary_message(verdicts, run.status, run.reason),
+              "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2)}
     return result, graded_nb
+
+
+def summary_message(verdicts: list[CellVerdict], status: str = "graded", reason: str = "") -> str:
+    """A notebook's message: how many checks passed and the first failure's verdict, whole (``grades.csv``
+    shows its short form, :func:`grader.wording.short_form`)."""
+    failed = [v for v in verdicts if not v.passed]
+    if status != "graded":
+        return f"{reason}; {sum(v.passed for v in verdicts)} of {len(verdicts)} checks passed before that"
+    if failed:
+        return f"{len(verdicts) - len(failed)} of {len(verdicts)} checks passed; first failure, {failed[0].grade_id}: {failed[0].message}"
+    return f"all {len(verdicts)} checks passed"
 
 
 def _cell_ran(cell) -> bool:
@@ -130,7 +134,7 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
         return {**empty, "status": "invalid notebook", "message": problem}, None
     result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, seeds, scratch)
     if item.note:
-        result["message"] = f"{item.note}; {result['message']}"[:500]
+        result["message"] = f"{item.note}; {result['message']}"
     return result, graded_nb
 
 
@@ -138,9 +142,9 @@ def grader_error(item: Item, lessons: dict[str, Lesson], exc: BaseException, res
     """The result of a notebook on which the grader's own code failed; the points of ``result`` (what
     was judged before the failure, if anything) are kept."""
     said = str(exc).strip().splitlines()
-    message = f"the grader failed on this notebook ({type(exc).__name__}: {said[0][:200] if said else ''})"
+    message = f"the grader failed on this notebook ({type(exc).__name__}: {short_form(said[0], 200) if said else ''})"
     if result and result.get("cells"):
         passed = sum(bool(c.get("passed")) for c in result["cells"])
         message += f"; {passed} of {len(result['cells'])} checks passed before that"
     base = result if result else _empty(item, lessons)
-    return {**base, "status": "grader error", "message": message[:500]}
+    return {**base, "status": "grader error", "message": message}

@@ -8,6 +8,9 @@ withheld references (:mod:`grader.withheld`), or whose candidate is one of rlhf_
 functions, earns 0 with a verdict that says so. Anything else — no record, two records, a
 malformed one — earns 0 with a one-line reason. Judging is serialised by a lock: the checks' case
 generators use torch's global random state.
+
+A verdict is kept whole, on one line (:mod:`grader.wording`): ``CellVerdict.message`` is the check's
+full text, and only ``grades.csv`` shows a short form of it, one that ends on a sentence.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
 
 from .spec import GradeCell
 from .withheld import borrowed_verdict, reached_withheld, withheld_verdict
+from .wording import clip, short_form
 
 __all__ = ["CellVerdict", "judge_cell"]
 
@@ -39,11 +43,6 @@ class CellVerdict:
                 "passed": self.passed, "message": self.message}
 
 
-def _first_line(text: str, limit: int = 300) -> str:
-    text = str(text).strip()
-    return (text.splitlines()[0] if text else "")[:limit]
-
-
 def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, int], ran: bool = True) -> CellVerdict:
     """The verdict for one check cell from the records its probe cell published."""
     fail = lambda why: CellVerdict(cell.grade_id, 0.0, cell.points, False, why)
@@ -58,7 +57,7 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
             return fail("tampering: the result does not belong to this check")
         tampering = record.get("tampering") or []
         if tampering:
-            return fail("tampering: " + "; ".join(str(t)[:120] for t in tampering[:3]))
+            return fail("tampering: " + "; ".join(clip(t, 160) for t in tampering[:3]))
         probes = record.get("probes")
         if not isinstance(probes, list) or len(probes) != len(cell.probes):
             return fail("tampering: the result does not list this check's probes")
@@ -75,7 +74,7 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
             if reached is not None:
                 return fail(withheld_verdict(name, reached))
             if "crashed" in got:
-                return fail(f"✗ the check crashed: {_first_line(got['crashed'])}")
+                return fail(f"✗ the check crashed: {clip(got['crashed'])}")
             with _LOCK:
                 if probe.kind == "exercise":
                     seed = seeds.get(probe.seed, probe.seed)
@@ -86,8 +85,8 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
                         return fail("tampering: the result is not this sanity check's")
                     lines.extend(judge_sanity(probe.name, got))
     except CheckFailed as exc:
-        return fail(_first_line(str(exc)))
+        return fail(clip(str(exc)))
     except Exception as exc:   # a record the submission mangled must not crash the grader
-        return fail(f"malformed result ({type(exc).__name__}: {_first_line(str(exc), 120)})")
-    unique = list(dict.fromkeys(_first_line(line, 200) for line in lines))   # the same verdict for several seeds, once
+        return fail(f"malformed result ({type(exc).__name__}: {short_form(str(exc), 160)})")
+    unique = list(dict.fromkeys(clip(line) for line in lines))   # the same verdict for several seeds, once
     return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(unique))

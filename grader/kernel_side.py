@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 
 from .spec import GradeCell
+from .wording import CRASH_LIMIT
 
 RECORD_MIME = "application/vnd.dpo-grader.record"
 
@@ -54,6 +55,13 @@ def __dpo_grader_setup():
     probe, measure, exercises = checks.probe, checks.probe_sanity, dict(checks.EXERCISES)
     cases = {name: exercise.cases for name, exercise in exercises.items()}
     dumps, publish, missing = json.dumps, publish_display_data, object()
+
+    def clip(text, limit=CRASH_LIMIT):   # as grader.wording.clip: on one line, cut between words, never inside one
+        text = " ".join(str(text).split())
+        if len(text) <= limit:
+            return text
+        cut = text[:limit - 1]
+        return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
 
     def tampering():
         found = []
@@ -94,7 +102,7 @@ def __dpo_grader_setup():
                 else:
                     record["probes"].append(measure(name, *functions))
             except Exception as exc:
-                record["probes"].append({"crashed": f"{type(exc).__name__}: {str(exc)[:200]}"})
+                record["probes"].append({"crashed": clip(f"{type(exc).__name__}: {exc}")})
         publish({"application/vnd.dpo-grader.record": dumps(record, allow_nan=True)}, metadata={})
         print(f"[recorded for grading: {grade_id}]")
 
@@ -103,7 +111,7 @@ def __dpo_grader_setup():
 
 __dpo_grader_probe = __dpo_grader_setup()
 del __dpo_grader_setup
-'''.strip()
+'''.strip().replace("CRASH_LIMIT", str(CRASH_LIMIT))
 
 
 def borrowed(candidate: str, function) -> str | None:

@@ -8,8 +8,22 @@ a fixed JSON layout, so the same sources always give the same bytes and ``--chec
 student notebook is stale.
 
 Before releasing, every source is linted: no outputs or execution counts, unique grade ids, an
-answer between the solution markers of every exercise cell, points on every check cell, and the
-current setup cell (see :mod:`grader.setup_cell`).
+answer between the solution markers of every exercise cell, points on every check cell, no
+``raises-exception`` tag, and the current setup cell (see :mod:`grader.setup_cell`).
+
+**Run All goes to the end of a released lesson.** Release adds the cell tag ``raises-exception``
+(:data:`RUN_ALL_TAG`) to every check cell of the student version, and only there (the tag is added
+here, after nbgrader, rather than kept in the sources). JupyterLab and nbclient with its default
+settings (``allow_errors=False``) do not stop a run at a tagged cell that raises, so a check that fails
+on an unfinished exercise shows its verdict and the lesson runs on; a cell that is not a check still
+stops the run. The check cell still *fails*: its output is an error, which is what nbgrader's
+Validate reads (it executes with ``allow_errors=True`` and ignores tags), and the course's grader
+never sees the tag (it composes the graded notebook from ``solutions/`` and runs with
+``allow_errors=True``). nbval reads the tag as "may raise"; the repository's ``conftest.py`` turns
+that off for nbgrader check cells, so ``pytest --nbval-lax notebooks/`` still fails at each check
+that fails. The sources stay untagged so that ``pytest --nbval-lax solutions/`` fails on a failing
+check whatever the conftest, and nbgrader's checksums of locked cells do not cover tags, so adding
+the tag after ``generate_assignment`` leaves them valid.
 """
 
 from __future__ import annotations
@@ -35,7 +49,32 @@ from .course import (
 )
 from .setup_cell import render_setup_cell
 
-__all__ = ["lint_source", "generate_release", "release", "refresh_setup_cells"]
+__all__ = ["RUN_ALL_TAG", "lint_source", "generate_release", "release", "refresh_setup_cells", "tag_check_cells",
+           "untagged_check_cells"]
+
+#: The cell tag that lets Run All (JupyterLab, nbclient) go past a check cell that fails.
+RUN_ALL_TAG = "raises-exception"
+
+
+def _is_check_cell(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def tag_check_cells(nb):
+    """Add :data:`RUN_ALL_TAG` to every check cell of ``nb`` (in place; returns ``nb``)."""
+    for cell in nb.cells:
+        if _is_check_cell(cell):
+            tags = list(cell.metadata.get("tags", []))
+            if RUN_ALL_TAG not in tags:
+                cell.metadata["tags"] = tags + [RUN_ALL_TAG]
+    return nb
+
+
+def untagged_check_cells(nb) -> list[str]:
+    """The grade ids of the check cells of a student notebook that lack :data:`RUN_ALL_TAG`."""
+    return [cell.metadata["nbgrader"].get("grade_id", "?") for cell in nb.cells
+            if _is_check_cell(cell) and RUN_ALL_TAG not in cell.metadata.get("tags", [])]
 
 
 def lesson_seed(path: Path) -> int:
@@ -70,6 +109,9 @@ def lint_source(path: Path) -> list[str]:
             problems.append(f"{where}: exercise cell {grade_id!r} lacks the {SOLUTION_BEGIN}/{SOLUTION_END} markers")
         if meta.get("grade") and not (meta.get("points", 0) > 0 and meta.get("locked")):
             problems.append(f"{where}: check cell {grade_id!r} must be locked and worth points > 0")
+        if RUN_ALL_TAG in cell.metadata.get("tags", []):
+            problems.append(f"{where}: has the {RUN_ALL_TAG!r} tag; remove it from the source (release adds it to the "
+                            "student version's check cells, and in a source it would let nbval pass a failing check)")
         if grade_id == "setup":
             setup_cells.append(cell)
     if len(setup_cells) != 1:
@@ -82,7 +124,8 @@ def lint_source(path: Path) -> list[str]:
 
 
 def _normalised(path: Path) -> str:
-    nb = nbformat.read(path, as_version=4)
+    """The released notebook at ``path`` with its check cells tagged, in the fixed JSON layout."""
+    nb = tag_check_cells(nbformat.read(path, as_version=4))
     text = nbformat.writes(nb, version=4)
     return text if text.endswith("\n") else text + "\n"
 
@@ -146,6 +189,14 @@ def release(solutions_dir: Path = SOLUTIONS_DIR, notebooks_dir: Path = NOTEBOOKS
         findings += [f"{name}: stale (differs from a fresh release of {solutions_dir.name}/{name})"
                      for name in sorted(set(fresh) & set(current))
                      if fresh[name].read_text(encoding="utf-8") != current[name].read_text(encoding="utf-8")]
+        for name in sorted(set(fresh) & set(current)):
+            try:
+                untagged = untagged_check_cells(nbformat.read(current[name], as_version=4))
+            except Exception:   # an unreadable notebook is already reported as stale
+                continue
+            if untagged:
+                findings.append(f"{name}: check cells {', '.join(map(repr, untagged))} lack the {RUN_ALL_TAG!r} tag, "
+                                "so Run All would stop at the first one that fails")
     if solutions_dir == SOLUTIONS_DIR:
         if not LESSONS_JSON.exists() or LESSONS_JSON.read_text() != _lessons_json(solutions_dir):
             findings.append(f"grader/{LESSONS_JSON.name}: stale (the check cells of solutions/ changed)")

@@ -2,7 +2,10 @@
 
 * ``OUT/results/<student>/<notebook>.json`` — the result of one notebook (its CSV row included),
   written atomically when the notebook is done; a re-run skips every notebook that has one;
-* ``OUT/grades.csv`` — rebuilt from the result files after every notebook, sorted, atomically;
+* ``OUT/grades.csv`` — rebuilt from the result files after every notebook, sorted, atomically; its
+  ``message`` is the short form of the result's message (:func:`grader.wording.short_form`: whole
+  sentences, at most :data:`~grader.wording.CSV_MESSAGE_LIMIT` characters), while the result file, the
+  feedback page and ``grader check`` keep the full text of every verdict;
 * ``OUT/autograded/<student>/dpo/<notebook>.ipynb`` and ``OUT/feedback/<student>/<notebook>.html`` —
   the graded notebook as it ran and its feedback page.
 
@@ -23,6 +26,7 @@ import nbformat
 
 from .course import ASSIGNMENT
 from .feedback import feedback_html
+from .wording import CSV_MESSAGE_LIMIT, short_form
 
 __all__ = ["CSV_FIELDS", "atomic_write", "result_path", "write_outputs", "write_result", "write_csv"]
 
@@ -64,7 +68,8 @@ def write_outputs(out: Path, result: dict, graded_nb) -> None:
 
 def _row(result: dict, isolation: str) -> dict:
     return {"student": result["student"], "notebook": result["notebook"], "score": f"{result['score']:g}",
-            "max_score": f"{result['max_score']:g}", "status": result["status"], "message": result["message"],
+            "max_score": f"{result['max_score']:g}", "status": result["status"],
+            "message": short_form(result["message"], CSV_MESSAGE_LIMIT),
             "isolation": isolation}
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .course import load_lessons, read_lessons_json
 from .judge import CellVerdict, judge_cell
+from .wording import CRASH_LIMIT, clip
 
 __all__ = ["verdict_table", "check_notebooks", "format_table"]
 
@@ -85,7 +86,7 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
                     else:
                         got = probe_sanity(p.name, *(namespace[c] for c in p.candidates))
                 except Exception as exc:   # as the grader's probe cell records it
-                    got = {"crashed": f"{type(exc).__name__}: {str(exc)[:200]}"}
+                    got = {"crashed": clip(f"{type(exc).__name__}: {exc}", CRASH_LIMIT)}
                 if watch.reached:    # the grader's kernel has no such code: there the call would have raised
                     got = {"crashed": f"WithheldReference: {watch.message()}"}
                 record["probes"].append(got)

@@ -3,11 +3,13 @@
 A DPO run can look perfect by its training loss and still be broken. The classic case: with one
 pair per update and β = 0.1, a small model drives the loss to 0.0 and the training accuracy to 1.0
 within ~30 steps, while the *unscaled* reward margin (the log-ratio margin, ``logratio/margin``)
-keeps growing into the hundreds of nats. A healthy unscaled margin is about 1–10. This module turns
-those rules of thumb into code that a learner can run on their own history:
+keeps growing into the hundreds of nats. On this course's task (β 0.1–0.3, responses of ~15 tokens)
+a run that learns sanely keeps it at about 1–10. This module turns those rules of thumb into code
+that a learner can run on their own history:
 
 >>> d = diagnose(history)          # history: MetricsHistory, list of row dicts, or {"rows": [...]}
->>> print(d)                       # label, the numbers behind it, and what to do
+>>> print(d)                       # a headline, the numbers behind it as bullets, what to do
+>>> d                              # in a notebook: the same as a short HTML block
 >>> d.label                        # one of DIAGNOSIS_LABELS
 
 Labels, in order of precedence (the first that applies wins; the others that also apply are listed
@@ -22,6 +24,16 @@ in ``Diagnosis.also``):
 ``likelihood_displacement``  the margin grows while the chosen responses' log-ratio falls (a warning)
 ``healthy``                  none of the above
 
+The margin is a symptom, not a measure of drift. It is a difference of log-ratios on two *fixed*
+training responses that the policy did not sample: pushing down a rejected response that the
+reference already gives little mass raises it by hundreds of nats at almost no cost in KL, and a
+policy can drift far while the margin stays small (per-token margins, IPO). What shows drift is the
+held-out **sampled** KL to the reference (``eval/kl``), the samples themselves, and both log-probs
+falling. So :func:`diagnose` reads ``eval/kl`` when the history has it, through the companion signal
+:func:`first_drift_step` (held-out KL above :data:`DRIFT_KL_THRESHOLD`, 10 nats): the evidence of
+every label says whether the policy drifted, ``Diagnosis.drift_step`` says where, and a run that
+drifted is never ``ok``, whatever its label.
+
 What to do about each label is :data:`rlhf_core.advice.FIXES`; comparing runs on the reward-vs-KL
 frontier is :mod:`rlhf_core.frontier`; reading a history in any form is
 :func:`rlhf_core.metrics.as_history`.
@@ -29,7 +41,10 @@ frontier is :mod:`rlhf_core.frontier`; reading a history in any form is
 
 from __future__ import annotations
 
+import html
 import math
+import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,7 +61,9 @@ __all__ = [
     "detect_margin_explosion",
     "diagnose",
     "diagnose_run",
+    "first_drift_step",
     "first_explosion_step",
+    "DRIFT_KL_THRESHOLD",
 ]
 
 LOG2 = math.log(2.0)
@@ -71,8 +88,10 @@ _PRECEDENCE = (
 )
 
 # ---- thresholds (all margins and log-ratios in nats, *unscaled*, i.e. not multiplied by β) -----
-EXPLOSION_THRESHOLD = 50.0     # THE explosion rule: a logged unscaled training margin above this (nats)
-HEALTHY_MARGIN_BAND = (1.0, 10.0)
+EXPLOSION_THRESHOLD = 50.0     # THE explosion rule: a logged unscaled training margin above this (nats);
+                               # calibrated for β = 0.1 and ~15-token responses (see first_explosion_step)
+HEALTHY_MARGIN_BAND = (1.0, 10.0)  # a rule of thumb for the same setting, not a KL
+DRIFT_KL_THRESHOLD = 10.0      # the companion drift signal: held-out sampled sequence KL (eval/kl) above this (nats)
 NO_LEARNING_LOSS_TOL = 0.02    # |loss − log 2| at most this at every logged step ...
 NO_LEARNING_MARGIN_TOL = 0.5   # ... and |unscaled margin| at most this at every logged step
 REVERSED_ACCURACY = 0.3        # late-window mean accuracy below this ...
@@ -83,6 +102,7 @@ DISPLACEMENT_DROP_FRACTION = 0.5      # ... and by at least this fraction of the
 SATURATED_LOSS = 0.05          # "loss ~ 0" in the evidence of an explosion
 SATURATED_ACCURACY = 0.95      # "accuracy ~ 1" in the evidence of an explosion
 DEFAULT_BETA = 0.1             # only used when β cannot be read off the history
+WIDTH = 100                    # columns of the printed diagnosis
 
 # Metrics checked for NaN/inf: every training metric, and the held-out margin.
 _FINITE_CHECKED = TRAIN_METRICS + ("eval/margin",)
@@ -105,7 +125,8 @@ class Diagnosis:
     to it; ``step`` is the first step where the problem was seen (``None`` when there is none, as
     for ``healthy``); ``also`` lists the other labels that applied but lost on precedence;
     ``advice``, when set, replaces the label's paragraph of :data:`FIXES` (used for histories too
-    short to judge).
+    short to judge). ``drift_step`` is the first evaluation step whose held-out sampled KL passed
+    :data:`DRIFT_KL_THRESHOLD` (:func:`first_drift_step`; ``None`` when it never did or was not logged).
     """
 
     label: str
@@ -113,6 +134,7 @@ class Diagnosis:
     step: int | None = None
     also: list[str] = field(default_factory=list)
     advice: str | None = None
+    drift_step: int | None = None
 
     @property
     def fix(self) -> str:
@@ -121,19 +143,51 @@ class Diagnosis:
 
     @property
     def ok(self) -> bool:
-        """True when the run is healthy."""
-        return self.label == "healthy"
+        """True when the run is healthy by its training metrics *and* its held-out KL did not drift."""
+        return self.label == "healthy" and self.drift_step is None
+
+    def headline(self) -> str:
+        """One line: the label, the step where it was first seen, the drift, and ok / not ok."""
+        parts = [self.label + (f" from step {self.step}" if self.step is not None else "")]
+        if self.drift_step is not None:
+            parts.append(f"drifted at step {self.drift_step}")
+        if self.also:
+            parts.append("also " + ", ".join(self.also))
+        parts.append("ok" if self.ok else "not ok")
+        return "Diagnosis: " + " · ".join(parts)
+
+    def advice_paragraphs(self) -> list[str]:
+        """:attr:`fix` split before each numbered step ("(1) …", "(2) …"), one paragraph each."""
+        return [p.strip() for p in re.split(r" (?=\(\d+\) )", self.fix) if p.strip()]
 
     def __str__(self) -> str:
-        where = f" (first seen at step {self.step})" if self.step is not None else ""
-        text = f"Diagnosis: {self.label}{where}."
+        """The headline, the evidence as bullets, then what to do, wrapped to :data:`WIDTH` columns."""
+        wrap = lambda text, first, rest: textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,  # noqa: E731
+                                                       break_long_words=False, break_on_hyphens=False)
+        lines = [self.headline()]
         if self.evidence:
-            text += " Evidence: " + "; ".join(self.evidence) + "."
-        if self.also:
-            text += " Also detected: " + ", ".join(self.also) + "."
+            lines.append("Evidence:")
+            for item in self.evidence:
+                lines += wrap(item, "  • ", "    ")
         if self.fix:
-            text += " What to do: " + self.fix
-        return text
+            lines.append("What to do:")
+            for paragraph in self.advice_paragraphs():
+                lines += wrap(paragraph, "  ", "      " if re.match(r"\(\d+\) ", paragraph) else "  ")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The same in a notebook: the headline in bold, the evidence as a list, the advice as paragraphs."""
+        esc = html.escape
+        color = "#2e7d32" if self.ok else "#d32f2f"
+        rows = [f'<div style="font-weight:600">{esc(self.headline())}</div>']
+        if self.evidence:
+            rows.append('<div style="margin-top:.3em">Evidence:</div><ul style="margin:.1em 0 .3em 1.2em;padding:0">'
+                        + "".join(f"<li>{esc(item)}</li>" for item in self.evidence) + "</ul>")
+        if self.fix:
+            rows.append("<div>What to do:</div>"
+                        + "".join(f'<p style="margin:.2em 0 .2em 1em">{esc(p)}</p>' for p in self.advice_paragraphs()))
+        return (f'<div class="rlhf-diagnosis" style="border-left:4px solid {color};padding:.35em .8em;'
+                f'line-height:1.5;max-width:60em">' + "".join(rows) + "</div>")
 
 
 def _finite_series(h: MetricsHistory, name: str) -> tuple[list[int], list[float]]:
@@ -302,6 +356,15 @@ def first_explosion_step(history, by_step: int | None = None, threshold: float =
     run at a large β also has loss ~0 and accuracy 1. (For sigmoid DPO at β = 0.1 and batch 1 a margin
     above 50 *implies* them: loss < −log σ(5) ≈ 0.0067 and accuracy 1.) :func:`diagnose` labels a run
     ``margin_explosion`` exactly when this returns a step.
+
+    What the rule says, and what it does not. The margin is a log-ratio difference on two fixed
+    training responses, not a KL, so passing 50 nats is a symptom of overfitting the pairs, not a
+    measure of drift (that is :func:`first_drift_step`). And 50 nats is calibrated for the course's
+    setting: β = 0.1, where the sigmoid loss saturates at β·m ≈ 5, i.e. m ≈ 5/β = 50 nats; and
+    responses of ~15 tokens, where 50 nats is ~3 nats per token. At another β the saturation point
+    moves to ~5/β (10 nats at β = 0.5, 500 at β = 0.01); and since the margin is a sum over tokens, the
+    same per-token change on responses ten times longer gives a margin ten times larger. Pass another
+    ``threshold`` for another setting; the course keeps this one rule at 50.
     """
     steps, values, _ = _explosion_series(as_history(history), beta)
     for step, value in zip(steps, values):
@@ -310,6 +373,47 @@ def first_explosion_step(history, by_step: int | None = None, threshold: float =
         if value > threshold:
             return int(step)
     return None
+
+
+def first_drift_step(history, threshold: float = DRIFT_KL_THRESHOLD, by_step: int | None = None) -> int | None:
+    """The companion drift signal: the first evaluation step whose held-out sampled sequence KL to the
+    reference (``eval/kl``, :func:`rlhf_core.evaluation.evaluate_policy`) exceeds ``threshold``
+    (:data:`DRIFT_KL_THRESHOLD`, 10 nats), at or before ``by_step`` when given; ``None`` if there is none
+    or ``eval/kl`` was not logged.
+
+    Unlike the margin, the KL is measured on what the policy *samples*, so it is what shows that the
+    policy left the reference. 10 nats is lesson 08's bar; on this task the grammatical policies of the
+    shipped studies sit below 7 nats and the degenerate ones above 90. It is an estimate from a few
+    hundred samples (its standard error is printed in lesson 09), so a value near the threshold is a
+    tie, not a verdict.
+    """
+    for step, value in zip(*_finite_series(as_history(history), "eval/kl")):
+        if by_step is not None and step > by_step:
+            break
+        if value > threshold:
+            return int(step)
+    return None
+
+
+def _drift_evidence(h: MetricsHistory, threshold: float = DRIFT_KL_THRESHOLD) -> tuple[list[str], int | None]:
+    """The held-out KL (and grammar, when logged) in words, and :func:`first_drift_step`."""
+    k_steps, k_vals = _finite_series(h, "eval/kl")
+    if not k_vals:
+        return [], None
+    step = first_drift_step(h, threshold)
+    grammar = ""
+    g_steps, g_vals = _finite_series(h, "eval/grammatical")
+    if g_vals:
+        grammar = f"; grammatical samples {g_vals[0]:.0%} → {g_vals[-1]:.0%}"
+    if step is not None:
+        line = (f"held-out sampled KL to the reference (eval/kl) {h.at('eval/kl', step):.1f} nats at step {step}, "
+                f"above the drift threshold {threshold:g}, and {k_vals[-1]:.1f} at step {k_steps[-1]}: "
+                f"the policy has drifted{grammar}")
+    else:
+        peak = int(np.argmax(k_vals))
+        line = (f"held-out sampled KL to the reference (eval/kl) at most {k_vals[peak]:.1f} nats "
+                f"(step {k_steps[peak]}), below the drift threshold {threshold:g}: no measured drift{grammar}")
+    return [line], step
 
 
 def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, beta: float | None = None) -> Diagnosis | None:
@@ -356,6 +460,9 @@ def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, 
             early, late = _windows(e_vals)
             flat = " — the held-out margin stays flat: the gain does not generalise" if late < threshold / 5 else ""
             evidence.append(f"held-out margin went from {early:.1f} to {late:.1f} (eval/margin){flat}")
+    if first_drift_step(h) is None:
+        evidence.append("the margin is a log-ratio on fixed training responses, not a KL: without a held-out "
+                        "KL above the drift threshold this is overfitting of the pairs, not measured drift")
     return Diagnosis("margin_explosion", evidence, int(step))
 
 
@@ -442,12 +549,21 @@ def diagnose(history, *, explosion_threshold: float = EXPLOSION_THRESHOLD, beta:
     * otherwise ``healthy``.
 
     The first label in that order wins; the others that apply are listed in ``Diagnosis.also``.
+    Then the drift signal: when ``eval/kl`` was logged, the evidence ends with the held-out KL (and
+    grammar), ``drift_step`` is :func:`first_drift_step`, and ``ok`` is False for a run that drifted.
     ``beta`` is only needed to unscale ``rewards/*`` when ``logratio/margin`` was not logged and
     β cannot be read off the history (then 0.1 is assumed).
     """
     h = as_history(history)
     if not h.rows:
         return Diagnosis("no_learning", ["no rows logged: nothing to diagnose"], None, advice=_TOO_SHORT)
+    result = _diagnose_training_metrics(h, explosion_threshold, beta)
+    drift, result.drift_step = _drift_evidence(h)
+    result.evidence += drift
+    return result
+
+
+def _diagnose_training_metrics(h: MetricsHistory, explosion_threshold: float, beta: float | None) -> Diagnosis:
     found: dict[str, Diagnosis] = {}
     diverged = _detect_diverged(h)
     if diverged is not None:

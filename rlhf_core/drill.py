@@ -13,18 +13,30 @@ scorecard never raises: it reports what the learner's code actually does — the
 the stronger checks with their hints, the time spent per block, the self-graded rubric — and the
 red flags: a written explanation that describes a PPO loop, a trained reward model or online
 sampling, and code that forgets the reference.
+
+Progress over attempts: the scorecard is a :class:`Scorecard` (a dict, as before) whose
+:meth:`~Scorecard.save` appends the attempt to a local history — one JSON line in
+``history.jsonl`` and the rendered card as ``attempt-<time>.md`` — in :func:`history_dir`
+(``~/.rlhf_course/drill`` unless ``RLHF_DRILL_HISTORY`` or a ``path`` says otherwise; nothing
+leaves the machine). :func:`drill_history` reads it back: a table of attempts (minutes per block,
+sanity checks and stronger checks green, red flags, variant) and, with ``plot=True``, a figure.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .checks import CheckFailed
 
-__all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "start_drill", "red_flags_in", "format_minutes"]
+__all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard", "start_drill", "red_flags_in",
+           "format_minutes", "history_dir", "drill_history", "HISTORY_ENV"]
 
 BLOCKS: tuple[tuple[str, int], ...] = (("read", 15), ("explain", 5), ("implement", 30), ("sanity-check", 10))
 
@@ -147,7 +159,8 @@ class Drill:
                   toy_step: Callable | None = None, print_it: bool = True) -> dict:
         """Run everything on the learner's functions and print the scorecard; never raises.
 
-        Returns ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...}, "red_flags": [...]}``.
+        Returns a :class:`Scorecard`: ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...},
+        "red_flags": [...]}``, which ``.save()`` adds to the local drill history.
         """
         from .checks import run_sanity_checks
         from .toy import run_toy_task
@@ -181,9 +194,10 @@ class Drill:
             flags.append(("forgot the reference term in the loss",
                           "the loss compares log-ratios against the frozen reference: (log π − log π_ref) for each response"))
         rubric = dict(rubric or {})
-        card = {"sanity": sanity, "checks": stronger, "blocks": self.block_times(), "rubric": rubric, "red_flags": flags}
+        card = Scorecard(sanity=sanity, checks=stronger, blocks=self.block_times(), rubric=rubric, red_flags=flags)
+        card.total_seconds, card.text = self.elapsed(), self._render(card)
         if print_it:
-            print(self._render(card))
+            print(card.text)
         return card
 
     def _render(self, card: dict) -> str:
@@ -231,3 +245,113 @@ def start_drill(restart: bool = False, clock: Callable[[], float] = time.time) -
         print("The drill is already running (start_drill(restart=True) starts over).")
     _CURRENT.begin("read")
     return _CURRENT
+
+
+# ------------------------------------------------------------------------------------------------
+# progress over attempts
+
+HISTORY_ENV = "RLHF_DRILL_HISTORY"
+_HISTORY_FILE = "history.jsonl"
+
+
+def history_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where the drill history lives: ``path`` if given, else ``$RLHF_DRILL_HISTORY``, else ``~/.rlhf_course/drill``."""
+    return Path(path or os.environ.get(HISTORY_ENV) or Path.home() / ".rlhf_course" / "drill").expanduser()
+
+
+class Scorecard(dict):
+    """The drill's scorecard: the dict :meth:`Drill.scorecard` always returned, plus :meth:`save`."""
+
+    total_seconds: float = 0.0
+    text: str = ""
+    variant: str = "dpo"
+
+    def record(self, saved_at: datetime.datetime | None = None) -> dict:
+        """The attempt as one JSON-able dict (what :meth:`save` appends to ``history.jsonl``)."""
+        saved_at = saved_at or datetime.datetime.now(datetime.timezone.utc)
+        return {
+            "version": 1,
+            "saved_at": saved_at.isoformat(timespec="seconds"),
+            "variant": self.variant,
+            "total_seconds": round(float(self.total_seconds), 1),
+            "blocks": {name: (None if spent is None else round(float(spent), 1)) for name, _, spent in self["blocks"]},
+            "sanity": [{"number": r.number, "name": r.name, "passed": bool(r.passed)} for r in self["sanity"]],
+            "checks": {name: bool(ok) for name, (ok, _) in self["checks"].items()},
+            "rubric": {item: value for item, value in self["rubric"].items()},
+            "red_flags": [flag for flag, _ in self["red_flags"]],
+        }
+
+    def save(self, path: str | os.PathLike | None = None) -> Path | None:
+        """Append this attempt to the drill history in :func:`history_dir` (``path`` overrides it): one JSON
+        line in ``history.jsonl`` and the rendered card as ``attempt-<UTC time>.md``. Returns the directory,
+        or ``None`` (with a one-line explanation) when it cannot be written."""
+        where = history_dir(path)
+        record = self.record()
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            with open(where / _HISTORY_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as exc:   # a read-only home (a sandbox, a locked-down lab machine): say so, lose nothing else
+            print(f"Could not save this attempt to {where} ({type(exc).__name__}: {exc.strerror or exc}); "
+                  f"pass card.save(path) with a folder you can write to, or set {HISTORY_ENV}.")
+            return None
+        stamp = record["saved_at"].replace(":", "").replace("-", "").replace("+0000", "Z")
+        name, n = f"attempt-{stamp}.md", 1
+        while (where / name).exists():   # two saves in one second
+            n += 1
+            name = f"attempt-{stamp}-{n}.md"
+        (where / name).write_text(f"# Drill attempt, {record['saved_at']} (variant {record['variant']})\n\n"
+                                  f"```\n{self.text}\n```\n", encoding="utf-8")
+        print(f"Saved this attempt to {where / _HISTORY_FILE} (and {name}); drill_history() shows all of them.")
+        return where
+
+
+def _read_history(where: Path) -> tuple[list[dict], list[str]]:
+    records, problems = [], []
+    file = where / _HISTORY_FILE
+    if not file.exists():
+        return records, problems
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "blocks" not in record or "sanity" not in record:
+                raise ValueError("it is not a saved scorecard")
+            records.append(record)
+        except (ValueError, TypeError) as exc:
+            problems.append(f"line {number} of {file} was skipped: it could not be read ({exc}).")
+    return records, problems
+
+
+def drill_history(path: str | os.PathLike | None = None, plot: bool = True, print_it: bool = True) -> list[dict]:
+    """Every saved attempt, oldest first: prints a table (minutes per block, sanity checks and stronger
+    checks green, red flags, variant) and, with ``plot=True`` and at least one attempt, draws
+    :func:`rlhf_core.plots.plot_drill_history`. Lines of the history that cannot be read are skipped
+    with a note. Returns the records."""
+    where = history_dir(path)
+    records, problems = _read_history(where)
+    if print_it:
+        for problem in problems:
+            print(problem)
+        if not records:
+            print(f"No saved attempts in {where} yet: finish a drill and run card.save().")
+        else:
+            names = [name for name, _ in BLOCKS]
+            print(f"{'#':>2}  {'saved (UTC)':<20}{'variant':<9}{'total':>6}  " + "".join(f"{n:>13}" for n in names)
+                  + f"{'sanity':>8}{'checks':>8}  red flags")
+            for i, r in enumerate(records, 1):
+                blocks = "".join(f"{'—' if r['blocks'].get(n) is None else format_minutes(r['blocks'][n]):>13}"
+                                 for n in names)
+                sanity = f"{sum(s['passed'] for s in r['sanity'])}/{len(r['sanity'])}"
+                checks = f"{sum(r['checks'].values())}/{len(r['checks'])}" if r.get("checks") else "—"
+                flags = "; ".join(r.get("red_flags") or []) or "none"
+                print(f"{i:>2}  {r['saved_at'][:19].replace('T', ' '):<20}{r.get('variant', 'dpo'):<9}"
+                      f"{format_minutes(r.get('total_seconds', 0)):>6}  {blocks}{sanity:>8}{checks:>8}  {flags}")
+            done = sorted({r.get("variant", "dpo") for r in records})
+            print(f"\nvariants done: {', '.join(done)}")
+    if plot and records:
+        from .plots import plot_drill_history
+
+        plot_drill_history(records, BLOCKS)
+    return records

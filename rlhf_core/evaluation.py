@@ -8,13 +8,26 @@ response is one point of the distribution and hides how much mass moved), then m
   ``KL(π ‖ π_ref) ≈ mean over y ~ π of [log π(y|x) − log π_ref(y|x)]``, each term a sum over the
   response tokens (EOS included) — nats per sequence, as in the paper's reward-vs-KL frontier;
 * the fraction of samples the grammar accepts (``task.is_grammatical``).
+
+Two estimators of the same sequence KL, both from samples y ~ π (``sample_and_score(...,
+token_kl=True)`` computes the second as well):
+
+* **sampled** (the one every evaluation logs as ``eval/kl``): ``log π(y|x) − log π_ref(y|x)`` per
+  sample, i.e. the sum over positions of the *sampled token's* log-ratio. Unbiased, but one sample's
+  value can be negative (a sample the reference likes more than the policy does), and it is noisy;
+* **token-level** (chain rule): by the chain rule of KL,
+  ``KL(π(·|x) ‖ π_ref(·|x)) = E_{y~π} Σ_t KL(π(·|x, y_<t) ‖ π_ref(·|x, y_<t))``, so summing the *exact*
+  next-token KL over the vocabulary at each sampled prefix gives another unbiased estimate whose
+  every term is ≥ 0, and whose variance is lower (it averages over the next token exactly instead of
+  sampling it). PPO-style RLHF puts a per-token penalty ``−β log π(y_t|…)/π_ref(y_t|…)`` on the
+  sampled tokens; summed over a response that is the sampled estimator of the sequence KL.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -23,7 +36,7 @@ from .data import collate_prompts, join_prompt_response
 from .logps import get_logps
 from .tokenizer import WordTokenizer
 
-__all__ = ["SampleReport", "sample_and_score", "evaluate_policy", "sequence_logps"]
+__all__ = ["SampleReport", "sample_and_score", "evaluate_policy", "sequence_logps", "token_kl_sums"]
 
 
 @dataclass
@@ -36,11 +49,18 @@ class SampleReport:
     grammatical: list[bool]
     logp_policy: list[float]
     logp_reference: list[float]
+    token_kl: list[float] = field(default_factory=list)  # filled only by sample_and_score(..., token_kl=True)
+    n_tokens: list[int] = field(default_factory=list)    # response tokens scored per sample (EOS included)
 
     @property
     def kl(self) -> float:
         """Monte-Carlo estimate of the sequence KL(π ‖ π_ref), in nats."""
         return statistics.fmean(p - r for p, r in zip(self.logp_policy, self.logp_reference))
+
+    @property
+    def log_ratios(self) -> list[float]:
+        """Per sample, ``log π(y|x) − log π_ref(y|x)``: the sampled estimator's terms (any sign)."""
+        return [p - r for p, r in zip(self.logp_policy, self.logp_reference)]
 
     def summary(self) -> dict[str, float]:
         return {
@@ -66,10 +86,33 @@ def sequence_logps(model, batch: dict[str, torch.Tensor], chunk: int = 512) -> t
 
 
 @torch.no_grad()
+def token_kl_sums(policy, reference, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of a scoring batch, ``Σ_t KL(π(·|prefix_t) ‖ π_ref(·|prefix_t))`` over the response
+    positions — the exact next-token KL over the whole vocabulary at each prefix, summed — and the
+    number of response tokens: ``(B,)`` floats, ``(B,)`` ints.
+
+    Positions are those :func:`~rlhf_core.logps.get_logps` scores (``response_mask[:, 1:]``: logits at
+    ``t`` predict token ``t + 1``; EOS included, the prompt not). Both models in eval mode.
+    """
+    was = policy.training, reference.training
+    policy.eval()
+    reference.eval()
+    ids, attention = batch["input_ids"], batch["attention_mask"]  # (B, T)
+    logp = torch.log_softmax(policy(ids, attention)[:, :-1].float(), dim=-1)      # (B, T-1, V)
+    logq = torch.log_softmax(reference(ids, attention)[:, :-1].float(), dim=-1)   # (B, T-1, V)
+    per_position = (logp.exp() * (logp - logq)).sum(-1)                           # (B, T-1), each ≥ 0
+    mask = batch["response_mask"][:, 1:].bool()                                   # (B, T-1)
+    policy.train(was[0])
+    reference.train(was[1])
+    return torch.where(mask, per_position, torch.zeros_like(per_position)).sum(-1), mask.sum(-1)
+
+
+@torch.no_grad()
 def sample_and_score(policy, reference, tokenizer: WordTokenizer, prompts: Sequence[str], n_per_prompt: int = 8,
                      temperature: float = 1.0, top_k: int | None = None, max_new_tokens: int = 28,
-                     seed: int = 0, batch_size: int = 1024) -> SampleReport:
-    """Sample from ``policy``, then score every sample: reward, grammar, log π and log π_ref."""
+                     seed: int = 0, batch_size: int = 1024, token_kl: bool = False) -> SampleReport:
+    """Sample from ``policy``, then score every sample: reward, grammar, log π and log π_ref (and the
+    number of response tokens). ``token_kl=True`` also fills ``token_kl`` (:func:`token_kl_sums`)."""
     device = next(policy.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     expanded = [p for p in prompts for _ in range(n_per_prompt)]
@@ -83,6 +126,9 @@ def sample_and_score(policy, reference, tokenizer: WordTokenizer, prompts: Seque
         scoring = join_prompt_response(ids, mask, responses, tokenizer.pad_id)
         lp_pol = sequence_logps(policy, scoring)
         lp_ref = sequence_logps(reference, scoring)
+        report.n_tokens.extend(scoring["response_mask"][:, 1:].sum(-1).tolist())
+        if token_kl:
+            report.token_kl.extend(token_kl_sums(policy, reference, scoring)[0].tolist())
         for prompt, row, a, b in zip(chunk_prompts, responses.cpu(), lp_pol.tolist(), lp_ref.tolist()):
             text = tokenizer.decode(row.tolist())
             report.prompts.append(prompt)

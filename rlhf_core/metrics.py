@@ -11,8 +11,11 @@ same as a real run's logs:
 ``rewards/margins``    mean of ``rewards/chosen − rewards/rejected`` (β-scaled)
 ``logps/chosen``       mean summed log-prob of the chosen responses under the policy
 ``logps/rejected``     the same for the rejected responses
-``logratio/margin``    the *unscaled* margin, ``rewards/margins / β`` (the write-up's "reward margin")
-``eval/…``             held-out metrics: ``eval/kl`` (sequence KL to the reference, nats, on samples),
+``logratio/margin``    the *unscaled* margin, ``rewards/margins / β`` (the write-up's "reward margin"): a
+                       log-ratio difference on the two fixed responses of each pair, *not* a KL
+``nll/chosen``         only with ``rpo_alpha`` > 0: the chosen responses' mean per-token NLL (RPO's term)
+``eval/…``             held-out metrics: ``eval/kl`` (sequence KL to the reference, nats, estimated from
+                       the policy's own samples: what shows drift),
                        ``eval/reward`` and ``eval/reward_std`` (ground-truth reward of sampled, not
                        greedy, generations), ``eval/grammatical`` (fraction), ``eval/margin`` and
                        ``eval/accuracy`` (unscaled margin and accuracy on held-out pairs)

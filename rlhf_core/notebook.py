@@ -31,8 +31,10 @@ def yours_or_reference(name: str, candidate):
     reference = EXERCISES[name].reference
     try:
         check(EXERCISES[name], candidate, quiet=True)
-    except AssertionError:
-        print(f"→ your {name} does not pass its check yet, so the cells below use rlhf_core's {name}.")
+    except AssertionError as exc:
+        why = getattr(exc, "title", None) or str(exc).split(":")[0]   # "✗ dpo_loss — not implemented yet"
+        print(f"→ your {name} does not pass its check yet ({why.removeprefix('✗ ')}), so the cells below use "
+              f"rlhf_core's {name}. Its check cell shows what to fix.")
         return reference
     print(f"→ the cells below use your {name} (it passes its check).")
     return candidate

@@ -34,6 +34,7 @@ __all__ = [
     "plot_margin_histogram",
     "plot_probability_bars",
     "plot_training_curves",
+    "plot_drill_history",
 ]
 
 DEFAULT_CURVES = (
@@ -126,8 +127,9 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
 
     Names the history does not carry are skipped. The loss panel has a dashed line at log 2 (the
     loss when policy == reference); the unscaled-margin panels shade the healthy band 1–10; the
-    ``eval/reward`` panel shades ± ``eval/reward_std`` when it was logged. Each panel's title is
-    the metric's log name, its y label says what it is and in which units.
+    ``eval/reward`` panel shades ± ``eval/reward_std`` when it was logged. Each panel's title says
+    in words what the metric is (:data:`METRIC_LABELS`), its y label the unit and, in brackets, the
+    name it is logged under, so a reader can find it in TRL's logs.
     """
     h = as_history(history)
     present = [n for n in dict.fromkeys(names) if h.series(n)[0]]
@@ -141,7 +143,7 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
         _draw_metric(ax, h, name)
         if name == "loss":
             ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2 (policy = reference)")
-            ax.legend(fontsize=7, loc="upper right")
+            ax.legend(fontsize=9, loc="best")
         if name in _MARGIN_NAMES:
             ax.axhspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0)
         if name in _FRACTION_NAMES:
@@ -154,9 +156,9 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
                 mean = _plottable(values)
                 spread = _plottable([std[s] for s in steps])
                 ax.fill_between(steps, mean - spread, mean + spread, alpha=0.2, lw=0)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(what, fontsize=11)
         ax.set_xlabel("step")
-        ax.set_ylabel(f"{what}\n{unit}", fontsize=8)
+        ax.set_ylabel(f"{unit}\n[{name}]", fontsize=9)
         ax.grid(alpha=0.3)
     return fig
 
@@ -170,7 +172,7 @@ def plot_loss_and_margin(history, title: str | None = None) -> Figure:
     the two was not logged.
     """
     h = as_history(history)
-    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     ax2 = ax.twinx()
     loss_color, margin_color = "tab:blue", "tab:red"
     handles = []
@@ -199,7 +201,7 @@ def plot_loss_and_margin(history, title: str | None = None) -> Figure:
     ax2.tick_params(axis="y", colors=margin_color)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, loc="center right", fontsize=8)
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=9, frameon=False)
     ax.set_title(title or "DPO loss and unscaled reward margin")
     if not l_steps and not m_steps:
         _empty(fig, ax, "neither loss nor margin was logged")
@@ -357,32 +359,82 @@ def plot_margin_histogram(margins_by_label: Mapping[str, Sequence[float]], title
     return fig
 
 
-def plot_frontier(points: Sequence[FrontierPoint], title: str | None = None) -> Figure:
-    """Reward vs KL: a scatter and a Pareto-frontier line per method label.
+def plot_frontier(points: Sequence[FrontierPoint], title: str | None = None,
+                  param_names: Mapping[str, str] | None = None) -> Figure:
+    """Reward vs KL: the points of each run, and a Pareto-frontier line per method label.
 
-    x is the sequence KL(π‖π_ref) in nats, y the mean ground-truth reward of samples; each point
-    is annotated with its ``param`` (β for DPO). Upper-left is better: more reward for less KL.
-    One scatter collection and one line per label.
+    x is the sequence KL(π‖π_ref) in nats, y the mean ground-truth reward of samples. Each method
+    (``label``) has one colour family and each of its runs (``param``: β for DPO, a learning rate
+    for Preferred-FT) one shade and marker, named in the legend outside the axes as
+    ``"{label}, {param name} {param}"`` (``param_names`` maps a label to the name of its parameter;
+    ``"param"`` by default) — no text labels on the points, which overlap where runs crowd together.
+    One scatter collection per run and one frontier line per label. Upper-left is better: more
+    reward for less KL.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    groups: dict[str, list[FrontierPoint]] = {}
+    fig, ax = plt.subplots(figsize=(8, 4.8), layout="constrained")
+    names = dict(param_names or {})
+    groups: dict[str, dict[float, list[FrontierPoint]]] = {}
     for p in points:
-        groups.setdefault(p.label, []).append(p)
-    for color, (label, pts) in zip(_colors() * 10, groups.items()):
-        ax.scatter([p.kl for p in pts], [p.reward for p in pts], color=color, alpha=0.6, s=25, label=label)
-        front = pareto_frontier(pts)
-        ax.plot([p.kl for p in front], [p.reward for p in front], color=color, lw=1.8,
-                marker="o" if len(front) == 1 else None, label=f"{label} frontier")
-        for p in pts:
-            if math.isfinite(p.kl) and math.isfinite(p.reward):
-                ax.annotate(f"{p.param:g}", (p.kl, p.reward), textcoords="offset points", xytext=(4, 3),
-                            fontsize=7, color=color)
+        groups.setdefault(p.label, {}).setdefault(p.param, []).append(p)
+    families = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+    markers = ("o", "s", "^", "D", "v", "P", "X", "*")
+    for (label, runs), family, base in zip(groups.items(), families * 10, _colors() * 10):
+        cmap = plt.get_cmap(family)
+        for i, (param, pts) in enumerate(sorted(runs.items())):
+            shade = cmap(0.45 + 0.5 * i / max(1, len(runs) - 1)) if len(runs) > 1 else base
+            ax.scatter([p.kl for p in pts], [p.reward for p in pts], color=shade, marker=markers[i % len(markers)],
+                       s=36, alpha=0.85, edgecolors="white", linewidths=0.5,
+                       label=f"{label}, {names.get(label, 'param')} {param:g}")
+        front = pareto_frontier([p for pts in runs.values() for p in pts])
+        ax.plot([p.kl for p in front], [p.reward for p in front], color=cmap(0.85), lw=1.8,
+                marker="o" if len(front) == 1 else None, label=f"{label} frontier", zorder=0)
     ax.set_title(title or "Reward vs KL frontier")
     ax.set_xlabel("KL(π‖π_ref) per sequence (nats)")
     ax.set_ylabel("mean ground-truth reward")
     ax.grid(alpha=0.3)
     if groups:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     else:
         _empty(fig, ax, "no points to plot")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# the drill's progress over attempts
+# ------------------------------------------------------------------------------------------------
+
+
+def plot_drill_history(records: Sequence[Mapping], blocks: Sequence[tuple[str, int]] | None = None) -> Figure:
+    """Attempts of the 60-minute drill (:func:`rlhf_core.drill.drill_history`'s records), oldest first.
+
+    Left: minutes per block, stacked, one bar per attempt, with the 60-minute budget dashed
+    (``blocks``: ``(name, budget minutes)`` in order, :data:`rlhf_core.drill.BLOCKS`; by default the
+    block names of the first record, without budgets). Right: the sanity checks and the stronger
+    checks that passed, and the number of red flags, per attempt. Each attempt's x tick names its variant.
+    """
+    if blocks is None:
+        blocks = [(name, None) for name in (records[0].get("blocks") or {})] if records else []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    x = np.arange(1, len(records) + 1)
+    bottom = np.zeros(len(records))
+    for (name, budget), color in zip(blocks, _colors() * 3):
+        minutes = np.array([(r.get("blocks", {}).get(name) or 0.0) / 60 for r in records])
+        left.bar(x, minutes, bottom=bottom, color=color, label=name if budget is None else f"{name} (budget {budget} min)")
+        bottom += minutes
+    left.axhline(60, ls="--", color="0.4", lw=1, label="60-minute budget")
+    left.set(title="Time per block", xlabel="attempt", ylabel="minutes")
+    left.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    sanity = [sum(bool(s.get("passed")) for s in r.get("sanity", [])) for r in records]
+    checks = [sum(bool(v) for v in (r.get("checks") or {}).values()) for r in records]
+    flags = [len(r.get("red_flags") or []) for r in records]
+    right.plot(x, sanity, marker="o", label="sanity checks passed (of 6)")
+    right.plot(x, checks, marker="s", label="stronger checks passed")
+    right.plot(x, flags, marker="^", color="tab:red", label="red flags")
+    right.set(title="Checks and red flags", xlabel="attempt", ylabel="count", ylim=(-0.3, 6.5))
+    right.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    labels = [f"{i}\n{r.get('variant', 'dpo')}" for i, r in zip(x, records)]
+    for ax in (left, right):
+        ax.set_xticks(x, labels)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("Your drill attempts")
     return fig

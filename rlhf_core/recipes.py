@@ -42,10 +42,13 @@ class DPORun:
 
 
 def reward_pairs(reference: TinyLM, tokenizer: WordTokenizer, prompts: Sequence[str] = task.TRAIN_PROMPTS,
-                 groups_per_prompt: int = 16, n_samples: int = 4, seed: int = 1) -> list[dict]:
+                 groups_per_prompt: int = 16, n_samples: int = 4, seed: int = 1,
+                 pairing: str = "best_worst") -> list[dict]:
     """Pairs from the reference's own samples, best vs worst of ``n_samples`` by ground-truth reward,
-    ``groups_per_prompt`` independent groups per prompt."""
-    return list(pairs_by_reward(reference, tokenizer, list(prompts) * groups_per_prompt, n_samples=n_samples, seed=seed))
+    ``groups_per_prompt`` independent groups per prompt. ``pairing="all"`` keeps every untied pair of
+    each group instead, the paper's construction (:func:`rlhf_core.data.pairs_by_reward`)."""
+    return list(pairs_by_reward(reference, tokenizer, list(prompts) * groups_per_prompt, n_samples=n_samples,
+                                seed=seed, pairing=pairing))
 
 
 def default_dpo_run(config: DPOConfig | None = None, seed: int = 0, progress: bool = True,

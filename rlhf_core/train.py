@@ -25,6 +25,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -49,8 +50,11 @@ __all__ = [
     "heldout_pair_metrics",
     "dpo_metrics",
     "dpo_step",
+    "chosen_nll",
     "LOSS_TYPES",
     "train_dpo",
+    "dpo_optimizer",
+    "UpdateSizeMonitor",
     "make_reference",
     "lr_at",
     "train_preferred_ft",
@@ -184,10 +188,14 @@ def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = N
 
 @dataclass
 class DPOConfig:
-    """A DPO run. ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"``, or ``"cdpo"`` (with ``label_smoothing``).
+    """A DPO run. ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"``, ``"cdpo"`` (with ``label_smoothing``),
+    or ``"hinge"`` (the margin cap: a pair stops pulling once its unscaled margin reaches 1/β).
 
     ``average_logps=True`` trains on length-averaged log-probs (the length-normalised variant);
     the default sums, as the paper does. The effective batch is ``batch_size × grad_accum_steps``.
+    ``rpo_alpha`` > 0 adds ``rpo_alpha ×`` the mean per-token negative log-likelihood of the chosen
+    responses to the loss (the NLL-regularised DPO of RPO, Pang et al. 2024, arXiv:2404.19733; TRL's
+    ``rpo_alpha``); 0, the default, is plain DPO.
     """
 
     beta: float = 0.3
@@ -204,6 +212,7 @@ class DPOConfig:
     eval_every: int = 50
     eval_samples_per_prompt: int = 8
     seed: int = 0
+    rpo_alpha: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -249,13 +258,13 @@ def reference_logps(reference: TinyLM, pairs: Sequence[dict], tokenizer: WordTok
     return torch.cat(chosen), torch.cat(rejected)
 
 
-LOSS_TYPES = ("sigmoid", "ipo", "cdpo")
+LOSS_TYPES = ("sigmoid", "ipo", "cdpo", "hinge")
 
 
 def _preference_losses(loss_type: str, logp_pol_chosen: torch.Tensor, logp_pol_rejected: torch.Tensor,
                        logp_ref_chosen: torch.Tensor, logp_ref_rejected: torch.Tensor, beta: float,
                        label_smoothing: float = 0.0) -> torch.Tensor:
-    """Per-pair losses ``(B,)`` of ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"`` or ``"cdpo"``."""
+    """Per-pair losses ``(B,)`` of ``loss_type``: ``"sigmoid"`` (DPO), ``"ipo"``, ``"cdpo"`` or ``"hinge"``."""
     four = (logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected)
     if loss_type == "sigmoid":
         return losses.dpo_losses(*four, beta)
@@ -263,7 +272,22 @@ def _preference_losses(loss_type: str, logp_pol_chosen: torch.Tensor, logp_pol_r
         return losses.ipo_losses(*four, beta)
     if loss_type == "cdpo":
         return losses.conservative_dpo_losses(*four, beta, label_smoothing)
-    raise ValueError(f"unknown loss_type {loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
+    if loss_type == "hinge":
+        return losses.hinge_losses(*four, beta)
+    raise ValueError(f"unknown loss_type {loss_type!r}: use one of {', '.join(map(repr, LOSS_TYPES))}")
+
+
+def chosen_nll(logp_pol_chosen: torch.Tensor, batch: dict[str, torch.Tensor], average_logps: bool = False) -> torch.Tensor:
+    """Mean over the batch of the chosen responses' per-token negative log-likelihood (0-dim): RPO's NLL term.
+
+    ``logp_pol_chosen`` ``(B,)`` are the policy's summed log-probs (or, with ``average_logps``, already
+    the per-token means); the token counts come from ``chosen_response_mask``, shifted as in
+    :func:`~rlhf_core.logps.get_logps` (EOS counted, BOS and the prompt not).
+    """
+    if average_logps:
+        return -logp_pol_chosen.mean()
+    n_tokens = batch["chosen_response_mask"][:, 1:].sum(-1).clamp(min=1).to(logp_pol_chosen.dtype)  # (B,)
+    return -(logp_pol_chosen / n_tokens).mean()
 
 
 @torch.no_grad()
@@ -303,7 +327,7 @@ def _micro_batches(batch: dict[str, torch.Tensor], n: int) -> list[tuple[slice, 
 def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], logp_ref_chosen: torch.Tensor,
              logp_ref_rejected: torch.Tensor, optimizer: torch.optim.Optimizer, beta: float = 0.1, *,
              loss_type: str = "sigmoid", label_smoothing: float = 0.0, average_logps: bool = False,
-             max_grad_norm: float | None = None, micro_batches: int = 1) -> dict[str, float]:
+             max_grad_norm: float | None = None, micro_batches: int = 1, rpo_alpha: float = 0.0) -> dict[str, float]:
     """One DPO update on a :func:`~rlhf_core.data.collate_pairs` batch, with cached reference log-probs.
 
     Policy log-probs (summed, one forward over chosen+rejected: :func:`concatenated_logps`),
@@ -318,14 +342,19 @@ def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], logp_ref_chosen: to
     the same way); ``max_grad_norm`` clips the global gradient norm before the step;
     ``micro_batches`` > 1 accumulates the gradient over that many consecutive slices of the batch
     (each backward of ``loss / micro_batches``), one optimizer step in all — the ``"loss"`` is then
-    the mean of the slices' losses.
+    the mean of the slices' losses. ``rpo_alpha`` > 0 adds that many times :func:`chosen_nll` to each
+    slice's loss (RPO); the step then also returns ``"nll/chosen"``, the NLL term before weighting.
     """
     optimizer.zero_grad()
-    chosen, rejected, loss_values = [], [], []
+    chosen, rejected, loss_values, nll_values = [], [], [], []
     for rows, part in _micro_batches(batch, micro_batches):
         logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, part, average_logps)  # (b,), (b,)
         loss = _preference_losses(loss_type, logp_pol_chosen, logp_pol_rejected, logp_ref_chosen[rows],
                                   logp_ref_rejected[rows], beta, label_smoothing).mean()
+        if rpo_alpha:
+            nll = chosen_nll(logp_pol_chosen, part, average_logps)
+            loss = loss + rpo_alpha * nll
+            nll_values.append(nll.detach())
         (loss / micro_batches if micro_batches > 1 else loss).backward()
         chosen.append(logp_pol_chosen.detach())
         rejected.append(logp_pol_rejected.detach())
@@ -334,8 +363,11 @@ def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], logp_ref_chosen: to
         torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
     optimizer.step()
     mean_loss = loss_values[0] if len(loss_values) == 1 else torch.stack(loss_values).mean()
-    return {"loss": mean_loss.item(),
-            **dpo_metrics(torch.cat(chosen), torch.cat(rejected), logp_ref_chosen, logp_ref_rejected, beta)}
+    out = {"loss": mean_loss.item(),
+           **dpo_metrics(torch.cat(chosen), torch.cat(rejected), logp_ref_chosen, logp_ref_rejected, beta)}
+    if nll_values:
+        out["nll/chosen"] = torch.stack(nll_values).mean().item()
+    return out
 
 
 def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], logp_ref_chosen: torch.Tensor,
@@ -356,6 +388,52 @@ def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], logp_ref_chosen:
     return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
 
 
+def dpo_optimizer(policy: TinyLM, config: DPOConfig) -> torch.optim.Optimizer:
+    """The optimizer :func:`train_dpo` builds when none is given: AdamW (torch's defaults: betas
+    (0.9, 0.999), eps 1e-8) over the policy's trainable parameters, at ``config.lr`` and
+    ``config.weight_decay``. Build it yourself to watch it (:class:`UpdateSizeMonitor`) and pass it in."""
+    return torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
+                             weight_decay=config.weight_decay)
+
+
+class UpdateSizeMonitor:
+    """How far each optimizer step moved the weights, relative to that step's learning rate.
+
+    An ``on_log`` callback for :func:`train_dpo` (pass the same ``optimizer`` to both): after every
+    training step it records ``|Δθ| / η`` over all trainable weights — its median and its mean —
+    where ``η`` is the learning rate the step used (the schedule's, read off the optimizer). With
+    Adam a ratio near 1 means full-size steps; the ratio falls when a weight's recent gradients are
+    small next to the ones its second-moment average still remembers, or keep changing sign.
+    Evaluation rows (no ``"loss"``) are skipped: the weights do not move there.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 on_log: Callable[[int, dict], None] | None = None):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = optimizer
+        self.on_log = on_log
+        self._last = self._flat()  # (P,): every trainable weight, as after the last step seen
+        self.steps: list[int] = []
+        self.median_ratio: list[float] = []
+        self.mean_ratio: list[float] = []
+
+    def _flat(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.params]).cpu()  # (P,), a copy
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        if "loss" in metrics:
+            lr = self.optimizer.param_groups[0]["lr"]
+            now = self._flat()
+            moved = (now - self._last).abs_().numpy()  # (P,)
+            self._last = now
+            middle = (moved.size - 1) // 2  # the lower median, as torch.median: a partition, not a sort
+            self.steps.append(int(step))
+            self.median_ratio.append(float(np.partition(moved, middle)[middle]) / lr)
+            self.mean_ratio.append(float(moved.mean()) / lr)
+        if self.on_log is not None:
+            self.on_log(step, metrics)
+
+
 def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train_pairs: Sequence[dict],
               config: DPOConfig | None = None, eval_pairs: Sequence[dict] | None = None,
               eval_prompts: Sequence[str] | None = task.HELDOUT_PROMPTS, progress: bool = True,
@@ -370,7 +448,8 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     warm-up, cosine decay to 0). Every ``eval_every`` steps (and at steps
     0 and the last) it logs ``eval/margin`` and ``eval/accuracy`` on ``eval_pairs`` and the sampled
     ``eval/reward``, ``eval/reward_std``, ``eval/kl``, ``eval/grammatical`` on ``eval_prompts``.
-    ``optimizer`` replaces the default AdamW (its learning rate still follows the schedule).
+    ``optimizer`` replaces the default AdamW (:func:`dpo_optimizer`; its learning rate still follows the
+    schedule). ``config.rpo_alpha`` > 0 adds RPO's NLL term on the chosen responses (see :class:`DPOConfig`).
     """
     config = config or DPOConfig()
     for p in reference.parameters():
@@ -385,14 +464,13 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     device = _device_of(policy)
 
     if config.loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {config.loss_type!r}: use 'sigmoid', 'ipo' or 'cdpo'")
+        raise ValueError(f"unknown loss_type {config.loss_type!r}: use one of {', '.join(map(repr, LOSS_TYPES))}")
     ref_chosen, ref_rejected = reference_logps(reference, train_pairs, tokenizer, average=config.average_logps)  # cached once
     if eval_pairs:
         eval_ref_chosen, eval_ref_rejected = reference_logps(reference, eval_pairs, tokenizer, average=config.average_logps)
 
     if optimizer is None:
-        optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
-                                      weight_decay=config.weight_decay)
+        optimizer = dpo_optimizer(policy, config)
     history = MetricsHistory()
 
     def evaluate(step: int) -> None:
@@ -425,7 +503,7 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
         metrics = dpo_step(policy, batch, ref_chosen[idx].to(device), ref_rejected[idx].to(device), optimizer,
                            config.beta, loss_type=config.loss_type, label_smoothing=config.label_smoothing,
                            average_logps=config.average_logps, max_grad_norm=config.max_grad_norm,
-                           micro_batches=config.grad_accum_steps)
+                           micro_batches=config.grad_accum_steps, rpo_alpha=config.rpo_alpha)
         history.log(step, **metrics)
         if on_log:
             on_log(step, metrics)

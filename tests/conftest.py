@@ -5,12 +5,16 @@ and ``gpu``. ``make test`` runs them all; ``make check`` deselects the first fiv
 """
 
 import os
+import tempfile
 
 import matplotlib
 import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
+# Lesson 10 saves each drill attempt to a history (rlhf_core.drill.history_dir): the notebooks the tests run
+# write it to a throw-away folder (kernels inherit the variable), never to the home of the machine.
+os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-history-"))
 # Under pytest-xdist (`make check`: -n 2) each worker gets its share of the cores, so two workers do not
 # run four torch threads on two cores.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)

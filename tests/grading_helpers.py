@@ -137,3 +137,25 @@ def read_grades(out: Path) -> dict[str, list[dict]]:
     for row in rows:
         by_student.setdefault(row["student"], []).append(row)
     return by_student
+
+
+# A message is whole when it is the full text, or a short form of it (grader.wording.short_form) that ends
+# a sentence, or ends on a word with "…": never cut inside a word.
+
+def ends_a_sentence(short: str, full: str) -> bool:
+    return full.startswith(short) and short[-1] in ".!?" and (len(short) == len(full) or full[len(short)].isspace())
+
+
+def ends_on_a_word(short: str, full: str) -> bool:
+    """``short`` is ``full`` cut before a space (trailing punctuation dropped), then "…"; or, where the
+    first word alone is longer than the room, hard cut."""
+    kept = short[:-len("…")]
+    if not (short.endswith("…") and kept and full.startswith(kept) and len(kept) < len(full)):
+        return False
+    rest = full[len(kept):].lstrip(",;:—–-(/")      # what the cut dropped: trailing punctuation, then a space
+    return rest[:1].isspace() or not any(c.isspace() for c in kept)
+
+
+def is_whole(short: str, full: str) -> bool:
+    full = " ".join(str(full).split())
+    return short == full or ends_a_sentence(short, full) or ends_on_a_word(short, full)

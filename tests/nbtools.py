@@ -19,6 +19,30 @@ def execute(path: Path, allow_errors: bool, timeout: int = 300) -> nbformat.Note
     return nb
 
 
+def run_all(path: Path, timeout: int = 300) -> nbformat.NotebookNode:
+    """Run every cell of ``path`` as a learner's Run All does: nbclient with its default error settings
+    (``allow_errors=False``), which stops at the first cell that raises unless the cell carries the
+    ``raises-exception`` tag. Raises AssertionError, naming the cell, where the run stopped early."""
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        ran = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count") is not None]
+        where = f"cell {ran[-1]} ({grade_id(nb.cells[ran[-1]]) or 'demo'})" if ran else "the first cell"
+        raise AssertionError(f"Run All of {path.name} stopped at {where}: expected it to go on to the last cell, "
+                             f"but that cell raised {exc.ename}: {exc.evalue[:200]} and carries no raises-exception tag") from None
+    return nb
+
+
+def last_code_cell_ran(nb: nbformat.NotebookNode) -> bool:
+    """The last code cell has an execution count: a Run All got to the end."""
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    return bool(code) and code[-1].get("execution_count") is not None
+
+
 def errors_by_cell(nb: nbformat.NotebookNode) -> dict[int, dict]:
     """``{cell index: the error output}`` for every code cell that raised."""
     found = {}

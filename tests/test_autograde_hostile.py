@@ -31,6 +31,7 @@ from grading_helpers import (
     UNSTABLE_LOSS,
     answered,
     check_cells,
+    is_whole,
     read_grades,
     reads_library_file,
     released,
@@ -501,3 +502,17 @@ def test_formgrader_lists_the_graded_submissions(graded):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_no_message_in_the_csv_is_cut_inside_a_word(graded):
+    """Each row's message is its result's message whole, or a short form of it that ends on a sentence
+    (or on a word, with …); the result file keeps the full text."""
+    from grader.results import result_path
+
+    checked = 0
+    for student, rows in graded["rows"].items():
+        for r in rows:
+            full = json.loads(result_path(graded["out"], student, r["notebook"]).read_text())["message"]
+            assert is_whole(r["message"], full), f"{student}: the CSV says {r['message']!r} of {full!r}"
+            checked += 1
+    assert checked >= 28

@@ -2,9 +2,10 @@
 
 Lesson 01 (answers filled in, as a learner who finished it has them) is run with "Run All Cells"
 from JupyterLab's menu; every check cell's verdict must be rendered on the page, and nbgrader's
-Validate button must agree. Lesson 10 (as released) is run the same way: its start cell starts the
-clock and its first check cell prints the elapsed-time line before its verdict. Screenshots go to
-``test-artifacts/`` (or ``$TEST_ARTIFACTS``).
+Validate button must agree. Lesson 10 (as released, its stubs unfilled) is run the same way: Run All
+goes on past every failing check cell (release tags them ``raises-exception``) to the lesson's last
+cell, each check shows its "not implemented yet" verdict, and the first one prints the drill's
+elapsed-time line before its verdict. Screenshots go to ``test-artifacts/`` (or ``$TEST_ARTIFACTS``).
 
 Waits are for events (the notebook's tab and an idle kernel, every cell run, a dialog's answer), each
 with a deadline that is enough on the idle reference machine, scaled by the machine's measured
@@ -13,8 +14,10 @@ with a deadline that is enough on the idle reference machine, scaled by the mach
 
 from __future__ import annotations
 
+import re
 import shutil
 
+import nbformat
 import pytest
 
 from browser import ROOT, LabServer, browser_missing, chromium, copy_notebooks, deadline, save_artifact, slowness, wait_for
@@ -41,6 +44,12 @@ def lab(tmp_path_factory):
         driver.quit()
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def check_cell_count(name: str) -> int:
+    """How many check cells the released lesson ``name`` has."""
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    return sum(bool(c.metadata.get("nbgrader", {}).get("grade")) for c in nb.cells)
 
 
 def screenshot(driver, name: str):
@@ -161,11 +170,22 @@ def test_nbgraders_validate_button_agrees(lab):
     assert "Success" in dialog[0].text and "passes all" in dialog[0].text, dialog[0].text[:500]
 
 
-def test_lesson_10_start_cell_and_check_cell_show_the_clock(lab):
+LAST_PROMPT = (f"const p = Array.from(document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt'));"
+               "return p.length ? p[p.length - 1].textContent : '';")
+
+
+def test_lesson_10_as_released_runs_to_its_last_cell_and_shows_the_clock(lab):
     server, driver = lab
     open_notebook(server, driver, LESSON_10)
-    # as released: runs until the first check cell, which fails (the stub) after printing the clock
+    # as released: every check cell fails (the stubs), and Run All goes on to the last cell
     texts = run_all_and_wait(driver, "10_mock_interview.run-failed.png")
+    cells, ran, _ = driver.execute_script(PROMPTS)
+    if ran != cells:
+        save_artifact(driver, "10_mock_interview.run-stopped.png")
+    assert ran == cells, f"Run All stopped after {ran} of {cells} code cells: expected it to go past the failing checks"
+    assert re.search(r"\[\d+\]", driver.execute_script(LAST_PROMPT)), "the last code cell did not run"
+    checks = check_cell_count(LESSON_10)
+    assert sum("not implemented" in t for t in texts) >= checks, f"expected {checks} check verdicts: {problems(texts)}"
     if not any("elapsed of 60:00" in t and "not implemented" in t for t in texts):
         save_artifact(driver, "10_mock_interview.run-failed.png")
         raise AssertionError(f"no output shows the clock line and the check's verdict; the errors: {problems(texts)}")

@@ -90,7 +90,7 @@ def nan_out(pc, pr, rc, rr, beta=0.1):
 
 @pytest.mark.parametrize("impl, fragments", [
     (no_reference, ["drop log π_ref", "expected", "got"]),
-    (log_of_sigmoid, ["±1e4", "got tensor(inf)", "F.logsigmoid"]),
+    (log_of_sigmoid, ["±1e4", "got inf", "F.logsigmoid"]),
     (beta_outside, ["β is outside the log-sigmoid", "β·log 2 instead of log 2"]),
     (beta_ignored, ["β is ignored", "β = 1 would give"]),
     (beta_squared, ["β is applied twice: the loss is the one β² would give"]),
@@ -103,7 +103,7 @@ def nan_out(pc, pr, rc, rr, beta=0.1):
     (sigmoid_instead, ["sigmoid(h)"]),
     (stub, ["not implemented yet", "NotImplementedError"]),
     (crashes, ["raised IndexError", "return torch.cat"]),
-    (nan_out, ["got tensor(nan)"]),
+    (nan_out, ["got nan"]),
 ])
 def test_dpo_loss_check_names_the_mistake(impl, fragments):
     assert_fails_with(check_dpo_loss, impl, *fragments)
@@ -240,7 +240,7 @@ def _raises_unprintable(*args, **kwargs):
 @pytest.mark.parametrize("impl, fragments", [
     (_raises_unprintable, ["raised _UnprintableError: (the message could not be printed)"]),
     (lambda *a, beta=0.1: _LyingInt(0), ["expected a tensor, got an object of type _LyingInt"]),
-    (lambda *a, beta=0.1: torch.tensor(5.0).as_subclass(_LyingTensor), ["got tensor(5)"]),
+    (lambda *a, beta=0.1: torch.tensor(5.0).as_subclass(_LyingTensor), ["got 5."]),
     (lambda *a, beta=0.1: 10 ** 400, ["expected a tensor, got an object of type int"]),
     (lambda *a, beta=0.1: torch.zeros(20_000), ["expected a scalar (0-dim tensor), got shape (20000,)", ".mean()"]),
 ])

@@ -111,7 +111,8 @@ def test_yours_or_reference_falls_back_to_a_library_function_that_passes(name, c
 
     chosen = yours_or_reference(name, getattr(exercises, name))     # the stub fails its check
     assert chosen is checks.EXERCISES[name].reference
-    assert "does not pass its check yet" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "does not pass its check yet" in out and f"({name} — not implemented yet)" in out
     check(checks.EXERCISES[name], chosen, quiet=True)                # and the fallback passes it
 
 
@@ -138,8 +139,8 @@ def test_module_mode_runner_reports_every_stub(capsys):
     assert f"0/{len(exercises.EXERCISE_NAMES)} exercises pass" in out
 
 
-def test_a_failed_check_shows_its_verdict_in_jupyter_not_a_traceback():
-    from rlhf_core.checks import check_dpo_loss
+def test_a_failed_check_shows_its_verdict_in_jupyter_not_a_traceback(monkeypatch):
+    from rlhf_core.checks import check_dpo_loss, render
 
     def stub(*args, **kwargs):
         raise NotImplementedError()
@@ -147,7 +148,13 @@ def test_a_failed_check_shows_its_verdict_in_jupyter_not_a_traceback():
     try:
         check_dpo_loss(stub)
     except CheckFailed as exc:
-        shown = exc._render_traceback_()      # what IPython prints in place of the traceback
+        shown = exc._render_traceback_()      # what IPython prints in place of the traceback (a terminal here)
+        monkeypatch.setattr(render, "in_notebook", lambda: True)
+        import IPython.display
+
+        monkeypatch.setattr(IPython.display, "display", lambda *a, **k: None)
+        in_lab = exc._render_traceback_()     # in a notebook: the HTML block is displayed, then one short line
     else:
         raise AssertionError("a stub passed check_dpo_loss")
     assert len(shown) == 1 and "not implemented yet" in shown[0] and "File " not in shown[0]
+    assert len(in_lab) == 1 and "not implemented yet" in in_lab[0] and "\n" not in in_lab[0]

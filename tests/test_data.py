@@ -238,6 +238,15 @@ def test_pairs_by_reward_builds_both_pairings_from_the_same_samples(tiny_model, 
             assert rows == []       # all four samples tie
 
 
+def test_reward_pairs_passes_its_pairing_through_to_the_same_samples(tiny_model, tok):
+    from rlhf_core.recipes import reward_pairs
+
+    prompts = list(task.TRAIN_PROMPTS[:4])
+    every = reward_pairs(tiny_model, tok, prompts, groups_per_prompt=2, seed=3, pairing="all")
+    assert every == list(pairs_by_reward(tiny_model, tok, prompts * 2, n_samples=4, seed=3, pairing="all"))
+    assert len(every) > len(reward_pairs(tiny_model, tok, prompts, groups_per_prompt=2, seed=3))
+
+
 def test_an_unknown_pairing_or_a_wrong_number_of_samples_is_refused(tiny_model, tok):
     with pytest.raises(ValueError, match="pairing must be one of"):
         pairs_by_reward(tiny_model, tok, ["the film was"], pairing="adjacent")

@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from rlhf_core.advice import FIXES
 from rlhf_core.diagnostics import (
     DIAGNOSIS_LABELS,
+    DRIFT_KL_THRESHOLD,
     EXPLOSION_THRESHOLD,
     LOG2,
     Diagnosis,
     detect_margin_explosion,
     diagnose,
+    first_drift_step,
     first_explosion_step,
 )
 from rlhf_core.frontier import FrontierPoint, baseline_reward_at, betas_above_baseline, frontier_gap, pareto_frontier
@@ -320,14 +322,33 @@ def test_first_step_where():
     assert first_step_where(h.rows, "eval/margin", lambda m: m > 1.0) == 100
 
 
-def test_diagnosis_str_is_one_paragraph_with_label_evidence_and_fix():
+def test_diagnosis_str_is_a_headline_bulleted_evidence_and_wrapped_advice():
     d = diagnose(writeup_batch1_history())
-    text = str(d)
-    assert "\n" not in text
-    assert "margin_explosion" in text
-    assert "56.9" in text
-    assert FIXES["margin_explosion"] in text
-    assert "step 30" in text
+    lines = str(d).splitlines()
+    assert lines[0] == "Diagnosis: margin_explosion from step 30 · also likelihood_displacement · not ok"
+    assert lines[1] == "Evidence:" and lines[2] == "  • unscaled margin 56.9 at step 30 > 50"
+    bullets = [line for line in lines if line.startswith("  • ")]
+    assert len(bullets) == len(d.evidence)
+    assert all(len(line) <= 100 for line in lines)
+    advice = lines[lines.index("What to do:") + 1:]
+    assert [line[:6] for line in advice if line.startswith("  (")] == ["  (1) ", "  (2) ", "  (3) ", "  (4) "]
+    flat = " ".join(str(d).split())   # nothing lost: every piece of evidence and the whole fix, word for word
+    assert all(" ".join(item.split()) in flat for item in d.evidence)
+    assert " ".join(FIXES["margin_explosion"].split()) in flat
+
+
+def test_diagnosis_headline_says_ok_and_drift():
+    assert str(Diagnosis("healthy")).splitlines()[0] == "Diagnosis: healthy · ok"
+    drifted = Diagnosis("healthy", ["held-out KL 12 nats"], drift_step=40)
+    assert str(drifted).splitlines()[0] == "Diagnosis: healthy · drifted at step 40 · not ok"
+
+
+def test_diagnosis_html_has_the_headline_a_list_and_escapes_its_text():
+    d = Diagnosis("no_learning", ["loss <b>stuck</b> at log 2", "margin 0"], step=3, advice="Do <this> & that.")
+    markup = d._repr_html_()
+    assert "Diagnosis: no_learning from step 3 · not ok" in markup
+    assert markup.count("<li>") == 2 and "&lt;b&gt;stuck&lt;/b&gt;" in markup and "<b>" not in markup
+    assert "Do &lt;this&gt; &amp; that." in markup
 
 
 def test_fixes_cover_every_label_with_the_right_advice():
@@ -404,6 +425,56 @@ def test_every_figure_the_explosion_advice_quotes_is_the_shipped_studys(study):
     for name in ("β 1.0", "conservative DPO (ε 0.1)", pathology):
         assert variants[name]["first_explosion_step"] == 17
     assert "at step 17 like the pathology" in text and f"{EXPLOSION_THRESHOLD:.0f} nats" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# the companion drift signal: held-out KL, not the margin
+# ------------------------------------------------------------------------------------------------
+
+
+def test_first_drift_step_reads_the_held_out_kl():
+    h = healthy_history()                                    # eval/kl at most 1.8 nats
+    assert first_drift_step(h) is None
+    assert first_drift_step(flat_history()) is None          # no eval/kl logged: no verdict
+    for s, kl in ((50, 4.0), (100, DRIFT_KL_THRESHOLD + 2.0), (150, 30.0)):
+        h.log(s, **{"eval/kl": kl})
+    assert first_drift_step(h) == 100
+    assert first_drift_step(h, by_step=90) is None and first_drift_step(h, threshold=25.0) == 150
+
+
+def test_a_run_whose_held_out_kl_drifts_is_never_ok_whatever_its_training_metrics_say():
+    h = healthy_history()
+    assert diagnose(h).ok and diagnose(h).drift_step is None
+    assert "no measured drift" in " ".join(diagnose(h).evidence)
+    for s in (150, 200):
+        h.log(s, **{"eval/kl": 40.0 + s / 10, "eval/grammatical": 0.0})
+    d = diagnose(h)
+    assert d.label == "healthy" and d.drift_step == 150 and not d.ok   # the label names the training metrics' pattern
+    assert "the policy has drifted" in d.evidence[-1] and "grammatical" in d.evidence[-1]
+
+
+def test_a_margin_explosion_without_measured_drift_says_the_margin_is_not_a_kl():
+    d = diagnose(writeup_batch1_history())                   # no eval/kl in the write-up's table
+    assert d.label == "margin_explosion" and d.drift_step is None
+    assert any("not a KL" in line for line in d.evidence)
+    h = writeup_batch1_history()
+    for s in (0, 50, 100):
+        h.log(s, **{"eval/kl": 0.0 if s == 0 else 150.0})
+    d = diagnose(h)
+    assert d.drift_step == 50 and not any("not a KL" in line for line in d.evidence)
+
+
+def test_on_the_shipped_study_the_kl_shows_the_drift_the_margin_rule_misses(study):
+    variants, runs, exploding_lr = study
+    for name, v in variants.items():
+        drift = first_drift_step(runs[name])
+        if v["config"]["lr"] == exploding_lr:
+            assert drift == 10, name                          # every variant at lr 1e-2, by the first evaluation
+        else:
+            assert drift is None and diagnose(runs[name]).ok, name
+    for name in ("length-normalised log-probs", "IPO (length-normalised)"):
+        assert variants[name]["first_explosion_step"] is None     # the margin rule is silent ...
+        assert not diagnose(runs[name]).ok                       # ... the KL is not
 
 
 # ------------------------------------------------------------------------------------------------

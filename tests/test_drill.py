@@ -1,11 +1,13 @@
-"""The drill's clock, red-flag reader and scorecard."""
+"""The drill's clock, red-flag reader and scorecard, and the history of attempts."""
+
+import json
 
 import pytest
 import torch.nn.functional as F
 
 from rlhf_core import dpo_loss, implicit_reward
 from rlhf_core.checks import check_dpo_loss
-from rlhf_core.drill import Drill, format_minutes, red_flags_in, start_drill
+from rlhf_core.drill import Drill, drill_history, format_minutes, red_flags_in, start_drill
 from rlhf_core.toy import toy_dpo_step
 
 
@@ -100,3 +102,84 @@ def test_start_drill_keeps_the_clock_unless_restarted(capsys):
     assert start_drill(clock=clock) is first and "1:30 elapsed" in capsys.readouterr().out
     assert start_drill(restart=True, clock=clock) is not first
     assert format_minutes(754.4) == "12:34"
+
+
+# ------------------------------------------------------------------------------------------------
+# progress over attempts: card.save() and drill_history()
+
+
+def _finished_drill(clock, loss=dpo_loss):
+    drill = Drill(started=clock(), clock=clock)
+    for block, minutes in (("read", 12), ("explain", 6), ("implement", 25), ("sanity-check", 9)):
+        drill.begin(block)
+        clock.now += minutes * 60
+    return drill.scorecard({}, "DPO trains a policy with one loss, no PPO.", dpo_loss=loss,
+                           implicit_reward=implicit_reward, print_it=False)
+
+
+def test_a_saved_attempt_is_one_json_line_and_a_markdown_card(tmp_path, capsys):
+    card = _finished_drill(FakeClock())
+    assert isinstance(card, dict) and set(card) == {"sanity", "checks", "blocks", "rubric", "red_flags"}
+    where = card.save(tmp_path / "hist")
+    lines = (where / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["blocks"] == {"read": 720.0, "explain": 360.0, "implement": 1500.0, "sanity-check": 540.0}
+    assert record["total_seconds"] == 3120.0 and record["variant"] == "dpo"
+    assert record["checks"] == {"dpo_loss": True, "implicit_reward": True}
+    assert len(record["sanity"]) == 6 and record["red_flags"] == []
+    (md,) = where.glob("attempt-*.md")
+    assert "DRILL SCORECARD" in md.read_text() and "history.jsonl" in capsys.readouterr().out
+
+
+def test_the_history_shows_every_attempt_in_order_and_what_each_got(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RLHF_DRILL_HISTORY", str(tmp_path / "env-history"))
+    clock = FakeClock()
+    _finished_drill(clock).save()
+
+    def no_ref(pc, pr, rc, rr, beta=0.1):
+        return -F.logsigmoid(beta * (pc - pr)).mean()
+
+    _finished_drill(clock, loss=no_ref).save()
+    capsys.readouterr()
+    records = drill_history(plot=False)
+    out = capsys.readouterr().out
+    assert [r["checks"]["dpo_loss"] for r in records] == [True, False]
+    assert "forgot the reference term in the loss" in records[1]["red_flags"]
+    assert " 1  " in out and " 2  " in out and "12:00" in out and "variants done: dpo" in out
+    assert "forgot the reference term" in out
+
+
+def test_an_unreadable_history_line_is_skipped_with_a_note_and_an_empty_history_says_so(tmp_path, capsys):
+    assert drill_history(tmp_path / "none", plot=False) == []
+    assert "No saved attempts" in capsys.readouterr().out
+    where = _finished_drill(FakeClock()).save(tmp_path / "h")
+    with open(where / "history.jsonl", "a") as fh:
+        fh.write("{not json\n" + json.dumps({"unrelated": 1}) + "\n")
+    capsys.readouterr()
+    assert len(drill_history(where, plot=False)) == 1
+    out = capsys.readouterr().out
+    assert "line 2 of" in out and "line 3 of" in out and "skipped" in out
+
+
+def test_the_history_plot_has_one_bar_stack_and_one_point_per_attempt(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlhf_core.drill import BLOCKS
+    from rlhf_core.plots import plot_drill_history
+
+    clock = FakeClock()
+    records = [_finished_drill(clock).record(), _finished_drill(clock).record()]
+    fig = plot_drill_history(records, BLOCKS)
+    left, right = fig.axes
+    assert len(left.patches) == 2 * len(BLOCKS)
+    assert all(len(line.get_xdata()) == 2 for line in right.get_lines())
+    assert [t.get_text() for t in left.get_xticklabels()] == ["1\ndpo", "2\ndpo"]
+
+
+def test_a_history_folder_that_cannot_be_written_is_explained_not_raised(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert _finished_drill(FakeClock()).save(blocker / "history") is None
+    assert "Could not save this attempt" in capsys.readouterr().out

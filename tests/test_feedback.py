@@ -1,4 +1,5 @@
-"""The feedback page escapes everything a submission wrote and keeps only PNG/JPEG images."""
+"""The feedback page renders the notebook with nbconvert (Markdown, math, hints) and lets nothing a submission
+wrote run in the reader's browser: no script, event handler or javascript: link, only PNG/JPEG images."""
 
 import base64
 
@@ -37,7 +38,7 @@ def test_code_outputs_and_markdown_from_the_submission_are_escaped():
     assert "<script>alert" not in html and "<iframe>" not in html and "href=\"javascript" not in html
     assert "&lt;HTML object&gt;" in html                     # rich HTML falls back to its plain text
     assert "ValueError</span>" not in html and "ValueError: &lt;iframe&gt;" in html   # ANSI colours stripped
-    assert "<h1>Title</h1>" in html                         # markdown is still rendered
+    assert '<h1 id="Title">Title' in html                    # markdown is still rendered
 
 
 def test_images_are_kept_and_broken_images_are_said_to_be_left_out():
@@ -60,4 +61,41 @@ def test_a_page_survives_odd_cells():
                                         "metadata": {}, "execution_count": None}],
                              "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     html = feedback_html(RESULT, nb)
-    assert "&lt;b&gt;raw&lt;/b&gt;" in html
+    assert "<b>raw" not in html and "raw" in html and "&lt;" in html
+
+
+def test_lesson_markdown_reads_as_in_jupyterlab_hints_tables_and_math():
+    md = new_markdown_cell("## Section\n\nThe loss $-\\log\\sigma(h)$ with `a < b & c`.\n\n| math | code |\n|---|---|\n"
+                           "| $h$ | `h = beta * m` |\n\n<details><summary>Hint</summary>\n\nUse **logsigmoid**.\n</details>")
+    html = page([md])
+    assert "<details><summary>Hint</summary>" in html and "<strong>logsigmoid</strong>" in html   # a real hint
+    assert "<th>math</th>" in html and "<code>h = beta * m</code>" in html
+    assert "<code>a &lt; b &amp; c</code>" in html                # escaped once, not twice
+    assert "$-\\log\\sigma(h)$" in html and "mathjax" in html.lower()   # typeset by MathJax in the browser
+
+
+def test_the_page_says_its_outputs_are_the_graders_run_not_the_students():
+    assert "hidden inputs" in page([]) and "differ from what you saw in your own run" in page([])
+
+
+def test_rich_html_from_a_submission_keeps_its_text_and_loses_what_runs():
+    cell = new_code_cell("show()", outputs=[new_output("display_data", data={
+        "text/html": "<b>bold</b><img src=x onerror=alert(7)><a href='javascript:alert(8)'>x</a>",
+        "application/javascript": "alert(9)"})])
+    html = page([cell])
+    assert "alert(9)" not in html and "onerror=alert(7)" not in html and "javascript:alert(8)" not in html
+    assert "<b>bold</b>" in html
+
+
+def test_a_notebook_nbconvert_cannot_render_still_gets_an_escaped_page(monkeypatch):
+    import grader.feedback as feedback
+
+    class Broken:
+        def from_notebook_node(self, nb):
+            raise ValueError("template exploded")
+
+    monkeypatch.setattr(feedback, "_exporter", lambda: Broken())
+    html = page([new_markdown_cell("<script>alert(1)</script> text"),
+                 new_code_cell("x", outputs=[new_output("stream", name="stdout", text="<script>alert(2)</script>")])])
+    assert "could not be rendered with nbconvert (ValueError: template exploded)" in html
+    assert "<script>" not in html and "Score: 3 / 5" in html

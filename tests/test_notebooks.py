@@ -3,9 +3,11 @@
 Each notebook is executed once per `make test`. A *solution* notebook runs top to bottom in a fresh
 kernel: no cell may raise (what `pytest --nbval-lax solutions/` checks, which still works by hand),
 and nbgrader's validator, reading that run's outputs instead of executing it again, must find no
-failing check. A *student* notebook runs with its stubs: each check cell fails with its own verdict,
-no other cell fails, and nbgrader's validator agrees. The tests that execute a notebook are marked
-``notebook`` (deselected by `make check`).
+failing check. A *student* notebook runs with its stubs, as a learner's Run All runs it (nbclient with
+its default settings, which stop at a cell that raises unless it is tagged ``raises-exception``): the
+run reaches the last cell, each check cell fails with its own verdict, no other cell fails, and
+nbgrader's validator agrees. The tests that execute a notebook are marked ``notebook`` (deselected by
+`make check`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import re
 import nbformat
 import pytest
 
-from grader.release import lint_source, release
-from nbtools import ROOT, errors_by_cell, execute, grade_id, is_check_cell, student_run_problems
+from grader.release import RUN_ALL_TAG, lint_source, release, untagged_check_cells
+from nbtools import ROOT, errors_by_cell, execute, grade_id, is_check_cell, last_code_cell_ran, run_all, student_run_problems
 
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 STUDENT = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -68,15 +70,41 @@ def test_student_notebook_has_no_answers_hidden_tests_or_outputs(path):
             assert "raise NotImplementedError()" in cell.source
 
 
+@pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
+def test_every_check_cell_of_the_student_version_lets_run_all_go_on(path):
+    assert untagged_check_cells(nbformat.read(path, as_version=4)) == [], f"check cells without {RUN_ALL_TAG!r}"
+    others = [grade_id(c) or i for i, c in enumerate(nbformat.read(path, as_version=4).cells)
+              if RUN_ALL_TAG in c.metadata.get("tags", []) and not is_check_cell(c)]
+    assert others == [], f"only check cells may carry {RUN_ALL_TAG!r}: a failing lesson cell must still stop Run All"
+
+
+def test_the_release_lint_refuses_the_run_all_tag_in_a_source(tmp_path):
+    source = nbformat.read(SOLUTIONS[0], as_version=4)
+    next(c for c in source.cells if is_check_cell(c)).metadata["tags"] = [RUN_ALL_TAG]
+    nbformat.write(source, tmp_path / SOLUTIONS[0].name)
+    assert any(RUN_ALL_TAG in problem for problem in lint_source(tmp_path / SOLUTIONS[0].name))
+
+
+def test_release_check_names_a_check_cell_without_the_run_all_tag():
+    nb = nbformat.read(STUDENT[0], as_version=4)
+    first = next(c for c in nb.cells if is_check_cell(c))
+    first.metadata["tags"] = [t for t in first.metadata.get("tags", []) if t != RUN_ALL_TAG]
+    assert untagged_check_cells(nb) == [grade_id(first)]
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", STUDENT, ids=ids(STUDENT))
 def test_student_notebook_fails_exactly_at_its_check_cells(path, tmp_path):
-    """One execution of the student version with its stubs: each check cell fails with the check's own
-    verdict, nothing else fails, and nbgrader's validator, reading the same outputs, agrees."""
+    """One execution of the student version with its stubs, as a learner's Run All (nbclient's default
+    settings: a cell that raises stops the run unless it is tagged): the run reaches the last cell,
+    each check cell fails with the check's own verdict, nothing else fails, and nbgrader's validator,
+    reading the same outputs, agrees."""
     from nbgrader.preprocessors import CheckCellMetadata
     from nbgrader.validator import Validator
 
-    nb = execute(path, allow_errors=True)
+    nb = run_all(path)
+    assert last_code_cell_ran(nb), "Run All did not reach the last code cell"
+    assert all(c.get("execution_count") is not None for c in nb.cells if c.cell_type == "code"), "a code cell did not run"
     assert student_run_problems(nb) == []
     executed = tmp_path / path.name
     nbformat.write(nb, executed)
@@ -126,3 +154,20 @@ def test_the_drill_scorecard_shows_a_wrong_dpo_loss_and_its_hints(tmp_path):
     assert "forgot the reference term" in card                  # the red flag
     assert "✓ 6." in card                                        # implicit_reward is still right
     assert any("elapsed of 60:00" in text for text in outputs)
+
+
+@pytest.mark.notebook
+def test_nbval_still_fails_each_check_cell_of_a_released_lesson():
+    """`pytest --nbval-lax notebooks/…` run from this repository: nbval reads `raises-exception` as "may
+    raise", and the repository's conftest.py gives nbgrader's check cells their strictness back, so
+    exactly the check cells fail on the unfilled stubs."""
+    import subprocess
+    import sys
+
+    path = ROOT / "notebooks" / "02_bradley_terry_and_dpo_loss.ipynb"
+    checks = sum(is_check_cell(c) for c in nbformat.read(path, as_version=4).cells)
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-rf", str(path.relative_to(ROOT))],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    assert done.returncode == 1 and re.search(rf"\b{checks} failed\b", summary), summary
+    assert "Cell execution caused an exception" in done.stdout

@@ -87,7 +87,8 @@ def test_training_curves_one_panel_per_default_metric(tmp_path):
     fig = plot_training_curves(full_history(), title="run A")
     assert isinstance(fig, Figure)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == list(plots.DEFAULT_CURVES)
+    assert titles == [plots.METRIC_LABELS[name][0] for name in plots.DEFAULT_CURVES]   # in words, not log keys
+    assert all(f"[{name}]" in ax.get_ylabel() for ax, name in zip(fig.axes, plots.DEFAULT_CURVES))
     assert fig._suptitle.get_text() == "run A"
     loss_ax = fig.axes[0]
     assert _lines(loss_ax) == 2  # the curve and log 2
@@ -103,10 +104,10 @@ def test_training_curves_skip_missing_names():
     for s in range(5):
         h.log(s, loss=LOG2 - 0.1 * s, **{"logratio/margin": float(s)})
     fig = plot_training_curves(h)
-    assert [ax.get_title() for ax in fig.axes] == ["loss", "logratio/margin"]
+    assert [ax.get_title() for ax in fig.axes] == ["DPO loss", "Unscaled reward margin"]
     assert fig._suptitle.get_text()  # a default title
     fig = plot_training_curves(h.rows, names=("logratio/margin", "eval/kl", "nope"))
-    assert [ax.get_title() for ax in fig.axes] == ["logratio/margin"]
+    assert [ax.get_title() for ax in fig.axes] == ["Unscaled reward margin"]
     assert _lines(fig.axes[0]) == 1
 
 
@@ -219,12 +220,15 @@ def test_frontier_plot(tmp_path):
     assert ax.get_title() == "frontier"
     assert "KL" in ax.get_xlabel() and "nats" in ax.get_xlabel()
     assert "reward" in ax.get_ylabel()
-    assert _lines(ax) == 2 and len(ax.collections) == 2
+    assert _lines(ax) == 2 and len(ax.collections) == 7   # one frontier per method, one scatter per run
+    assert not ax.texts                                     # no labels on the points: the legend names the runs
     dpo_line = ax.get_lines()[0]
     front = pareto_frontier([p for p in pts if p.label == "DPO"])
     assert list(dpo_line.get_xdata()) == [p.kl for p in front]  # the dominated (6.0, 0.85) is not on it
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "DPO" in legend and "preferred-FT" in legend
+    assert "DPO frontier" in legend and "preferred-FT frontier" in legend and "DPO, param 0.3" in legend
+    named = plot_frontier(pts, param_names={"DPO": "β"}).axes[0]
+    assert "DPO, β 0.05" in [t.get_text() for t in named.get_legend().get_texts()]
     _saves_png(fig, tmp_path / "frontier.png")
 
 

@@ -14,8 +14,10 @@ from rlhf_core.tokenizer import WordTokenizer
 from rlhf_core.train import (
     DPOConfig,
     SFTConfig,
+    UpdateSizeMonitor,
     concatenated_logps,
     dpo_metrics,
+    dpo_optimizer,
     dpo_step,
     lr_at,
     make_reference,
@@ -182,7 +184,7 @@ def test_train_dpo_runs_dpo_step_for_every_update(tok, monkeypatch):
     train_dpo(policy, make_reference(policy), tok, some_pairs(16), config, eval_prompts=None, progress=False)
     assert len(seen) == 3
     assert seen[0] == {"loss_type": "cdpo", "label_smoothing": 0.2, "average_logps": False, "max_grad_norm": 0.5,
-                       "micro_batches": 2}
+                       "micro_batches": 2, "rpo_alpha": 0.0}
 
 
 def test_dpo_step_default_is_the_plain_sigmoid_step(tok):
@@ -233,7 +235,7 @@ def test_dpo_step_clips_and_accumulates(tok):
         step(micro_batches=9)
 
 
-@pytest.mark.parametrize("loss_type", ["ipo", "cdpo"])
+@pytest.mark.parametrize("loss_type", ["ipo", "cdpo", "hinge"])
 def test_other_losses_train(tok, loss_type):
     policy = small_model(tok)
     history = train_dpo(policy, make_reference(policy), tok, some_pairs(16),
@@ -274,3 +276,83 @@ def test_heldout_pair_metrics_is_zero_margin_for_the_reference_itself():
     assert metrics == {"eval/margin": pytest.approx(0.0, abs=1e-4), "eval/accuracy": 0.0}
     shifted = heldout_pair_metrics(model, pairs, logp_ref_chosen - 2.0, logp_ref_rejected, tokenizer)
     assert shifted["eval/margin"] == pytest.approx(2.0, abs=1e-4) and shifted["eval/accuracy"] == 1.0
+
+
+# ------------------------------------------------------------------------------------------------
+# RPO's NLL term, the margin cap (hinge), the optimizer and its step sizes
+
+
+def test_rpo_adds_alpha_times_the_chosen_per_token_nll_to_the_dpo_loss(tok):
+    from rlhf_core.losses import dpo_loss
+    from rlhf_core.train import chosen_nll
+
+    pairs = some_pairs(6, seed=5)
+    batch = collate_pairs(pairs, tok)
+    logp_ref_chosen, logp_ref_rejected = reference_logps(make_reference(small_model(tok, seed=3)), pairs, tok)
+    results = []
+    for use_library in (True, False):
+        policy = small_model(tok, seed=2)
+        optimizer = torch.optim.SGD(policy.parameters(), lr=0.5)
+        if use_library:
+            out = dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta=0.2, rpo_alpha=0.7)
+            loss, nll = out["loss"], out["nll/chosen"]
+        else:
+            optimizer.zero_grad()
+            logits = policy(batch["chosen_input_ids"], batch["chosen_attention_mask"])
+            per_row = get_logps_loop(logits.detach(), batch["chosen_input_ids"], batch["chosen_response_mask"], average=True)
+            nll = -per_row.mean().item()                                    # the oracle: a loop over tokens
+            logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch)
+            by_hand = dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.2)
+            by_hand = by_hand + 0.7 * chosen_nll(logp_pol_chosen, batch)
+            by_hand.backward()
+            optimizer.step()
+            loss = by_hand.item()
+        results.append((loss, nll, torch.cat([p.detach().flatten() for p in policy.parameters()])))
+    (loss_a, nll_a, w_a), (loss_b, nll_b, w_b) = results
+    assert nll_a == pytest.approx(nll_b, rel=1e-5) and nll_a > 1.0   # per token: a few nats, not a sum
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    assert torch.allclose(w_a, w_b, atol=1e-6)
+    plain = dpo_step(small_model(tok, seed=2), batch, logp_ref_chosen, logp_ref_rejected,
+                     torch.optim.SGD(small_model(tok, seed=2).parameters(), lr=0.5), beta=0.2)
+    assert "nll/chosen" not in plain and loss_a == pytest.approx(plain["loss"] + 0.7 * nll_a, rel=1e-5)
+
+
+def test_rpo_in_train_dpo_raises_the_chosen_log_probs_above_plain_dpo(tok):
+    pairs = some_pairs(16, seed=7)
+    ends = {}
+    for alpha in (0.0, 1.0):
+        policy = small_model(tok, seed=1)
+        config = DPOConfig(batch_size=8, steps=15, lr=3e-3, warmup_steps=0, eval_every=100, rpo_alpha=alpha)
+        history = train_dpo(policy, make_reference(policy), tok, pairs, config, eval_prompts=None, progress=False)
+        ends[alpha] = sum(history.values("logps/chosen")[-5:]) / 5
+        assert ("nll/chosen" in history.names()) == (alpha > 0)
+    assert ends[1.0] > ends[0.0] + 1.0, ends
+
+
+def test_dpo_optimizer_is_what_train_dpo_builds_by_default(tok):
+    pairs = some_pairs(16, seed=8)
+    rows = []
+    for pass_it in (False, True):
+        policy = small_model(tok, seed=4)
+        config = DPOConfig(batch_size=8, steps=3, lr=1e-2, eval_every=100)
+        optimizer = dpo_optimizer(policy, config) if pass_it else None
+        rows.append(train_dpo(policy, make_reference(policy), tok, pairs, config, eval_prompts=None, progress=False,
+                              optimizer=optimizer).rows)
+    assert rows[0] == rows[1]
+
+
+def test_update_size_monitor_sees_full_adam_steps_first_then_smaller_ones_as_the_gradient_shrinks():
+    model = torch.nn.Linear(50, 1, bias=False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    monitor = UpdateSizeMonitor(model, optimizer)
+    x = torch.randn(64, 50, generator=torch.Generator().manual_seed(0))
+    for step in range(1, 81):
+        optimizer.zero_grad()
+        scale = 1.0 if step <= 40 else 1e-3                       # the same loss, 1000× smaller from step 41
+        (scale * model(x).pow(2).mean()).backward()
+        optimizer.step()
+        monitor(step, {"loss": 0.0})
+        monitor(step, {"eval/kl": 0.0})                             # an evaluation row: ignored
+    assert monitor.steps == list(range(1, 81))
+    assert monitor.median_ratio[0] == pytest.approx(1.0, abs=1e-3)   # step 1 of Adam: |Δθ| = η for every weight
+    assert monitor.median_ratio[79] < 0.05                          # 40 steps after the shrink: a small fraction of η

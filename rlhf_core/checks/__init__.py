@@ -8,6 +8,13 @@ Every check
   back, and — when the candidate's output equals that of a known mistake — which mistake;
 * turns wrong shapes, ``NotImplementedError``, NaNs and wrong types into that same kind of message.
 
+A verdict is one plain line (``str(exc)``: what the grader records), with plain numbers (``1.5506``,
+never ``tensor(1.5506)``: :func:`~rlhf_core.checks.framework.plain`), and the same verdict in parts
+(``expected``, ``got``, ``advice``…). In a notebook a failing check shows those parts as a short HTML
+block and leaves one short red error line (``CheckFailed._render_traceback_``, IPython's hook for
+it); in a terminal, wrapped plain text (:mod:`~rlhf_core.checks.render`). A stub's verdict says what
+to do, never the formula.
+
 The cases mix random inputs (seeded: ``check_dpo_loss(f, seed=1)`` draws other ones) with
 adversarial ones (margins of ±1e4, logits ×100, fully masked rows).
 

@@ -132,15 +132,16 @@ register(Exercise(
         Mistake("The loss alone cannot tell a healthy run from an explosion: a loss near 0 is also what a large β "
                 "gives at a moderate margin. Look at the unscaled margin (logratio/margin).", _dg_loss_only),
         Mistake("NaN slips through: comparisons with NaN are always False, so test math.isnan first.", _dg_ignores_nan),
-        Mistake("You thresholded the β-scaled rewards/margins; the explosion shows in the unscaled logratio/margin "
-                "(above ~50), which does not depend on β.", _dg_scaled_margin),
+        Mistake("You thresholded the β-scaled rewards/margins; the explosion rule reads the unscaled logratio/margin "
+                "(above 50 nats), the log-ratio margin before it is multiplied by β.", _dg_scaled_margin),
         Mistake("High accuracy alone is not an explosion: a healthy run also reaches accuracy near 1. Look at the "
                 "unscaled margin.", _dg_accuracy_is_explosion),
     ],
     summary="diagnose_run names healthy runs, margin explosions, stalled, diverged and reversed runs like the reference",
     formula="diverged if any NaN/inf; reversed_preferences if accuracy ends well below 0.5 with a negative margin; "
             "no_learning if the loss stays at log 2 with margin ≈ 0; margin_explosion if the unscaled margin "
-            "(logratio/margin) exceeds ~50; otherwise healthy",
+            "(logratio/margin) exceeds 50 nats (the course's rule, calibrated for β = 0.1 and short responses); "
+            "otherwise healthy",
 ))
 
 

@@ -11,6 +11,12 @@ was expected, what came back and which mistake it matches. It never runs the lea
 ``check(exercise, candidate)`` does both and prints ``✓ <what held>``. :func:`serialise` and
 :func:`error_record` are the only ways a learner's value or exception becomes data, here and in
 the sanity checks.
+
+A verdict is built from its parts (:func:`verdict`: title, problem, expected, got, advice), so that a
+notebook can show expected and got on their own lines (:mod:`~rlhf_core.checks.render`) while
+``str(exc)`` stays the one plain line the grader records. Values enter verdicts as plain numbers
+(``1.5506``, ``(4, 7)``, never ``tensor(1.5506)``): through :func:`format_value` for recorded
+values and :func:`plain` for anything else; a learner's exception message through :func:`shorten`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["CheckFailed", "Missing", "Case", "Mistake", "Exercise", "EXERCISES", "register", "serialise",
-           "error_record", "plain_number", "run_case", "probe", "judge", "check", "format_value"]
+           "error_record", "plain_number", "plain", "shorten", "verdict", "run_case", "probe", "judge", "check",
+           "format_value"]
 
 MAX_NUMBERS = 10_000  # a returned tensor with more elements is recorded without its numbers
 
@@ -34,12 +41,67 @@ MAX_NUMBERS = 10_000  # a returned tensor with more elements is recorded without
 class CheckFailed(AssertionError):
     """A check's verdict: the message says what was expected, what came back and the likely mistake.
 
-    In Jupyter the verdict is all a learner sees: IPython shows ``_render_traceback_`` in place of a
-    traceback through the library's internals (where the learner's own code raised, the verdict
-    names the error and the line)."""
+    ``str(exc)`` is the verdict as one plain line (what the grader records and tests read). The same
+    verdict in parts, for display: ``title`` (``"✗ dpo_loss — β = 0.5"``), ``problem`` (a sentence),
+    ``what`` (the quantity compared), ``expected`` and ``got`` (plain values, or None when the verdict
+    has none) and ``advice`` (the likely mistake, or what to do).
+
+    In Jupyter the verdict is all a learner sees: IPython calls ``_render_traceback_`` in place of a
+    traceback through the library's internals; it displays the verdict as a short HTML block
+    (:func:`~rlhf_core.checks.render.verdict_html`) and leaves one short red error line, so the cell
+    still fails for nbgrader's Validate, nbval and Run All. In a terminal IPython it prints the
+    verdict as wrapped plain text (:func:`~rlhf_core.checks.render.verdict_text`)."""
+
+    def __init__(self, message: str = "", *, title: str | None = None, problem: str | None = None,
+                 what: str | None = None, expected: str | None = None, got: str | None = None,
+                 advice: str | None = None):
+        super().__init__(message)
+        self.title, self.problem, self.what = title, problem, what
+        self.expected, self.got, self.advice = expected, got, advice
+
+    def _repr_html_(self) -> str:
+        from .render import verdict_html
+
+        return verdict_html(self)
+
+    def text(self, width: int = 100) -> str:
+        """The verdict as plain text wrapped to ``width`` columns, expected and got on their own lines."""
+        from .render import verdict_text
+
+        return verdict_text(self, width)
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31m{self}\x1b[0m"]
+        from .render import show_failure
+
+        return show_failure(self)
+
+
+def verdict(title: str, *, problem: str = "", what: str = "", expected: str | None = None, got: str | None = None,
+            advice: str = "") -> CheckFailed:
+    """A :class:`CheckFailed` whose one-line message is made of its parts, in the course's form:
+    ``"{title}: {what}: {problem} expected {expected}, got {got}. {advice}"`` (the parts present)."""
+    body = problem.strip()
+    if expected is not None:
+        values = f"expected {expected}" + (f", got {got}" if got is not None else "") + "."
+        body = f"{body} {values}" if body else values
+    if what:
+        body = f"{what}: {body}" if body else what
+    if advice:
+        body = f"{body} {advice.strip()}" if body else advice.strip()
+    return CheckFailed(f"{title}: {body}" if body else title, title=title, problem=problem or None,
+                       what=what or None, expected=expected, got=got, advice=advice or None)
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis when cut."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-—") + "…"
 
 
 @dataclass
@@ -71,7 +133,7 @@ class Exercise:
     reference: Callable
     mistakes: list[Mistake]
     summary: str  # what a pass means, for the ✓ line
-    formula: str  # what the right answer is, shown when no known mistake matches
+    formula: str  # what the right answer is: shown when no known mistake matches, never to an untouched stub
     shape_hint: Callable[[tuple, tuple], str | None] = lambda expected, got: None
     rtol: float = 1e-4
     atol: float = 1e-5
@@ -224,8 +286,9 @@ def probe(exercise: Exercise, candidate: Callable, seed: int = 0) -> dict:
 # judge: compare records
 
 
-def format_value(entry: dict, limit: int = 6) -> str:
-    """A short human rendering of a serialised value: ``0.6931``, ``[0.1, -2.3, …] (shape (8,))``."""
+def format_value(entry: dict, limit: int = 6, start: int = 0) -> str:
+    """A short human rendering of a serialised value: ``0.6931`` (a 0-dim tensor reads as its number),
+    ``[0.1, -2.3, …] (shape (8,))``; from flat index ``start`` on, ``[…, 0.5, 0.7, …] (shape (2, 6))``."""
     kind = entry.get("kind")
     if kind == "str":
         return repr(entry["text"])
@@ -238,14 +301,37 @@ def format_value(entry: dict, limit: int = 6) -> str:
     data, shape = entry.get("data"), tuple(entry.get("shape", []))
     if data is None:
         return f"a {entry.get('dtype')} tensor of shape {shape}"
-    nums = [_fmt(x) for x in data[:limit]]
     if kind == "bool":
         return str(bool(data[0])) if data else "?"
     if kind == "number" or (kind == "tensor" and shape == ()):
-        text = nums[0] if nums else "?"
-        return text if kind != "tensor" else f"tensor({text})"
-    body = ", ".join(nums) + (", …" if len(data) > limit else "")
+        return _fmt(data[0]) if data else "?"
+    start = max(0, min(start, len(data) - limit))
+    nums = [_fmt(x) for x in data[start:start + limit]]
+    body = ("…, " if start else "") + ", ".join(nums) + (", …" if len(data) > start + limit else "")
     return f"[{body}] (shape {shape})"
+
+
+def _first_unequal(got: dict, want: dict, rtol: float, atol: float) -> int | None:
+    """The flat index of the first element where two same-shape numeric records differ."""
+    if not (_is_numeric(got) and _is_numeric(want)) or got.get("shape") != want.get("shape"):
+        return None
+    for i, (x, y) in enumerate(zip(got["data"], want["data"])):
+        if not _values_close([x], [y], rtol, atol):
+            return i
+    return None
+
+
+def _format_pair(want: dict, got: dict, exercise: Exercise, limit: int = 6) -> tuple[str, str]:
+    """Expected and got as text; when the first ``limit`` numbers agree, both start just before the
+    first difference, and ``got`` says at which index (so the two never read alike)."""
+    index = _first_unequal(got, want, exercise.rtol, exercise.atol)
+    if index is None or index < limit:
+        return format_value(want, limit), format_value(got, limit)
+    shape = tuple(want["shape"])
+    position = tuple(int(i) for i in np.unravel_index(index, shape)) if shape else ()
+    start = index - 1
+    return (format_value(want, limit, start),
+            f"{format_value(got, limit, start)}, first differing at index {position}")
 
 
 def _fmt(x: float) -> str:
@@ -256,6 +342,28 @@ def _fmt(x: float) -> str:
     if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
         return f"{x:.4g}"
     return f"{x:.4f}".rstrip("0").rstrip(".") if "." in f"{x:.4f}" else f"{x:.4f}"
+
+
+def plain(value: Any, limit: int = 6) -> str:
+    """A value as a learner reads it in a verdict: ``1.5506`` (not ``tensor(1.5506)``), ``(4, 7)`` for a
+    shape, ``[0.1, -2.3, …] (shape (8,))`` for a tensor or an array, ``True``, ``'text'``.
+
+    Reads tensors like :func:`serialise` does (never through a subclass's own methods); numpy scalars
+    and arrays, ``torch.Size`` and nested lists or tuples of numbers are turned into numbers too."""
+    kind = type(value)
+    if kind is torch.Size or (kind is tuple and value and all(type(n) is int for n in value)):
+        return str(tuple(int(n) for n in value))
+    if issubclass(kind, Tensor):
+        return format_value(serialise(value), limit)
+    if kind.__module__ == "numpy" and issubclass(kind, np.ndarray) and value.dtype.kind in "biuf":
+        return format_value(serialise(torch.from_numpy(np.array(value, dtype=np.float64))), limit)
+    if kind in (bool, int, float) or (kind.__module__ == "numpy" and issubclass(kind, (np.floating, np.integer, np.bool_))):
+        return format_value(serialise(value), limit)
+    if kind in (list, tuple):
+        items = [plain(v, limit) for v in value[:limit]]
+        body = ", ".join(items) + (", …" if len(value) > limit else "")
+        return f"[{body}]" if kind is list else f"({body}{',' if len(value) == 1 else ''})"
+    return format_value(serialise(value), limit)
 
 
 def _is_numeric(entry: dict) -> bool:
@@ -332,22 +440,36 @@ def _is_finite(entry: dict) -> bool:
     return all(math.isfinite(x) for x in entry.get("data") or [])
 
 
-def _fail(exercise: Exercise, case_name: str, text: str) -> None:
-    raise CheckFailed(f"✗ {exercise.name} — {case_name}: {text}")
+def _fail(exercise: Exercise, case_name: str, text: str = "", *, message: str | None = None, **parts: Any) -> None:
+    """Raise the verdict on ``case_name``, made of ``text`` (the problem) and the parts of :func:`verdict`;
+    ``message``, when given, is the one-line text instead (the parts then only shape the display)."""
+    title = f"✗ {exercise.name} — {case_name}"
+    if message is None:
+        raise verdict(title, problem=text, **parts)
+    raise CheckFailed(f"{title}: {message}", title=title, **{k: v or None for k, v in parts.items()})
+
+
+def _not_implemented_text(name: str) -> str:
+    """What to do with an untouched stub — never the answer itself."""
+    return (f"replace the `raise NotImplementedError` in `{name}` with your code, run that cell, then this one. "
+            f"What {name} must compute is in the exercise's text above it, and the hint under the exercise "
+            "helps if you are stuck.")
 
 
 def _judge_error(exercise: Exercise, case_name: str, error: dict) -> None:
     kind, where = error.get("type", "Exception"), error.get("where", "")
     message = str(error.get("message", "")).strip()
-    message = message.splitlines()[0][:300] if message else ""  # the first line is the message a learner reads
+    message = shorten(message.splitlines()[0]) if message else ""  # the first line is the message a learner reads
     if kind == "NotImplementedError":
-        _fail(exercise, "not implemented yet",
-              f"replace the `raise NotImplementedError` in `{exercise.name}` with your code, run that cell, then this one. "
-              f"Expected: {exercise.formula}")
+        todo = _not_implemented_text(exercise.name)
+        _fail(exercise, "not implemented yet", message=todo, problem=f"{todo[0].upper()}{todo[1:]}")
     location = f" ({where})" if where else ""
-    _fail(exercise, case_name,
-          f"your function raised {kind}: {message}{location}. Expected it to return normally; "
-          f"the inputs here are valid. {exercise.formula}")
+    advice = ("Read the error and the line it names; the exercise's text says what shape and dtype each input has "
+              "(its docstring too).")
+    _fail(exercise, case_name, message=f"your function raised {kind}: {message}{location}. "
+                                       f"Expected it to return normally; the inputs here are valid. {advice}",
+          problem="Your function raised an exception, on valid inputs.", expected="a normal return",
+          got=f"{kind}: {message}{location}", advice=advice)
 
 
 def judge(exercise: Exercise, record: dict) -> str:
@@ -382,43 +504,49 @@ def _explain_mismatch(exercise: Exercise, seed: int, case_name: str, got: dict, 
     key = _first_difference(got, want, exercise.rtol, exercise.atol)
     want_entry = want["values"][key]
     got_entry = got["values"].get(key)
-    label = "" if key == "out" else f"{key}: "
+    label, what = ("", "") if key == "out" else (f"{key}: ", key)
     mistake = _matching_mistake(exercise, seed, case_name, got, record_cases)
-    hint = f" {mistake.hint}" if mistake else ""
+    hint = mistake.hint if mistake else ""
     if not mistake and exercise.explain is not None:
-        specific = exercise.explain(key, got["values"], want["values"])
-        hint = f" {specific}" if specific else ""
+        hint = exercise.explain(key, got["values"], want["values"]) or ""
     if not hint and not mistake and key in exercise.key_hints:
-        hint = f" {exercise.key_hints[key]}"
+        hint = exercise.key_hints[key]
+    wanted = format_value(want_entry)
     if got_entry is None:
-        _fail(exercise, case_name, f"{label}expected {format_value(want_entry)}, but nothing came back.{hint}")
+        _fail(exercise, case_name, message=f"{label}expected {wanted}, but nothing came back. {hint}".strip(),
+              what=what, expected=wanted, got="nothing", advice=hint)
     if got_entry.get("kind") == "missing":
-        _fail(exercise, case_name, f"the returned dict has no key {got_entry.get('name', key)!r}; expected "
-              f"{format_value(want_entry)} there.{hint}")
+        name = got_entry.get("name", key)
+        _fail(exercise, case_name, message=f"the returned dict has no key {name!r}; expected {wanted} there. {hint}".strip(),
+              problem=f"The returned dict has no key {name!r}.", expected=wanted, got=f"no key {name!r}", advice=hint)
     if got_entry.get("kind") == "none" and want_entry.get("kind") != "none" and not key.startswith("grad"):
-        _fail(exercise, case_name, f"{label}expected {format_value(want_entry)}, got None: is a `return` statement missing?{hint}")
-    if key.startswith("grad") and got_entry.get("kind") == "none":
         _fail(exercise, case_name,
-              f"{label}no gradient reached the inputs: the result is cut off from autograd. "
-              "Did you call .item(), .detach(), torch.tensor(...) or work under torch.no_grad()? "
-              "Return a tensor computed from the inputs." + hint)
+              message=f"{label}expected {wanted}, got None: is a `return` statement missing? {hint}".strip(),
+              what=what, expected=wanted, got="None", advice=f"Is a `return` statement missing? {hint}".strip())
+    if key.startswith("grad") and got_entry.get("kind") == "none":
+        problem = "No gradient reached the inputs: the result is cut off from autograd."
+        advice = ("Did you call .item(), .detach(), torch.tensor(...) or work under torch.no_grad()? "
+                  f"Return a tensor computed from the inputs. {hint}").strip()
+        _fail(exercise, case_name, message=f"{label}{problem[0].lower()}{problem[1:]} {advice}", what=what,
+              problem=problem, advice=advice)
     if want_entry.get("kind") == "tensor" and got_entry.get("kind") != "tensor":
-        got_text = format_value(got_entry)
-        extra = " Return the tensor itself (no .item()) so that .backward() can run through it." if got_entry.get("kind") == "number" else ""
-        _fail(exercise, case_name, f"{label}expected a tensor, got {got_text}.{extra}{hint}")
+        extra = "Return the tensor itself (no .item()) so that .backward() can run through it." if got_entry.get("kind") == "number" else ""
+        _fail(exercise, case_name, what=what, expected="a tensor", got=format_value(got_entry),
+              advice=" ".join(t for t in (extra, hint) if t))
     if _is_numeric(want_entry) and (_is_numeric(got_entry) or _too_big(got_entry)):
         want_shape, got_shape = tuple(want_entry["shape"]), tuple(got_entry["shape"])
         if want_shape != got_shape:
             specific = exercise.shape_hint(want_shape, got_shape)
             shape_text = "a scalar (0-dim tensor)" if want_shape == () else f"shape {want_shape}"
-            _fail(exercise, case_name, f"{label}expected {shape_text}, got shape {got_shape}."
-                  + (f" {specific}" if specific else "") + hint)
+            _fail(exercise, case_name, what=what, expected=shape_text, got=f"shape {got_shape}",
+                  advice=" ".join(t for t in (specific, hint) if t))
         if _is_finite(want_entry) and not _is_finite(got_entry):
-            generic = "" if mistake else " Numerically unstable: look for log(0), exp overflow or a division by zero."
-            _fail(exercise, case_name, f"{label}expected {format_value(want_entry)}, got {format_value(got_entry)}.{hint or generic}")
-    _fail(exercise, case_name,
-          f"{label}expected {format_value(want_entry)}, got {format_value(got_entry)}."
-          + (hint or f" This matches none of the common mistakes; compare with: {exercise.formula}"))
+            generic = "" if mistake else "Numerically unstable: look for log(0), exp overflow or a division by zero."
+            expected, got_text = _format_pair(want_entry, got_entry, exercise)
+            _fail(exercise, case_name, what=what, expected=expected, got=got_text, advice=hint or generic)
+    expected, got_text = _format_pair(want_entry, got_entry, exercise)
+    _fail(exercise, case_name, what=what, expected=expected, got=got_text,
+          advice=hint or f"This matches none of the common mistakes; compare with: {exercise.formula}")
 
 
 def check(exercise: Exercise, candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
@@ -428,8 +556,10 @@ def check(exercise: Exercise, candidate: Callable, seed: int = 0, quiet: bool = 
     prints nothing and returns the message instead.
     """
     if not callable(candidate):
-        raise CheckFailed(f"✗ {exercise.name}: expected a function, got {type(candidate).__name__}. "
-                          f"Pass the function itself, e.g. check_{exercise.name}({exercise.name}), without calling it.")
+        got, advice = type_name(candidate), f"Pass the function itself, e.g. check_{exercise.name}({exercise.name}), without calling it."
+        raise CheckFailed(f"✗ {exercise.name}: expected a function, got {got}. {advice}", title=f"✗ {exercise.name}",
+                          problem="The check needs your function, not what it returns.", expected="a function",
+                          got=got, advice=advice)
     message = "✓ " + judge(exercise, probe(exercise, candidate, seed))
     if quiet:
         return message

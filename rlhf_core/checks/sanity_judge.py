@@ -16,18 +16,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .framework import CheckFailed
+from .framework import CheckFailed, plain, shorten
 
 LOG2 = math.log(2.0)
 
 
-def failure(number: int, text: str) -> CheckFailed:
-    """Check ``number``'s ✗ verdict."""
-    return CheckFailed(f"✗ sanity check {number} — {text}")
+def failure(number: int, text: str, **parts: str | None) -> CheckFailed:
+    """Check ``number``'s ✗ verdict: ``text`` is its one line; ``parts`` (``problem``, ``expected``,
+    ``got``, ``advice``) shape how a notebook shows it, by default the whole text as the problem."""
+    title = f"✗ sanity check {number}"
+    return CheckFailed(f"{title} — {text}", title=title, **({"problem": text} | parts))
 
 
-def _fail(number: int, text: str) -> None:
-    raise failure(number, text)
+def _fail(number: int, text: str, **parts: str | None) -> None:
+    raise failure(number, text, **parts)
 
 
 def _ok(number: int, text: str) -> str:
@@ -48,7 +50,7 @@ def _need(record: dict, key: str, number: int) -> Any:
         return record[key]
     failed = record.get("failed")
     if failed:
-        _fail(number, f"could not run: {failed['type']}: {failed['message']}")
+        _fail(number, f"could not run: {failed['type']}: {shorten(failed['message'])}")
     raise Incomplete(number, key)
 
 
@@ -78,7 +80,7 @@ def _judged(number: int) -> Callable:
             except (CheckFailed, Incomplete):
                 raise
             except Exception as exc:
-                raise failure(number, f"could not run: {type(exc).__name__}: {exc}") from None
+                raise failure(number, f"could not run: {type(exc).__name__}: {shorten(str(exc))}") from None
 
         return run
 
@@ -90,8 +92,13 @@ def _called(number: int, call: dict) -> dict:
     error = call["error"]
     if error is not None:
         if error["not_implemented"]:
-            _fail(number, f"{call['fn']} is not implemented yet (it raises NotImplementedError).")
-        _fail(number, f"{call['fn']} raised {error['type']}: {error['message']}")
+            todo = (f"Replace the `raise NotImplementedError` in `{call['fn']}` with your code, run that cell, "
+                    "then this one.")
+            _fail(number, f"{call['fn']} is not implemented yet (it raises NotImplementedError). {todo}",
+                  problem=f"{call['fn']} is not implemented yet (it raises NotImplementedError).", advice=todo)
+        message = shorten(error["message"])
+        _fail(number, f"{call['fn']} raised {error['type']}: {message}",
+              problem=f"{call['fn']} raised an exception.", got=f"{error['type']}: {message}")
     return call["value"]
 
 
@@ -114,10 +121,11 @@ def _as_float(number: int, value: dict, what: str) -> float:
     return float(value["data"][0])
 
 
-def _nested(value: dict) -> Any:
-    """A recorded value as ``.tolist()`` would show it (ints for integer dtypes, bools for bool)."""
+def _nested(value: dict) -> str:
+    """A recorded value as a learner reads it: ``.tolist()``'s nesting (ints for integer dtypes, bools
+    for bool) with plain numbers (:func:`~rlhf_core.checks.framework.plain`)."""
     if value["kind"] != "tensor":
-        return value["data"][0] if _is_number(value) else value["type"]
+        return plain(value["data"][0]) if _is_number(value) else value["type"]
     if value["data"] is None:
         return f"a tensor of shape {tuple(value['shape'])}"
     cast = bool if value["dtype"] == "bool" else int if "int" in value["dtype"] else float
@@ -125,7 +133,7 @@ def _nested(value: dict) -> Any:
     def convert(x: Any) -> Any:
         return [convert(y) for y in x] if isinstance(x, list) else cast(x)
 
-    return convert(_as_tensor(value).tolist())
+    return plain(convert(_as_tensor(value).tolist()))
 
 
 def _as_tensor(value: dict) -> Tensor | None:
@@ -156,12 +164,17 @@ def judge_loss_at_init(record: dict) -> str:
     """Check 1: with policy == reference the loss is log 2 — on zeros, and on equal non-zero log-probs."""
     value = _as_float(1, _called(1, _need(record, "zeros", 1)), "the loss")
     if not abs(value - LOG2) <= 1e-5:  # written so that NaN fails too
-        _fail(1, f"with all log-probs 0 the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}: {_loss_at_init_hint(value, 8)}.")
+        hint = _loss_at_init_hint(value, 8)
+        _fail(1, f"with all log-probs 0 the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}: {hint}.",
+              problem="With all log-probs 0 (policy == reference) the loss must be log 2.",
+              expected=f"log 2 ≈ {LOG2:.6f}", got=f"{value:.6f}", advice=f"{hint[0].upper()}{hint[1:]}.")
     value = _as_float(1, _called(1, _need(record, "equal", 1)), "the loss")
     if not abs(value - LOG2) <= 1e-5:
-        _fail(1, f"with policy == reference on non-zero log-probs the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}. "
-                 "It was log 2 on zeros, so the reference term is probably missing or mis-signed: "
-                 "the margin is (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l)).")
+        advice = ("It was log 2 on zeros, so the reference term is probably missing or mis-signed: "
+                  "the margin is (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l)).")
+        _fail(1, f"with policy == reference on non-zero log-probs the loss is {value:.6f}, expected log 2 ≈ {LOG2:.6f}. {advice}",
+              problem="With policy == reference on non-zero log-probs the loss must be log 2.",
+              expected=f"log 2 ≈ {LOG2:.6f}", got=f"{value:.6f}", advice=advice)
     return _ok(1, f"at initialisation (policy == reference) the loss is log 2 = {LOG2:.4f}")
 
 
@@ -210,12 +223,19 @@ def judge_margin_monotone(record: dict) -> str:
     """Check 4: at β = 1, a margin of +6 gives a loss < 0.01 < log 2 < the loss of the swapped pair."""
     base, big, swapped = (_as_float(4, _called(4, _need(record, key, 4)), "the loss") for key in ("base", "bigger", "swapped"))
     numbers = f"base {base:.4f}, bigger margin {big:.4f}, swapped {swapped:.4f}"
+    order = "bigger margin < base < swapped"
     if big > base > swapped:
-        _fail(4, f"{numbers}: the loss falls as the rejected response gains — chosen and rejected are swapped (sign flipped).")
+        _fail(4, f"{numbers}: the loss falls as the rejected response gains — chosen and rejected are swapped (sign flipped).",
+              problem="The loss falls as the rejected response gains.", expected=order, got=numbers,
+              advice="Chosen and rejected are swapped (sign flipped).")
     if not (big < base < swapped):
-        _fail(4, f"{numbers}: expected bigger margin < base < swapped. Does the loss depend on the margin through -logsigmoid?")
+        _fail(4, f"{numbers}: expected {order}. Does the loss depend on the margin through -logsigmoid?",
+              problem="The loss does not fall as the margin grows.", expected=order, got=numbers,
+              advice="Does the loss depend on the margin through -logsigmoid?")
     if big >= 0.01:
-        _fail(4, f"{numbers}: at margin 6 (β = 1) the loss should be -log σ(6) ≈ 0.0025 < 0.01.")
+        _fail(4, f"{numbers}: at margin 6 (β = 1) the loss should be -log σ(6) ≈ 0.0025 < 0.01.",
+              problem="At margin 6 (β = 1) the loss is too large.", expected="-log σ(6) ≈ 0.0025 < 0.01",
+              got=f"{big:.4f}")
     return _ok(4, f"a bigger margin lowers the loss and swapping raises it ({numbers})")
 
 
@@ -265,12 +285,17 @@ def judge_ranking_recovered(record: dict) -> str:
             else:
                 hint = "train longer or check the pairs (ties count as wrong)"
             _fail(5, f"prompt {prompt}: ranking by implicit reward is {ranked}, expected {list(order)} with strictly "
-                     f"decreasing rewards — {hint}.")
+                     f"decreasing rewards — {hint}.",
+                  problem=f"Prompt {prompt}: the implicit reward does not rank the responses as preferred.",
+                  expected=f"{list(order)}, with strictly decreasing rewards", got=f"{ranked}, rewards {plain(row)}",
+                  advice=f"{hint[0].upper()}{hint[1:]}.")
         if "after_top" not in entry:
             _need(record, "complete", 5)
         before, after = entry["before_top"], entry["after_top"]
         if not after > before:
-            _fail(5, f"prompt {prompt}: the top response's probability went {before:.3f} → {after:.3f}; it should rise.")
+            _fail(5, f"prompt {prompt}: the top response's probability went {before:.3f} → {after:.3f}; it should rise.",
+                  problem=f"Prompt {prompt}: the top response's probability did not rise.",
+                  expected=f"more than {before:.3f}", got=f"{before:.3f} → {after:.3f}")
     _need(record, "complete", 5)
     return _ok(5, "ranking by implicit reward reproduces every preference ranking, and the top response gained probability")
 
@@ -292,7 +317,10 @@ def judge_reward_scales_with_beta(record: dict) -> str:
         _fail(6, f"the reward's numbers could not be read from a {r1['type']} of dtype torch.{r1['dtype']}.")
     if not all(math.isfinite(v) for r in (r1, r2) if r.get("data") for v in r["data"]):
         _fail(6, f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}: expected finite rewards β·(log π − log π_ref); "
-                 "an inf or NaN comes from exponentiating or dividing the log-probs instead of subtracting them.")
+                 "an inf or NaN comes from exponentiating or dividing the log-probs instead of subtracting them.",
+              problem="The implicit reward is not finite.", expected="finite rewards",
+              got=f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}",
+              advice="An inf or NaN comes from exponentiating or dividing the log-probs instead of subtracting them.")
     if _max_abs(r1["data"]) == 0.0:
         _fail(6, "the implicit reward is 0 for responses whose policy and reference log-probs differ.")
     t1, t2 = _as_tensor(r1), _as_tensor(r2)
@@ -301,7 +329,9 @@ def judge_reward_scales_with_beta(record: dict) -> str:
     except RuntimeError:  # shapes that do not broadcast
         close = False
     if not close:
-        _fail(6, f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}: doubling β should double the reward r = β·log(π/π_ref).")
+        _fail(6, f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}: doubling β should double the reward r = β·log(π/π_ref).",
+              problem="Doubling β did not double the implicit reward.", expected="the reward at β 0.2 is twice the one at β 0.1",
+              got=f"β 0.1 → {_nested(r1)}, β 0.2 → {_nested(r2)}")
     return _ok(6, f"the implicit reward is linear in β (β 0.1 → {r1['data'][0]:.4f}, β 0.2 → {r2['data'][0]:.4f})")
 
 

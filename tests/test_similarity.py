@@ -1,0 +1,289 @@
+"""``python -m grader similarity``: a synthetic class built from the released lessons 02 and 04.
+
+Students (exercise cells only; everything else is the released notebook):
+
+* alice, dave: two independent correct answers written differently — not flagged;
+* carol: alice's answer with renamed variables, reordered helper lines, new comments (and a ``<script>``
+  in a comment) — flagged against alice, at the top of the ranking;
+* erin: the untouched stub — never in a row;
+* frank, gina: the reference solution verbatim — not flagged as copying each other;
+* hal: pastes the library's functions (``inspect.getsource`` of ``rlhf_core``) — "pasted library source";
+* ivan: ``exec`` of a string literal holding the library's source — "pasted library source (in an exec'd string)";
+* judy: ``exec(inspect.getsource(...))`` at run time — "execs code read at run time";
+* mallory: a notebook that is not JSON — one "not compared" line, no crash.
+
+No kernels: nothing here runs a submission. ``python tests/test_similarity.py`` prints every pair's score
+(the measurement behind the default threshold).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import inspect
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import rlhf_core.logps
+import rlhf_core.losses
+from grader import similarity as sim
+from grader.__main__ import main
+from grader.course import NOTEBOOKS_DIR, SOLUTIONS_DIR
+
+L02, L04 = "02_bradley_terry_and_dpo_loss", "04_sequence_logps"
+SIG02 = "def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):\n"
+SIG04 = "def get_logps(logits, input_ids, response_mask, average=False):\n"
+REWARD = "def implicit_reward(logp_pol, logp_ref, beta=0.1):\n    return beta * (logp_pol - logp_ref)\n"
+
+ALICE = {
+    L02: {"dpo_loss": "import torch\n\n\n" + SIG02 + '''    """Sigmoid DPO loss."""
+    def log_ratio(pol, ref):
+        return pol - ref
+
+    def softplus_mean(z):
+        return torch.nn.functional.softplus(z).mean()
+
+    win = log_ratio(logp_pol_chosen, logp_ref_chosen)
+    lose = log_ratio(logp_pol_rejected, logp_ref_rejected)
+    margin = beta * (win - lose)
+    margin = margin.to(torch.float64) if margin.dtype == torch.float16 else margin
+    return softplus_mean(-margin)
+''', "implicit_reward": REWARD},
+    L04: {"get_logps": "import torch\n\n\n" + SIG04 + '''    """Sum or mean of response-token log-probs."""
+    def shift(x):
+        return x[:, 1:]
+
+    targets = shift(input_ids)
+    logprobs = torch.log_softmax(logits[:, :-1, :].float(), dim=2)
+    picked = torch.gather(logprobs, 2, targets.unsqueeze(2)).squeeze(2)
+    weights = shift(response_mask).to(picked.dtype)
+    total = (picked * weights).sum(dim=1)
+    if average:
+        count = weights.sum(dim=1)
+        total = total / torch.clamp(count, min=1.0)
+    return total
+'''},
+}
+
+# alice's answers, variables renamed, helper lines reordered, comments added, a <script> in a comment
+CAROL = {
+    L02: {"dpo_loss": "import torch\n\n\n" + SIG02 + '''    """DPO."""
+    def sp_mean(x):  # </pre><script>alert("carol")</script>
+        return torch.nn.functional.softplus(x).mean()
+
+    def lr(a, b):
+        return a - b
+
+    bad = lr(logp_pol_rejected, logp_ref_rejected)   # rejected first
+    good = lr(logp_pol_chosen, logp_ref_chosen)
+    m = beta * (good - bad)
+    m = m.to(torch.float64) if m.dtype == torch.float16 else m
+    return sp_mean(-m)
+''', "implicit_reward": REWARD},
+    L04: {"get_logps": "import torch\n\n\n" + SIG04 + '''    """My get_logps."""  # <script>alert(1)</script>
+    def sh(t):
+        return t[:, 1:]
+
+    lp = torch.log_softmax(logits[:, :-1, :].float(), dim=2)   # log-probs first
+    tgt = sh(input_ids)
+    w = sh(response_mask).to(lp.dtype)
+    got = torch.gather(lp, 2, tgt.unsqueeze(2)).squeeze(2)
+    s = (got * w).sum(dim=1)
+    if average:
+        n = w.sum(dim=1)
+        s = s / torch.clamp(n, min=1.0)
+    return s
+'''},
+}
+
+DAVE = {
+    L02: {"dpo_loss": "import math\nimport torch\n\n\n" + SIG02 + '''    h = beta * ((logp_pol_chosen - logp_pol_rejected) - (logp_ref_chosen - logp_ref_rejected))
+    # log(1 + exp(-h)) without overflow, one branch per sign
+    pos = torch.clamp(h, min=0)
+    neg = torch.clamp(h, max=0)
+    per_example = torch.log1p(torch.exp(-torch.abs(h))) - neg + 0 * pos
+    return per_example.sum() / len(h)
+''', "implicit_reward": "def implicit_reward(logp_pol, logp_ref, beta=0.1):\n    diff = logp_pol - logp_ref\n    return diff * beta\n"},
+    L04: {"get_logps": "import torch\nimport torch.nn.functional as F\n\n\n" + SIG04 + '''    B, T, V = logits.shape
+    pred = logits[:, :-1].reshape(-1, V).float()
+    gold = input_ids[:, 1:].reshape(-1)
+    nll = F.cross_entropy(pred, gold, reduction="none").view(B, T - 1)
+    keep = response_mask[:, 1:] > 0
+    out = torch.zeros(B)
+    for b in range(B):
+        vals = -nll[b][keep[b]]
+        if average and vals.numel() > 0:
+            out[b] = vals.mean()
+        else:
+            out[b] = vals.sum()
+    return out
+'''},
+}
+
+
+def _without_markers(code: str) -> str:
+    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n", "", code, flags=re.M)
+
+
+def _reference(lesson: str) -> dict[str, str]:
+    cells = sim.exercise_cells(json.loads((SOLUTIONS_DIR / f"{lesson}.ipynb").read_text()))
+    return {gid: _without_markers(code) for gid, code in cells.items()}
+
+
+def _library_paste(lesson: str) -> dict[str, str]:
+    if lesson == L02:
+        L = rlhf_core.losses
+        head = "import torch\nimport torch.nn.functional as F\nfrom torch import Tensor\n\n\n"
+        body = "\n\n".join(inspect.getsource(f) for f in (L._check_same_shape, L.dpo_logits, L.dpo_losses, L.dpo_loss))
+        return {"dpo_loss": head + body, "implicit_reward": "from torch import Tensor\n\n\n" + inspect.getsource(L.implicit_reward)}
+    L = rlhf_core.logps
+    return {"get_logps": "import torch\nfrom torch import Tensor\n\n\n" + inspect.getsource(L.get_token_logps) + "\n\n"
+                         + inspect.getsource(L.get_logps)}
+
+
+def _exec_paste(lesson: str) -> dict[str, str]:
+    return {gid: f"exec({code!r})\n" for gid, code in _library_paste(lesson).items()}
+
+
+def _exec_dynamic(lesson: str) -> dict[str, str]:
+    module, names = ("rlhf_core.losses", ("dpo_logits", "dpo_losses", "dpo_loss")) if lesson == L02 else ("rlhf_core.logps", ("get_token_logps", "get_logps"))
+    code = f"import inspect\nimport {module} as lib\n\nfor _name in {names!r}:\n    exec(inspect.getsource(getattr(lib, _name)))\n"
+    return {gid: code for gid in sim.exercise_cells(json.loads((NOTEBOOKS_DIR / f"{lesson}.ipynb").read_text()))}
+
+
+STUDENTS = {
+    "alice": lambda lesson: ALICE[lesson],
+    "carol": lambda lesson: CAROL[lesson],
+    "dave": lambda lesson: DAVE[lesson],
+    "erin": lambda lesson: {},
+    "frank": _reference,
+    "gina": _reference,
+    "hal": _library_paste,
+    "ivan": _exec_paste,
+    "judy": _exec_dynamic,
+}
+
+
+def _submission(lesson: str, cells: dict[str, str]) -> dict:
+    nb = copy.deepcopy(json.loads((NOTEBOOKS_DIR / f"{lesson}.ipynb").read_text()))
+    for cell in nb["cells"]:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in cells:
+            cell["source"] = cells[gid]
+    return nb
+
+
+def build_class(root: Path) -> Path:
+    subs = root / "submissions"
+    for student, make in STUDENTS.items():
+        (subs / student).mkdir(parents=True)
+        for lesson in (L02, L04):
+            (subs / student / f"{lesson}.ipynb").write_text(json.dumps(_submission(lesson, make(lesson))))
+    (subs / "mallory").mkdir()
+    (subs / "mallory" / f"{L04}.ipynb").write_text("{ this is not json")
+    return subs
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("similarity")
+    subs = build_class(root)
+    lines = []
+    report = sim.similarity(subs, root / "out", log=lines.append)
+    return report, root / "out", lines
+
+
+def _pairs(report, kind=sim.STUDENT):
+    return {(r.lesson, frozenset((r.student_a, r.student_b))): r for r in report.rows if r.kind == kind}
+
+
+def test_a_copy_with_renamed_variables_and_reordered_lines_is_flagged_first(run):
+    report, _, _ = run
+    pairs = _pairs(report)
+    for lesson in (L02, L04):
+        assert (lesson, frozenset(("alice", "carol"))) in pairs, f"carol's copy of alice's {lesson} not flagged"
+    top = [r for r in report.rows if r.kind == sim.STUDENT][:2]
+    assert {frozenset((r.student_a, r.student_b)) for r in top} == {frozenset(("alice", "carol"))}
+
+
+def test_independent_answers_stub_and_reference_are_never_a_student_match(run):
+    report, _, _ = run
+    flagged = {pair for (_, pair) in _pairs(report)}
+    assert flagged == {frozenset(("alice", "carol"))}, f"unexpected pairs: {flagged}"
+    assert not any("erin" in (r.student_a, r.student_b) for r in report.rows), "the untouched stub matched"
+    assert not any(r.student_a in ("frank", "gina") for r in report.rows), "the reference solution matched"
+
+
+def test_pasted_library_source_is_its_own_row_kind(run):
+    report, _, _ = run
+    for lesson, file in ((L02, "rlhf_core/losses.py"), (L04, "rlhf_core/logps.py")):
+        pasted = [r for r in report.rows if r.student_a == "hal" and r.lesson == lesson]
+        assert [(r.kind, r.student_b) for r in pasted] == [(sim.LIBRARY, file)], pasted
+        in_string = [r for r in report.rows if r.student_a == "ivan" and r.lesson == lesson]
+        assert [(r.kind, r.student_b) for r in in_string] == [(sim.LIBRARY_EXEC, file)], in_string
+        dynamic = [r for r in report.rows if r.student_a == "judy" and r.lesson == lesson]
+        assert [r.kind for r in dynamic] == [sim.DYNAMIC], dynamic
+    # the library pasters are not "copying from another student" with each other: that is one source
+    assert not any({"hal", "ivan"} & {r.student_a, r.student_b} for r in report.rows if r.kind == sim.STUDENT)
+
+
+def test_scores_of_copies_and_of_independent_answers_are_apart_from_the_threshold(run, tmp_path):
+    report, _, _ = run
+    copies = [r.score for r in report.rows if r.kind != sim.DYNAMIC]
+    near = [r.score for r in report.near]
+    assert min(copies) >= sim.DEFAULT_THRESHOLD + 0.2, copies
+    assert not near or max(near) <= sim.DEFAULT_THRESHOLD - 0.15, near
+
+
+def test_outputs_are_ranked_escaped_and_note_the_malformed_notebook(run):
+    report, out, lines = run
+    with open(out / "similarity.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["lesson", "student_a", "student_b", "score", "kind"]
+    scores = [float(r["score"]) for r in rows if r["score"]]
+    assert scores == sorted(scores, reverse=True)
+    notes = [r for r in rows if r["student_a"] == "mallory"]
+    assert len(notes) == 1 and notes[0]["kind"].startswith("not compared: invalid notebook"), notes
+    page = (out / "similarity.html").read_text()
+    assert "<script" not in page.lower(), "submission text reached the page unescaped"
+    assert "&lt;script&gt;alert" in page and "<mark>" in page
+    assert "mallory" in page and sum("mallory" in line for line in lines) == 1
+
+
+@pytest.mark.parametrize("answers", [ALICE, CAROL, DAVE], ids=["alice", "carol", "dave"])
+def test_the_synthetic_answers_are_correct(answers):
+    """The "independent correct answers" are correct: the lesson's own checks pass on them."""
+    from rlhf_core import checks
+
+    for cells in answers.values():
+        for gid, code in cells.items():
+            namespace = {}
+            exec(code, namespace)
+            getattr(checks, f"check_{gid}")(namespace[gid], quiet=True)     # raises CheckFailed when wrong
+
+
+def test_cli_one_lesson_with_a_threshold(tmp_path):
+    subs = build_class(tmp_path)
+    assert main(["similarity", str(subs), "--lesson", "04", "--out", str(tmp_path / "o"), "--threshold", "0.99"]) == 0
+    with open(tmp_path / "o" / "similarity.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["lesson"] for r in rows} == {L04}
+    assert all(float(r["score"]) >= 0.99 for r in rows if r["score"])
+    assert main(["similarity", str(subs), "--lesson", "77", "--out", str(tmp_path / "o")]) == 2
+
+
+def measure(root: Path) -> None:
+    """Print every pair's score and every student's best library score (threshold 0: all of them)."""
+    report = sim.similarity(build_class(root), root / "out", threshold=0.0, library_threshold=sim.DEFAULT_THRESHOLD, log=lambda *a: None)
+    for r in report.rows:
+        print(f"{r.lesson[:2]} {r.student_a:>6} {r.student_b:<24} {r.score:.3f} {r.kind}")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        measure(Path(d))
