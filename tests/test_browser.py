@@ -64,6 +64,12 @@ PROMPTS = (f"const p = Array.from(document.querySelectorAll('{PANEL} .jp-CodeCel
            "return [p.length, p.filter(t => /\\[\\d+\\]/.test(t)).length, p.filter(t => t.includes('*')).length];")
 
 
+LAST_PROMPT = (f"const p = Array.from(document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt'));"
+               "return p.length ? p[p.length - 1].textContent : '';")
+STATUS_IDLE = ("const b = document.querySelector('#jp-main-statusbar');"
+               "return !!b && b.textContent.includes('Idle');")
+
+
 def run_is_over(driver) -> bool:
     """Run All has ended: a cell has run, none is queued or running ([*]) and the kernel is idle. Run All
     queues every cell at once and unqueues the rest at the first error, so this holds at the last cell
@@ -88,7 +94,21 @@ def run_all_and_wait(driver, shot: str) -> list[str]:
             return False
         return run_is_over(driver)
 
-    wait_for(over, 60, "Run All to end", progress=lambda: run_progress(driver), on_timeout=screenshot(driver, shot))
+    def state() -> str:
+        return (f"[code cells, cells run, cells queued or running] = {driver.execute_script(PROMPTS)}, "
+                f"execution indicator idle: {driver.execute_script(IDLE)}, status bar idle: "
+                f"{driver.execute_script(STATUS_IDLE)}, last code cell's prompt {driver.execute_script(LAST_PROMPT)!r}")
+
+    try:
+        wait_for(over, 60, "Run All to end", progress=lambda: run_progress(driver), on_timeout=lambda: save_artifact(driver, shot))
+    except AssertionError:
+        # Twice under load (a full `make test`) the page showed the run finished — the last cell run, the status bar
+        # "Idle" — while the rule above stayed false. Accept that end, say what the page said, and let the test's
+        # own assertions judge the outputs; a run that really stopped still fails here.
+        if not (re.search(r"\[\d+\]", driver.execute_script(LAST_PROMPT)) and driver.execute_script(STATUS_IDLE)):
+            print(f"the run did not end: {state()}")
+            raise
+        print(f"Run All ended, by the last cell and the status bar; the end rule did not see it: {state()}")
     return outputs(driver)
 
 
@@ -168,10 +188,6 @@ def test_nbgraders_validate_button_agrees(lab):
                       on_timeout=screenshot(driver, "validate-failed.png"))
     save_artifact(driver, "01_rlhf_objective.validate.png")
     assert "Success" in dialog[0].text and "passes all" in dialog[0].text, dialog[0].text[:500]
-
-
-LAST_PROMPT = (f"const p = Array.from(document.querySelectorAll('{PANEL} .jp-CodeCell .jp-InputPrompt'));"
-               "return p.length ? p[p.length - 1].textContent : '';")
 
 
 def test_lesson_10_as_released_runs_to_its_last_cell_and_shows_the_clock(lab):
