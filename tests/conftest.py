@@ -27,3 +27,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser tests run last, in the order collected: by then `make test`'s fresh-venv replays (pip
+    installing beside the main run) have ended, so JupyterLab and its kernels do not share the two cores with
+    them. Twice a Run All in the browser was seen finished on the page but not by the test while those ran."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
