@@ -11,10 +11,10 @@ reduced to what cannot run:
   (headings, paragraphs, tables, ``details``/``summary``, images) and no attribute that runs code;
   bleach drops ``javascript:`` links. It runs *after* Markdown is rendered, so code spans and math
   keep their ``<`` and ``&``;
-* outputs keep only streams, errors (ANSI colours stripped), ``text/plain``, ``text/html`` and
-  ``text/markdown`` (both through ``clean_html``), ``image/png`` and ``image/jpeg`` (checked to be
-  base64, or replaced by a line that says so); JavaScript, SVG, widgets and unknown output types
-  are left out;
+* each output keeps one representation: a stream, an error (ANSI colours stripped), a PNG or JPEG
+  image (checked to be base64, or replaced by a line that says so), else its plain text, else its
+  HTML or Markdown (through ``clean_html``); JavaScript, SVG, widgets and unknown output types are
+  left out;
 * the grader's own cells (tag ``grader``) are left out.
 
 The header says that the outputs are those of the grader's run, on the grading seeds and hidden
@@ -41,7 +41,7 @@ __all__ = ["feedback_html"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _IMAGE_TYPES = ("image/png", "image/jpeg")
-_SANITISED_OUTPUT_KEYS = {"text/html", "text/markdown"}
+_SANITISED_OUTPUT_KEYS = ("text/html", "text/markdown")
 _OUTPUT_TYPES = {"stream", "error", "display_data", "execute_result"}
 
 # What rendered Markdown and outputs may contain: the lessons' own vocabulary, nothing that runs.
@@ -110,20 +110,15 @@ def _safe_output(out: dict) -> dict | None:
         return nbformat.v4.new_output("error", ename=str(out.get("ename", "")), evalue=str(out.get("evalue", "")),
                                       traceback=trace or [f"{out.get('ename')}: {out.get('evalue')}"])
     data = out.get("data") if isinstance(out.get("data"), dict) else {}
-    kept = {}
-    for mime in _IMAGE_TYPES:
-        if mime in data:
-            if _valid_image(data[mime]):
-                kept[mime] = re.sub(r"\s", "", source_text(data[mime]))
-            else:
-                return nbformat.v4.new_output("stream", name="stderr",
-                                              text="[an image output that is not valid base64 was left out]\n")
-    for mime in ("text/plain", *_SANITISED_OUTPUT_KEYS):
-        if mime in data and not kept:
-            kept[mime] = source_text(data[mime])
-    if not kept:
-        return None
-    return nbformat.v4.new_output("display_data", data=kept)
+    # one representation, the first of: an image, plain text, then HTML or Markdown (sanitised by the template)
+    image = next((mime for mime in _IMAGE_TYPES if mime in data), None)
+    if image is not None:
+        if not _valid_image(data[image]):
+            return nbformat.v4.new_output("stream", name="stderr",
+                                          text="[an image output that is not valid base64 was left out]\n")
+        return nbformat.v4.new_output("display_data", data={image: re.sub(r"\s", "", source_text(data[image]))})
+    text = next((mime for mime in ("text/plain", *_SANITISED_OUTPUT_KEYS) if mime in data), None)
+    return None if text is None else nbformat.v4.new_output("display_data", data={text: source_text(data[text])})
 
 
 def _safe_notebook(nb) -> nbformat.NotebookNode:
