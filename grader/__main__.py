@@ -5,8 +5,11 @@
     publish [--check]        write the README's lesson table (Colab/Binder links, run times), binder/requirements.txt
                              and the run times in grader/lessons.json
     check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
-    autograde SUBMISSIONS --out OUT [--jobs N] [--timeout S] [--memory MB] [--force]
-                             grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv
+    autograde SUBMISSIONS --out OUT [--jobs N | --dask ADDRESS] [--timeout S] [--memory MB] [--force]
+                             grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv,
+                             OUT/report.html (here, or on a Dask cluster: --dask tcp://host:8786 or local:N)
+    report OUT [--submissions DIR]
+                             the class report of an autograde run: OUT/report.html and OUT/mistakes.csv
     similarity SUBMISSIONS [--lesson NN] [--out DIR] [--threshold X]
                              near-identical exercise cells between students, and pasted library source
 """
@@ -51,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--memory", type=int, default=1536, help="memory cap per kernel in MB (default 1536)")
     auto.add_argument("--force", action="store_true", help="grade again what is already graded")
     auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
+    auto.add_argument("--dask", metavar="ADDRESS", default=None,
+                      help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N local workers")
+
+    rep = sub.add_parser("report", help="the class report of an autograde run: OUT/report.html and OUT/mistakes.csv")
+    rep.add_argument("out", type=Path, help="the OUT folder of an autograde run")
+    rep.add_argument("--submissions", type=Path, default=None,
+                     help="the submissions, for the similarity section (default: the folder the run graded)")
 
     simi = sub.add_parser("similarity", help="near-identical exercise cells between students (and pasted library source)")
     simi.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
@@ -69,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
 
         limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
         return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
-                         sandbox=not args.no_sandbox)
+                         sandbox=not args.no_sandbox, dask=args.dask)
+    if args.command == "report":
+        from .report import class_report
+
+        return class_report(args.out, submissions=args.submissions)
     if args.command == "similarity":
         from .similarity import DEFAULT_THRESHOLD, similarity
 

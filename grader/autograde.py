@@ -2,18 +2,21 @@
 
 Layout in: ``SUBMISSIONS/<student>/<NN_name>.ipynb``. Out: ``OUT/grades.csv`` (student, notebook,
 score, max_score, status, message, isolation), ``OUT/results/…``, ``OUT/feedback/…``,
-``OUT/autograded/…`` and nbgrader's gradebook ``OUT/gradebook.db``, for ``nbgrader export`` and
-formgrader. A killed run re-run with the same OUT loses and duplicates nothing.
+``OUT/autograded/…``, nbgrader's gradebook ``OUT/gradebook.db``, for ``nbgrader export`` and
+formgrader, and the class report ``OUT/report.html`` with ``OUT/mistakes.csv`` (:mod:`grader.report`).
+A killed run re-run with the same OUT loses and duplicates nothing.
 
 Three steps: :func:`grader.plan.make_plan` (what to grade, the secret seeds),
-:func:`grader.grading.grade_item` (one notebook → a result, in a sandboxed kernel) and
-:mod:`grader.results` (each result written atomically, ``grades.csv`` rebuilt from them), then the
-gradebook (:mod:`grader.gradebook`). A failure of the grader's own code on one notebook is that
+:func:`grader.grading.grade_outcome` (one notebook → a result and its feedback page, in a sandboxed
+kernel; here, on ``jobs`` threads, or on Dask workers, :mod:`grader.cluster`) and :mod:`grader.results`
+(each result written atomically by this process as it arrives, ``grades.csv`` rebuilt from them), then
+the gradebook (:mod:`grader.gradebook`) and the class report (:mod:`grader.report`). A failure of the grader's own code on one notebook is that
 notebook's ``grader error``; the others are graded all the same.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -21,9 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .course import SOLUTIONS_DIR, load_lessons, typical_seconds
-from .grading import grade_item, grader_error
+from .grading import Outcome, grade_outcome
 from .plan import Item, make_plan
-from .results import write_csv, write_outputs, write_result
+from .report import class_report
+from .results import atomic_write, write_csv, write_outputs, write_result
 from .sandbox import Limits, detect
 from .wording import LOG_MESSAGE_LIMIT, short_form
 
@@ -32,9 +36,12 @@ __all__ = ["autograde"]
 
 def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | None = None, force: bool = False,
               sandbox: bool = True, solutions: Path = SOLUTIONS_DIR, gradebook: bool = True,
-              log=print) -> int:
-    """Grade every submission; returns 0 (the CSV says how each went), 2 for a bad SUBMISSIONS folder,
-    1 when a result could not be written."""
+              report: bool = True, dask: str | None = None, log=print) -> int:
+    """Grade every submission; returns 0 (the CSV says how each went), 2 for a bad SUBMISSIONS folder or
+    an unreachable cluster, 1 when a result could not be written.
+
+    ``dask``: grade on a Dask cluster instead of here (:mod:`grader.cluster`): a scheduler's address,
+    or ``"local:N"`` for a local cluster of N worker processes; ``jobs`` is then unused."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
     if not submissions.is_dir():
@@ -44,13 +51,14 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         log("error: OUT must not be inside SUBMISSIONS")
         return 2
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "run.json", json.dumps({"submissions": str(submissions)}))   # for `grader report OUT`
     lessons = load_lessons(solutions)
     iso = detect(want_sandbox=sandbox)
-    isolation = iso.summary()
-    log(f"isolation: {isolation}")
-    if not iso.sandboxed:
+    log(f"isolation{' here (each worker checks its own)' if dask else ''}: {iso.summary()}")
+    if not iso.sandboxed and dask is None:
         log("warning: submissions will run with weaker isolation than the grader is built for; see the 'isolation' column")
-    plan = make_plan(submissions, out, lessons, force=force, expected_seconds=typical_seconds() if jobs > 1 else None)
+    plan = make_plan(submissions, out, lessons, force=force,
+                     expected_seconds=typical_seconds() if jobs > 1 or dask else None)
     done = len(plan.items) - len(plan.todo)
     log(f"{len(plan.items)} notebooks from {plan.students} students; {len(plan.todo)} to grade"
         + (f", {done} already graded (use --force to grade again)" if done else ""))
@@ -70,19 +78,15 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         preparing = threading.Thread(target=prepare, daemon=True)
         preparing.start()
 
-    scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
     csv_lock, unwritten = threading.Lock(), []
 
-    def work(item: Item) -> None:
-        result = None
+    def record(outcome: Outcome) -> None:
+        """Write one outcome into OUT (this process is OUT's only writer) and log its row."""
+        item, result = outcome.item, outcome.result
         try:
-            result, graded_nb = grade_item(item, lessons, iso, limits, plan.seeds, scratch)
-            if graded_nb is not None:
-                write_outputs(out, result, graded_nb)
-        except Exception as exc:   # the grader's own failure: this notebook's status, not the run's end
-            result = grader_error(item, lessons, exc, result)
-        try:
-            row = write_result(item.result_path, result, isolation)
+            if outcome.notebook_text is not None:
+                write_outputs(out, result, outcome.notebook_text, outcome.page)
+            row = write_result(item.result_path, result, outcome.isolation)
             with csv_lock:
                 write_csv(out)
         except OSError as exc:
@@ -91,16 +95,31 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
             return
         log(f"  {item.student:<20} {item.notebook:<36} {row['score']:>5}/{row['max_score']:<5} {row['status']:<12} {short_form(row['message'], LOG_MESSAGE_LIMIT)}")
 
-    try:
-        if jobs <= 1:
-            for item in plan.todo:
-                work(item)
-        else:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for future in [pool.submit(work, item) for item in plan.todo]:
-                    future.result()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    def seeds_of(item: Item) -> dict | None:
+        return plan.seeds.for_lesson(item.student, lessons[item.lesson]) if item.lesson in lessons else None
+
+    if dask is not None:
+        from .cluster import grade_on_cluster
+
+        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log)
+        if code:
+            return code
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
+
+        def work(item: Item) -> None:
+            record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch))
+
+        try:
+            if jobs <= 1:
+                for item in plan.todo:
+                    work(item)
+            else:
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    for future in [pool.submit(work, item) for item in plan.todo]:
+                        future.result()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     write_csv(out)
     if preparing is not None:
         preparing.join()
@@ -112,4 +131,10 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
         except Exception as exc:
             log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {short_form(str(exc), 200)}); grades.csv is complete")
     log(f"wrote {out / 'grades.csv'}")
+    if report:
+        try:
+            class_report(out, submissions=submissions, lessons=lessons, log=log)
+        except Exception as exc:   # the report is a reading of the results: its failure loses no grade
+            log(f"warning: the class report was not written ({type(exc).__name__}: {short_form(str(exc), 200)}); "
+                f"grades.csv is complete, and `python -m grader report {out}` tries again")
     return 1 if unwritten else 0

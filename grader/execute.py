@@ -34,6 +34,9 @@ class RunResult:
     reason: str = ""
     records: dict[int, list[str]] = field(default_factory=dict)   # cell index -> raw record texts
     seconds: float = 0.0
+    # where the time went, in seconds: "kernel start" (launch until the kernel answers), then per kind of
+    # cell (see run_notebook's ``kinds``), and "shutdown" (kernel stopped, sandbox removed)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 class _CappedClient(NotebookClient):
@@ -82,10 +85,14 @@ def _note(text: str):
     return new_output("stream", name="stderr", text=text + "\n")
 
 
-def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None = None) -> RunResult:
+def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None = None,
+                 kinds: dict[int, str] | None = None) -> RunResult:
     """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox` (``library``: the
-    folder of the ``rlhf_core`` copy the kernel imports, see :mod:`grader.withheld`)."""
+    folder of the ``rlhf_core`` copy the kernel imports, see :mod:`grader.withheld`). ``kinds`` names
+    what some cells are (cell index → e.g. "probe cells"), for ``RunResult.timing``; the others count
+    as "lesson cells"."""
     result = RunResult()
+    kinds = kinds or {}
     name = uuid.uuid4().hex[:12]
     sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name, library=library)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
@@ -100,6 +107,7 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     try:
         kernel_log = open(sandbox.scratch / "kernel.log", "wb")
         with kernel_log, client.setup_kernel(cwd=str(sandbox.work), stdout=kernel_log, stderr=kernel_log):
+            result.timing["kernel start"] = time.monotonic() - start
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -108,8 +116,10 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
                     result.status, result.reason = "timeout", f"the notebook ran past its {limits.notebook_timeout:.0f} s limit before cell {index}"
                     break
                 client.timeout = max(1, int(min(limits.cell_timeout, remaining)))
+                began, kind = time.monotonic(), kinds.get(index, "lesson cells")
                 try:
                     client.execute_cell(cell, index)
+                    result.timing[kind] = result.timing.get(kind, 0.0) + time.monotonic() - began
                 except CellTimeoutError:
                     which = "notebook" if remaining < limits.cell_timeout else "cell"
                     limit = limits.notebook_timeout if which == "notebook" else limits.cell_timeout
@@ -132,6 +142,7 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     except DeadKernelError:
         result.status, result.reason = "kernel died", "the kernel died"
     finally:
+        stopping = time.monotonic()
         if result.status == "kernel died" and sandbox.hit_memory_cap():
             result.status, result.reason = "memory", f"the kernel went over the {limits.memory_mb} MB memory cap"
         try:
@@ -141,6 +152,7 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
             pass
         sandbox.cleanup()
         result.seconds = time.monotonic() - start
+        result.timing["shutdown"] = time.monotonic() - stopping
     _cap_images(nb, limits.max_output_bytes)
     return result
 

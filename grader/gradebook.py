@@ -9,7 +9,6 @@ The gradebook is rebuilt from ``OUT/results`` each time, so it can never disagre
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -18,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from .course import ASSIGNMENT, COURSE_ID
+from .results import read_results
 
 __all__ = ["prepare_gradebook", "update_gradebook"]
 
@@ -59,12 +59,7 @@ def update_gradebook(out: Path, lessons: dict, prepared: bool = False) -> Path:
 
     out = Path(out)
     db_path = out / "gradebook.db" if prepared else prepare_gradebook(out, lessons)
-    results = []
-    for path in sorted((out / "results").glob("*/*.json")):
-        try:
-            results.append(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue
+    results = read_results(out)
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}", course_id=COURSE_ID) as gb:
         warnings.simplefilter("ignore")   # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
         for result in results:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -19,26 +21,43 @@ from .compose import compose
 from .course import Lesson
 from .execute import run_notebook
 from .judge import CellVerdict, judge_cell
-from .plan import Item, SecretSeeds
+from .plan import Item
 from .sandbox import Isolation, Limits
 from .withheld import withheld_library
 from .wording import short_form
 
-__all__ = ["read_submission", "grade_one", "grade_item", "grader_error", "summary_message"]
+__all__ = ["read_bytes", "read_submission", "parse_submission", "grade_one", "grade_item", "Outcome", "grade_outcome", "grader_error", "summary_message"]
 
 MAX_NOTEBOOK_BYTES = 50_000_000
 _STUDENT = re.compile(r"^[A-Za-z0-9_.@+-]{1,100}$")
 
 
-def read_submission(path: Path):
-    """``(notebook, None)`` or ``(None, reason)`` — never raises for a bad file."""
+def read_bytes(path: Path) -> tuple[bytes | None, str | None]:
+    """A submission file's bytes, ``(bytes, None)``, or ``(None, reason)`` — never raises, never reads a file
+    over :data:`MAX_NOTEBOOK_BYTES`. What the instructor's process sends to a worker that grades elsewhere."""
     try:
         size = path.stat().st_size
         if size == 0:
             return None, "the file is empty"
         if size > MAX_NOTEBOOK_BYTES:
             return None, f"the file is {size // 2**20} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
-        raw = path.read_bytes()
+        return path.read_bytes(), None
+    except OSError as exc:
+        return None, f"cannot read the file: {exc.strerror}"
+
+
+def read_submission(path: Path):
+    """``(notebook, None)`` or ``(None, reason)`` — never raises for a bad file."""
+    return parse_submission(*read_bytes(path))
+
+
+def parse_submission(raw: bytes | None, problem: str | None = None):
+    """The notebook in ``raw`` (what :func:`read_bytes` returned): ``(notebook, None)`` or ``(None, reason)``."""
+    if raw is None:
+        return None, problem or "the file could not be read"
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        return None, f"the file is {len(raw) // 2**20} MB, over the {MAX_NOTEBOOK_BYTES // 2**20} MB limit"
+    try:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -46,8 +65,6 @@ def read_submission(path: Path):
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON (line {exc.lineno}, column {exc.colno}): was the file edited by hand or truncated?"
-    except OSError as exc:
-        return None, f"cannot read the file: {exc.strerror}"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, "not a Jupyter notebook (no cells)"
     major = data.get("nbformat")
@@ -63,27 +80,47 @@ def read_submission(path: Path):
     return nb, None
 
 
-def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, seeds: SecretSeeds | None,
+def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, cell_seeds: dict | None,
               scratch: Path):
     """Run and judge one submission notebook: ``(result dict, graded notebook)``. Nothing the submission
     does makes this raise; an exception here is the grader's own failure.
 
-    The kernel imports the lesson's withheld copy of the library (:mod:`grader.withheld`), built once
-    per run and lesson under ``scratch``: no reference of this lesson's exercises works in it."""
-    cell_seeds = {c.grade_id: (seeds.for_cell(student, lesson.name, c) if seeds else {}) for c in lesson.spec}
+    ``cell_seeds`` are the secret seeds of its hidden tests (:meth:`grader.plan.SecretSeeds.for_lesson`;
+    None: the check cells' own). The kernel imports the lesson's withheld copy of the library
+    (:mod:`grader.withheld`), built once per run and lesson under ``scratch``: no reference of this
+    lesson's exercises works in it."""
+    began = time.monotonic()
+    cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
     graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds)
     library = withheld_library(lesson.name, lesson.spec, scratch)
-    run = run_notebook(graded_nb, iso, limits, scratch, library=library)
+    composed = time.monotonic()
+    run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index))
+    judging = time.monotonic()
     verdicts = []
     for cell in lesson.spec:
         index = probe_index[cell.grade_id]
         ran = index in run.records or _cell_ran(graded_nb.cells[index])
         verdicts.append(judge_cell(cell, run.records.get(index), cell_seeds[cell.grade_id], ran=ran))
     _replace_probe_outputs(graded_nb, probe_index, verdicts, lesson)
+    timing = {"compose": composed - began, **run.timing, "judge": time.monotonic() - judging}
     result = {"student": student, "notebook": lesson.name, "score": sum(v.score for v in verdicts),
               "max_score": lesson.max_score, "status": run.status, "message": summary_message(verdicts, run.status, run.reason),
-              "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2)}
+              "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2),
+              "timing": {k: round(v, 3) for k, v in timing.items()}}
     return result, graded_nb
+
+
+def _cell_kinds(nb, probe_index: dict[str, int]) -> dict[int, str]:
+    """What the composed notebook's cells are, for the time breakdown: the grader's preamble, the lesson's
+    setup cell (its first code cell: the imports and the environment check), the probe cells; the rest
+    are lesson cells (the learner's exercise cells and the lesson's own)."""
+    kinds = {index: "probe cells" for index in probe_index.values()}
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in kinds]
+    if code:
+        kinds[code[0]] = "grader preamble"
+    if len(code) > 1:
+        kinds[code[1]] = "setup cell"
+    return kinds
 
 
 def summary_message(verdicts: list[CellVerdict], status: str = "graded", reason: str = "") -> str:
@@ -117,9 +154,10 @@ def _empty(item: Item, lessons: dict[str, Lesson]) -> dict:
     return {"student": item.student, "notebook": item.notebook, "score": 0, "max_score": max_score, "cells": []}
 
 
-def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, seeds: SecretSeeds,
-               scratch: Path):
-    """One planned item: ``(result, graded notebook or None)``."""
+def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
+               scratch: Path, raw: tuple[bytes | None, str | None] | None = None):
+    """One planned item: ``(result, graded notebook or None)``. ``raw`` is the submission as
+    :func:`read_bytes` gave it (read here from ``item.path`` when None)."""
     empty = _empty(item, lessons)
     if item.lesson is None:
         names = ", ".join(sorted(lessons))
@@ -129,13 +167,44 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
         return {**empty, "status": "missing notebook", "message": f"no {item.lesson}.ipynb in the submission"}, None
     if not _STUDENT.match(item.student):
         return {**empty, "status": "invalid notebook", "message": "the student folder name has unusual characters"}, None
-    nb, problem = read_submission(item.path)
+    nb, problem = parse_submission(*(raw if raw is not None else read_bytes(item.path)))
     if nb is None:
         return {**empty, "status": "invalid notebook", "message": problem}, None
-    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, seeds, scratch)
+    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch)
     if item.note:
         result["message"] = f"{item.note}; {result['message']}"
     return result, graded_nb
+
+
+@dataclass
+class Outcome:
+    """What grading one item produced, ready to be written into OUT by the instructor's process: the
+    result, the graded notebook's text and its feedback page (None when nothing ran), and the
+    isolation it ran under (a worker elsewhere may have less than this machine)."""
+
+    item: Item
+    result: dict
+    notebook_text: str | None
+    page: str | None
+    isolation: str
+
+
+def grade_outcome(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
+                  scratch: Path, raw: tuple[bytes | None, str | None] | None = None) -> Outcome:
+    """Grade one item and render its outputs; never raises: a failure of the grader's own code is the
+    item's ``grader error`` (the points judged before it are kept)."""
+    from .results import render_outputs
+
+    result = None
+    try:
+        result, graded_nb = grade_item(item, lessons, iso, limits, cell_seeds, scratch, raw)
+        began = time.monotonic()
+        texts = render_outputs(result, graded_nb) if graded_nb is not None else (None, None)
+        if "timing" in result:
+            result["timing"]["feedback page"] = round(time.monotonic() - began, 3)
+    except Exception as exc:
+        return Outcome(item, grader_error(item, lessons, exc, result), None, None, iso.summary())
+    return Outcome(item, result, *texts, iso.summary())
 
 
 def grader_error(item: Item, lessons: dict[str, Lesson], exc: BaseException, result: dict | None = None) -> dict:

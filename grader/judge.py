@@ -11,6 +11,10 @@ generators use torch's global random state.
 
 A verdict is kept whole, on one line (:mod:`grader.wording`): ``CellVerdict.message`` is the check's
 full text, and only ``grades.csv`` shows a short form of it, one that ends on a sentence.
+
+A failed verdict also says what kind of failure it is (``kind``, one of :data:`FAILURE_KINDS`) and,
+when the check matched a registered mistake, that mistake's stable id (``mistake``, e.g.
+``dpo_loss/dpo_no_ref``): the class report (:mod:`grader.report`) counts these, never the prose.
 """
 
 from __future__ import annotations
@@ -20,12 +24,20 @@ import threading
 from dataclasses import dataclass
 
 from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
+from rlhf_core.checks.framework import FAILURE_KINDS as CHECK_FAILURE_KINDS
 
 from .spec import GradeCell
 from .withheld import borrowed_verdict, reached_withheld, withheld_verdict
 from .wording import clip, short_form
 
-__all__ = ["CellVerdict", "judge_cell"]
+__all__ = ["CellVerdict", "FAILURE_KINDS", "judge_cell"]
+
+#: Every kind of failed check cell: the checks' own (a registered mistake, an unnamed wrong answer, an
+#: untouched stub, an exception, an unreadable record), then the grader's: the notebook stopped before
+#: the cell, no result came back, tampering, a name not defined, the library's own function handed
+#: in, a withheld reference reached, the probe itself crashing.
+FAILURE_KINDS = CHECK_FAILURE_KINDS + ("not run", "no result", "tampering", "not defined", "borrowed", "withheld",
+                                       "crashed")
 
 _LOCK = threading.Lock()
 
@@ -37,44 +49,51 @@ class CellVerdict:
     max_score: float
     passed: bool
     message: str
+    kind: str | None = None      # None when passed, else one of FAILURE_KINDS
+    mistake: str | None = None   # "<exercise>/<mistake id>" (or "<probe>/sanity-N") when a registered mistake matched
 
     def as_dict(self) -> dict:
         return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
-                "passed": self.passed, "message": self.message}
+                "passed": self.passed, "message": self.message, "kind": self.kind, "mistake": self.mistake}
 
 
 def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, int], ran: bool = True) -> CellVerdict:
     """The verdict for one check cell from the records its probe cell published."""
-    fail = lambda why: CellVerdict(cell.grade_id, 0.0, cell.points, False, why)
+    def fail(why: str, kind: str, mistake: str | None = None) -> CellVerdict:
+        return CellVerdict(cell.grade_id, 0.0, cell.points, False, why, kind, mistake)
+
     if not raw_records:
-        return fail("not graded: the notebook stopped before this check" if not ran else
-                    "no result came back from this check (the cell was interrupted or its output was suppressed)")
+        return (fail("not graded: the notebook stopped before this check", "not run") if not ran else
+                fail("no result came back from this check (the cell was interrupted or its output was suppressed)",
+                     "no result"))
     if len(raw_records) > 1:
-        return fail("tampering: more than one result was published for this check")
+        return fail("tampering: more than one result was published for this check", "tampering")
+    probe = None
     try:
         record = json.loads(raw_records[0])
         if not isinstance(record, dict) or record.get("grade_id") != cell.grade_id:
-            return fail("tampering: the result does not belong to this check")
+            return fail("tampering: the result does not belong to this check", "tampering")
         tampering = record.get("tampering") or []
         if tampering:
-            return fail("tampering: " + "; ".join(clip(t, 160) for t in tampering[:3]))
+            return fail("tampering: " + "; ".join(clip(t, 160) for t in tampering[:3]), "tampering")
         probes = record.get("probes")
         if not isinstance(probes, list) or len(probes) != len(cell.probes):
-            return fail("tampering: the result does not list this check's probes")
+            return fail("tampering: the result does not list this check's probes", "tampering")
         lines = []
         for probe, got in zip(cell.probes, probes):
             if not isinstance(got, dict):
-                return fail("malformed result")
+                return fail("malformed result", "malformed")
             if "absent" in got:
-                return fail(f"✗ {', '.join(map(str, got['absent']))} is not defined: did you run (or delete) the exercise cell?")
+                return fail(f"✗ {', '.join(map(str, got['absent']))} is not defined: did you run (or delete) the exercise cell?",
+                            "not defined")
             name = probe.name if probe.kind == "exercise" else probe.candidates[0]
             if "borrowed" in got:
-                return fail(borrowed_verdict(name, str(got["borrowed"])))
+                return fail(borrowed_verdict(name, str(got["borrowed"])), "borrowed")
             reached = reached_withheld(got)
             if reached is not None:
-                return fail(withheld_verdict(name, reached))
+                return fail(withheld_verdict(name, reached), "withheld")
             if "crashed" in got:
-                return fail(f"✗ the check crashed: {clip(got['crashed'])}")
+                return fail(f"✗ the check crashed: {clip(got['crashed'])}", "crashed")
             with _LOCK:
                 if probe.kind == "exercise":
                     seed = seeds.get(probe.seed, probe.seed)
@@ -82,11 +101,14 @@ def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, 
                                                                 "cases": got.get("cases")}))
                 else:
                     if got.get("sanity") != probe.name:
-                        return fail("tampering: the result is not this sanity check's")
+                        return fail("tampering: the result is not this sanity check's", "tampering")
                     lines.extend(judge_sanity(probe.name, got))
     except CheckFailed as exc:
-        return fail(clip(str(exc)))
+        kind = getattr(exc, "kind", "unnamed")
+        kind = kind if kind in CHECK_FAILURE_KINDS else "unnamed"
+        mistake = getattr(exc, "mistake", None)
+        return fail(clip(str(exc)), kind, f"{probe.name}/{mistake}" if mistake and probe is not None else None)
     except Exception as exc:   # a record the submission mangled must not crash the grader
-        return fail(f"malformed result ({type(exc).__name__}: {short_form(str(exc), 160)})")
+        return fail(f"malformed result ({type(exc).__name__}: {short_form(str(exc), 160)})", "malformed")
     unique = list(dict.fromkeys(clip(line) for line in lines))   # the same verdict for several seeds, once
     return CellVerdict(cell.grade_id, cell.points, cell.points, True, " | ".join(unique))

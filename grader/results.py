@@ -28,7 +28,7 @@ from .course import ASSIGNMENT
 from .feedback import feedback_html
 from .wording import CSV_MESSAGE_LIMIT, short_form
 
-__all__ = ["CSV_FIELDS", "atomic_write", "result_path", "write_outputs", "write_result", "write_csv"]
+__all__ = ["CSV_FIELDS", "atomic_write", "read_results", "render_outputs", "result_path", "write_outputs", "write_result", "write_csv"]
 
 CSV_FIELDS = ["student", "notebook", "score", "max_score", "status", "message", "isolation"]
 
@@ -59,11 +59,16 @@ def result_path(out: Path, student: str, notebook: str) -> Path:
     return out / "results" / _safe(student) / f"{_safe(notebook)}.json"
 
 
-def write_outputs(out: Path, result: dict, graded_nb) -> None:
-    """The graded notebook and its feedback page."""
+def render_outputs(result: dict, graded_nb) -> tuple[str, str]:
+    """The graded notebook's text and its feedback page, made wherever the notebook was graded."""
+    return nbformat.writes(graded_nb), feedback_html(result, graded_nb)
+
+
+def write_outputs(out: Path, result: dict, notebook_text: str, page: str) -> None:
+    """The graded notebook and its feedback page, into OUT (only the instructor's process writes there)."""
     student, notebook = _safe(result["student"]), _safe(result["notebook"])
-    atomic_write(out / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb", nbformat.writes(graded_nb))
-    atomic_write(out / "feedback" / student / f"{notebook}.html", feedback_html(result, graded_nb))
+    atomic_write(out / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb", notebook_text)
+    atomic_write(out / "feedback" / student / f"{notebook}.html", page)
 
 
 def _row(result: dict, isolation: str) -> dict:
@@ -80,14 +85,23 @@ def write_result(path: Path, result: dict, isolation: str) -> dict:
     return row
 
 
+def read_results(out: Path) -> list[dict]:
+    """Every readable result file of ``OUT/results``, in path order (what the CSV, the gradebook and the
+    class report are built from); a file that cannot be read is left out."""
+    results = []
+    for path in sorted((Path(out) / "results").glob("*/*.json")):
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(result, dict):
+            results.append(result)
+    return results
+
+
 def write_csv(out: Path) -> None:
     """``OUT/grades.csv`` from every result file."""
-    rows = []
-    for path in sorted((out / "results").glob("*/*.json")):
-        try:
-            rows.append(json.loads(path.read_text())["row"])
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+    rows = [r["row"] for r in read_results(out) if isinstance(r.get("row"), dict)]
     rows.sort(key=lambda r: (r["student"], r["notebook"]))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")

@@ -70,7 +70,7 @@ from pathlib import Path
 
 from .course import NOTEBOOKS_DIR, ROOT, SOLUTIONS_DIR, lesson_paths
 
-__all__ = ["DEFAULT_THRESHOLD", "NOISE_T", "STUDENT", "LIBRARY", "LIBRARY_EXEC", "DYNAMIC", "Row", "Report",
+__all__ = ["CSS", "DEFAULT_THRESHOLD", "NOISE_T", "STUDENT", "LIBRARY", "LIBRARY_EXEC", "DYNAMIC", "Row", "Report",
            "exercise_cells", "compare", "similarity", "write_csv", "render_html", "section"]
 
 DEFAULT_THRESHOLD = 0.5
@@ -373,9 +373,9 @@ def write_csv(report: Report, path: Path) -> None:
             writer.writerow([row.lesson, row.student_a, row.student_b, "" if row.score is None else f"{row.score:.3f}", row.kind])
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em}table{border-collapse:collapse}
+CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:110em}table{border-collapse:collapse}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
-.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:85%}
+.pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:85%}
 mark{background:#ffd54f}h3{margin-top:2em}"""
 
 
@@ -384,7 +384,7 @@ def render_html(report: Report, *, title: str = "Similarity of exercise cells") 
     each flagged pair side by side. Submission text arrives escaped in ``Row.left``/``Row.right``; every
     other string is escaped here."""
     e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1><p>{len(report.rows)} flagged at score ≥ {report.threshold}. Score: the share of a "
              "student's own exercise code (stub and reference solution excluded) found in the other's. "
              "Highlighted: the matched regions.</p>", section(report), "</body></html>"]

@@ -77,5 +77,5 @@ def check_environment(out=print) -> bool:
 
     device = pick_device()
     detail = {"cuda": lambda: torch.cuda.get_device_name(0), "mps": lambda: "Apple GPU"}.get(device.type, lambda: "no GPU needed: every lesson runs on a CPU")()
-    out(f"device: {device} ({detail}) · torch threads: {torch.get_num_threads()}")
+    out(f"device: {device} ({detail})")
     return all(ok for ok, _ in report)

@@ -152,6 +152,20 @@ def diagnose_run(history) -> str:
     raise NotImplementedError
 
 
+# ---- 10 the drill's interview variants -----------------------------------------------------------
+# Their stubs are kept once, with each variant (rlhf_core.drill_variants: VARIANTS[key].stub); here they are
+# defined from there, so that this module has every exercise of the registry.
+
+
+def _variant_stubs() -> dict:
+    from .drill_variants import VARIANTS
+
+    return {v.exercise: v.stub_function() for v in VARIANTS.values() if v.exercise not in globals()}
+
+
+globals().update(_variant_stubs())
+
+
 # ---- 11 from scratch to transformers --------------------------------------------------------------
 
 

@@ -157,6 +157,9 @@ def ipo_losses(
     the same (``average_logps=True`` in lesson 09's study, ``get_logps(..., average=True)``): then
     β = 0.1 sets a target gap of 1/(2β) = 5 nats *per token*. Fed summed log-probs, the same formula
     is the paper's, with a target of 5 nats for the whole response.
+
+    At policy == reference (``Δ = 0``) the loss is the squared target ``(1/(2β))²``, 25 at β = 0.1,
+    not DPO's log 2; and past the target a bigger margin *raises* the loss.
     """
     h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, 1.0)
     return (h - 1.0 / (2.0 * beta)) ** 2  # (B,)
@@ -223,7 +226,8 @@ def simpo_losses(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor, beta: float
 
     ``ā`` are *length-averaged* log-probs (``get_logps(..., average=True)``): SimPO's reward is the
     average log-likelihood, so a longer response is not favoured for having more tokens. ``γ`` is a
-    target margin.
+    target margin, in the units of the β-scaled rewards (it is not multiplied by β). At a tie
+    (``ā_w = ā_l``) the loss is ``−log σ(−γ) = log(1 + e^γ)``, about 0.974 at γ = 0.5.
     """
     _check_same_shape(avg_logp_chosen=avg_logp_chosen, avg_logp_rejected=avg_logp_rejected)
     return -F.logsigmoid(beta * (avg_logp_chosen - avg_logp_rejected) - gamma)
@@ -247,7 +251,8 @@ def orpo_odds_ratio_losses(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor) -
     """Per-example odds-ratio term of ORPO (Hong et al. 2024): ``-log σ(log odds(y_w) − log odds(y_l))``.
 
     ORPO adds ``λ`` times this term to the SFT loss on the chosen response, with no reference model.
-    Takes *length-averaged* log-probs (the odds are of the per-token average probability).
+    Takes *length-averaged* log-probs (the odds are of the per-token average probability). At a tie
+    (equal odds) the term is log 2.
     """
     _check_same_shape(avg_logp_chosen=avg_logp_chosen, avg_logp_rejected=avg_logp_rejected)
     return -F.logsigmoid(orpo_log_odds(avg_logp_chosen) - orpo_log_odds(avg_logp_rejected))

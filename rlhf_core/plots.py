@@ -87,12 +87,19 @@ def _marker(n: int) -> str | None:
     return "o" if n <= 20 else None
 
 
+#: The widest figure, in inches: at matplotlib's 100 dpi it fits JupyterLab's output area in a laptop's window
+#: (about 950 px at 1400 px wide), which would otherwise shrink the figure and its text with it.
+MAX_WIDTH = 9.4
+
+
 def _grid(n: int, ncols: int = 3, panel: tuple[float, float] = (4.0, 3.0)):
-    """A figure with exactly ``n`` axes laid out on a grid (surplus cells removed)."""
+    """A figure with exactly ``n`` axes laid out on a grid (surplus cells removed), at most
+    :data:`MAX_WIDTH` wide (panels narrowed to fit)."""
     ncols = max(1, min(ncols, n))
     nrows = max(1, math.ceil(n / ncols))
+    width = min(panel[0] * ncols, MAX_WIDTH)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False, layout="constrained"
+        nrows, ncols, figsize=(width, panel[1] * nrows), squeeze=False, layout="constrained"
     )
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -232,7 +239,7 @@ def compare_runs(histories: Mapping[str, object], name: str, title: str | None =
     ax.set_ylabel(f"{what} — {unit}")
     ax.grid(alpha=0.3)
     if drawn:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     else:
         _empty(fig, ax, f"no run logged {name!r}")
     return fig
@@ -303,7 +310,7 @@ def plot_probability_bars(before, after, labels=None, title: str | None = None, 
                 bars[mark].set_linewidth(2.0)
         long_names = max(len(s) for s in names) > 6
         ax.set_xticks(x)
-        ax.set_xticklabels(names, rotation=30 if long_names else 0, ha="right" if long_names else "center", fontsize=8)
+        ax.set_xticklabels(names, rotation=30 if long_names else 0, ha="right" if long_names else "center", fontsize=9)
         if mark is not None:
             ax.get_xticklabels()[mark].set_fontweight("bold")
         top = float(np.nanmax(np.concatenate([b[row], a[row], [1.0 / n]])))
@@ -316,7 +323,7 @@ def plot_probability_bars(before, after, labels=None, title: str | None = None, 
             ax.legend(
                 handles=[Patch(color="0.65", label="before"), Patch(color="tab:blue", label="after"),
                          *ax.get_lines()],
-                fontsize=7,
+                fontsize=9,
             )
     return fig
 
@@ -355,7 +362,7 @@ def plot_margin_histogram(margins_by_label: Mapping[str, Sequence[float]], title
                 label=f"{label} (n={values.size}, mean {values.mean():.2f}{note})")
         ax.axvline(values.mean(), color=color, ls="--", lw=1.2)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -414,7 +421,7 @@ def plot_drill_history(records: Sequence[Mapping], blocks: Sequence[tuple[str, i
     """
     if blocks is None:
         blocks = [(name, None) for name in (records[0].get("blocks") or {})] if records else []
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(MAX_WIDTH, 4.2), layout="constrained")
     x = np.arange(1, len(records) + 1)
     bottom = np.zeros(len(records))
     for (name, budget), color in zip(blocks, _colors() * 3):

@@ -24,10 +24,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from nbtools import ARTIFACTS  # one definition of where artifacts go
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
 # The median time of _workload() on the course's CI machine kind (2-core AMD EPYC VM) when idle.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+# Screenshots and executed notebooks for a person to look at after a run (CI keeps the folder).
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
+EXECUTED = ARTIFACTS / "executed"   # each solution notebook as its test ran it, outputs and figures included
 
 
 def execute(path: Path, allow_errors: bool, timeout: int = 300) -> nbformat.NotebookNode:

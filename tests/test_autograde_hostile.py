@@ -15,6 +15,7 @@ import csv
 import json
 import socket
 import threading
+from collections import Counter
 from pathlib import Path
 
 import nbformat
@@ -516,3 +517,21 @@ def test_no_message_in_the_csv_is_cut_inside_a_word(graded):
             assert is_whole(r["message"], full), f"{student}: the CSV says {r['message']!r} of {full!r}"
             checked += 1
     assert checked >= 28
+
+
+def test_the_class_report_of_the_run_counts_each_way_of_failing(graded):
+    """The report written at the end of the run: the named mistake under its id, tampering, withheld and
+    stubs as their kinds, and every status of grades.csv in the counts."""
+    out = graded["out"]
+    with open(out / "mistakes.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = lambda **match: {n for r in rows if all(r[k] == v for k, v in match.items()) for n in r["names"].split(";")}
+    assert "one_wrong" in names(check="check_dpo_loss", mistake="dpo_loss/dpo_log_sigmoid")
+    assert {"monkeypatch_checks", "shadowed_builtins"} <= names(kind="tampering")
+    assert {"borrowed_attribute", "borrowed_importlib"} <= names(check="check_dpo_loss", kind="withheld")
+    assert "release" in names(check="check_dpo_loss", kind="not implemented")
+    page = (out / "report.html").read_text()
+    assert "<script" not in page.lower()
+    statuses = Counter(r["status"] for rows_ in graded["rows"].values() for r in rows_ if r["notebook"] == LESSON)
+    for status, n in statuses.items():
+        assert f"data-status='{status}'>{n}<" in page, (status, n)

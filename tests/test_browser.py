@@ -20,7 +20,18 @@ import shutil
 import nbformat
 import pytest
 
-from browser import ROOT, LabServer, browser_missing, chromium, copy_notebooks, deadline, save_artifact, slowness, wait_for
+from browser import (
+    ARTIFACTS,
+    ROOT,
+    LabServer,
+    browser_missing,
+    chromium,
+    copy_notebooks,
+    deadline,
+    save_artifact,
+    slowness,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")]
 
@@ -214,3 +225,68 @@ def test_lesson_10_as_released_runs_to_its_last_cell_and_shows_the_clock(lab):
     assert "⏱ 0:" in check_cell.text and "not implemented yet" in check_cell.text
     assert "Traceback" not in check_cell.text and "framework.py" not in check_cell.text   # a verdict, not a stack trace
     save_artifact(driver, "10_mock_interview.clock.png")
+
+
+# Every figure of every lesson, as JupyterLab shows it: [natural width, natural height, shown width, shown height]
+FIGURES = ("return Array.from(document.querySelectorAll("
+           "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')).map(i => { const r = i.getBoundingClientRect();"
+           " return [i.naturalWidth, i.naturalHeight, r.width, r.height, i.complete]; });")
+
+
+def executed_lessons() -> list:
+    """Each solution notebook with its outputs: as the notebook test ran it (``nbtools.EXECUTED``), or run
+    now when this test runs alone."""
+    from nbtools import EXECUTED, execute
+
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for source in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        path = EXECUTED / source.name
+        if not path.exists():
+            nbformat.write(execute(source, allow_errors=False), path)
+        paths.append(path)
+    return paths
+
+
+def png_outputs(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+
+
+def test_every_figure_of_every_lesson_is_readable_at_the_size_jupyterlab_shows_it(lab):
+    """A screenshot of each figure of the eleven lessons, in JupyterLab at a laptop's window size
+    (``test-artifacts/figures/NN_k.png``, looked at when the figures change), and the figure is shown at
+    (nearly) its own size: JupyterLab shrinks a figure wider than the notebook, and its text with it."""
+    from selenium.webdriver.common.by import By
+
+    server, driver = lab
+    folder = server.root / "figures"
+    folder.mkdir(exist_ok=True)
+    shots = ARTIFACTS / "figures"
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    total, small = 0, []
+    driver.set_window_size(1400, 2200)   # tall enough for the tallest figure; the width (the notebook's) is unchanged
+    for path in executed_lessons():
+        nb = nbformat.read(path, as_version=4)
+        expected = png_outputs(nb)
+        if not expected:
+            continue
+        shutil.copy(path, folder / path.name)
+        driver.get(server.url(f"lab/tree/figures/{path.name}", query="reset"))
+        def shown(expected=expected):
+            sizes = driver.execute_script(FIGURES)
+            return sizes if len(sizes) == expected and all(loaded and width for width, _, _, _, loaded in sizes) else None
+
+        sizes = wait_for(shown, 90, f"the {expected} figures of {path.name} to be shown",
+                         on_timeout=screenshot(driver, f"{path.stem}.figures-missing.png"))
+        images = driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img")
+        for k, (image, (nat_w, nat_h, w, h, _)) in enumerate(zip(images, sizes), 1):
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
+            image.screenshot(str(shots / f"{path.stem[:2]}_{k}.png"))
+            total += 1
+            if w < 0.9 * nat_w or w < 300:
+                small.append(f"{path.stem} figure {k}: {nat_w}×{nat_h} px shown at {w:.0f}×{h:.0f}")
+    driver.set_window_size(1400, 1000)
+    assert total >= 20, f"only {total} figures found in the lessons"
+    assert not small, "figures shrunk to fit the notebook (their text with them): " + "; ".join(small)
+    print(f"{total} figures screenshotted into {shots}")

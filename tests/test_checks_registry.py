@@ -26,9 +26,10 @@ def test_every_exercise_has_a_check_function_and_a_stub():
     assert exercises.EXERCISE_NAMES == tuple(checks.EXERCISES)   # one list: the stubs follow the registry
     assert exercises.EXERCISE_NAMES == (   # in lesson order, whatever order the lesson modules are imported in
         "optimal_policy", "rlhf_objective", "dpo_loss", "implicit_reward", "toy_dpo_step", "get_logps",
-        "rms_norm", "swiglu", "apply_rope", "sft_step", "collate_pairs", "dpo_step", "diagnose_run", "export_model")
+        "rms_norm", "swiglu", "apply_rope", "sft_step", "collate_pairs", "dpo_step", "diagnose_run",
+        "ipo_loss", "conservative_dpo_loss", "simpo_loss", "orpo_odds_ratio_loss", "export_model")
     lessons = [exercise.lesson for exercise in checks.EXERCISES.values()]
-    assert lessons == sorted(lessons) and set(lessons) == set(range(1, 10)) | {11}   # 10 is the drill: no new exercise
+    assert lessons == sorted(lessons) and set(lessons) == set(range(1, 12))   # 10: the drill's interview variants
     for name in exercises.EXERCISE_NAMES:
         assert callable(getattr(checks, f"check_{name}"))
         assert callable(getattr(exercises, name))
@@ -69,6 +70,8 @@ LIBRARY_MODULES = {   # where the library keeps each exercise's reference
     "rms_norm": "rlhf_core.model", "swiglu": "rlhf_core.model", "apply_rope": "rlhf_core.model",
     "sft_step": "rlhf_core.train", "collate_pairs": "rlhf_core.data", "dpo_step": "rlhf_core.train",
     "diagnose_run": "rlhf_core.diagnostics", "export_model": "rlhf_core.hf",
+    "ipo_loss": "rlhf_core.losses", "conservative_dpo_loss": "rlhf_core.losses", "simpo_loss": "rlhf_core.losses",
+    "orpo_odds_ratio_loss": "rlhf_core.losses",
 }
 
 

@@ -18,7 +18,17 @@ import nbformat
 import pytest
 
 from grader.release import RUN_ALL_TAG, lint_source, release, untagged_check_cells
-from nbtools import ROOT, errors_by_cell, execute, grade_id, is_check_cell, last_code_cell_ran, run_all, student_run_problems
+from nbtools import (
+    EXECUTED,
+    ROOT,
+    errors_by_cell,
+    execute,
+    grade_id,
+    is_check_cell,
+    last_code_cell_ran,
+    run_all,
+    student_run_problems,
+)
 
 SOLUTIONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
 STUDENT = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -126,6 +136,8 @@ def test_solution_runs_without_an_error_and_nbgrader_validate_passes(path, tmp_p
     assert errors == {}, {i: f"{e['ename']}: {e['evalue'][:300]}" for i, e in errors.items()}
     executed = tmp_path / path.name
     nbformat.write(nb, executed)
+    EXECUTED.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, EXECUTED / path.name)      # its figures are screenshotted in JupyterLab (test_browser)
     assert Validator(preprocessors=[CheckCellMetadata]).validate(str(executed)) == {}
 
 

@@ -87,3 +87,27 @@ def test_the_setup_cell_says_in_one_line_when_it_cannot_install(tmp_path):
     assert "rlhf_core is missing in this kernel: installing it from" in out.stdout, out.stdout + out.stderr
     error = next(line for line in out.stdout.splitlines() if line.startswith("ERROR"))
     assert "pip could not install" in error and "no-such-course.whl" in error and "check the network" in error
+
+
+@pytest.mark.parametrize("env, expected", [(None, 1), ("3", 3), ("zero", 1), ("0", 1)])
+def test_setup_sets_the_lessons_torch_threads_and_says_why(monkeypatch, capsys, env, expected):
+    """One thread unless RLHF_TORCH_THREADS says another positive number (bench/threads.py: two threads are many
+    times slower beside a competing process); the line printed names the choice."""
+    import torch
+
+    from rlhf_core import notebook
+
+    before = torch.get_num_threads()
+    if env is None:
+        monkeypatch.delenv(notebook.THREADS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(notebook.THREADS_ENV, env)
+    try:
+        notebook.setup(seed=0)
+        assert torch.get_num_threads() == expected
+    finally:
+        torch.set_num_threads(before)
+    said = capsys.readouterr().out
+    line = next(line for line in said.splitlines() if line.startswith("torch threads:"))
+    assert line.startswith(f"torch threads: {expected} (")
+    assert ("set by RLHF_TORCH_THREADS" in line) == (env == "3"), line   # "0" and "zero" are not a choice

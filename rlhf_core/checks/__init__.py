@@ -23,7 +23,8 @@ exercise's reference is the library's own function — serialisation, probe and 
 :mod:`~rlhf_core.checks.cases` (inputs the lessons share); one module per lesson with its cases,
 known mistakes and ``check_<exercise>`` functions (``objective`` 01, ``dpo_loss`` 02, ``toy_step``
 03, ``logps`` 04, ``model_parts`` 05, ``sft_step`` 06, ``pairs`` 07, ``dpo_step`` 08,
-``diagnosis`` 09, ``hf_export`` 11); and the six sanity checks of the drill (:mod:`~rlhf_core.checks.sanity`, built
+``diagnosis`` 09, ``variant_losses`` 10 (the drill's
+interview variants), ``hf_export`` 11); and the six sanity checks of the drill (:mod:`~rlhf_core.checks.sanity`, built
 on :mod:`~rlhf_core.checks.sanity_probe` and :mod:`~rlhf_core.checks.sanity_judge`).
 """
 
@@ -53,6 +54,7 @@ from .sanity import (
 )
 from .sft_step import check_sft_step
 from .toy_step import check_toy_dpo_step
+from .variant_losses import check_conservative_dpo_loss, check_ipo_loss, check_orpo_odds_ratio_loss, check_simpo_loss
 
 __all__ = [
     "CheckFailed",
@@ -74,6 +76,10 @@ __all__ = [
     "check_dpo_step",
     "check_diagnose_run",
     "check_export_model",
+    "check_ipo_loss",
+    "check_conservative_dpo_loss",
+    "check_simpo_loss",
+    "check_orpo_odds_ratio_loss",
     "SANITY_CHECKS",
     "SANITY_PROBES",
     "SanityResult",

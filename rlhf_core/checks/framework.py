@@ -31,11 +31,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["CheckFailed", "Missing", "Case", "Mistake", "Exercise", "EXERCISES", "register", "serialise",
+__all__ = ["CheckFailed", "FAILURE_KINDS", "Missing", "Case", "Mistake", "Exercise", "EXERCISES", "register", "serialise",
            "error_record", "plain_number", "plain", "shorten", "verdict", "run_case", "probe", "judge", "check",
            "format_value"]
 
 MAX_NUMBERS = 10_000  # a returned tensor with more elements is recorded without its numbers
+
+
+#: How a check can fail, as results and the class report count it: a registered mistake matched, a
+#: wrong answer that matches none, an untouched stub, an exception raised on valid inputs, a record
+#: the judge could not read.
+FAILURE_KINDS = ("mistake", "unnamed", "not implemented", "raised", "malformed")
 
 
 class CheckFailed(AssertionError):
@@ -54,10 +60,13 @@ class CheckFailed(AssertionError):
 
     def __init__(self, message: str = "", *, title: str | None = None, problem: str | None = None,
                  what: str | None = None, expected: str | None = None, got: str | None = None,
-                 advice: str | None = None):
+                 advice: str | None = None, kind: str = "unnamed", mistake: str | None = None):
         super().__init__(message)
         self.title, self.problem, self.what = title, problem, what
         self.expected, self.got, self.advice = expected, got, advice
+        # what kind of failure, for counting (never shown): see FAILURE_KINDS; ``mistake`` the id of the
+        # registered mistake it matched (``Mistake.id``, or ``sanity-N`` for a sanity check's verdict)
+        self.kind, self.mistake = kind, mistake
 
     def _repr_html_(self) -> str:
         from .render import verdict_html
@@ -77,7 +86,7 @@ class CheckFailed(AssertionError):
 
 
 def verdict(title: str, *, problem: str = "", what: str = "", expected: str | None = None, got: str | None = None,
-            advice: str = "") -> CheckFailed:
+            advice: str = "", kind: str = "unnamed", mistake: str | None = None) -> CheckFailed:
     """A :class:`CheckFailed` whose one-line message is made of its parts, in the course's form:
     ``"{title}: {what}: {problem} expected {expected}, got {got}. {advice}"`` (the parts present)."""
     body = problem.strip()
@@ -89,7 +98,8 @@ def verdict(title: str, *, problem: str = "", what: str = "", expected: str | No
     if advice:
         body = f"{body} {advice.strip()}" if body else advice.strip()
     return CheckFailed(f"{title}: {body}" if body else title, title=title, problem=problem or None,
-                       what=what or None, expected=expected, got=got, advice=advice or None)
+                       what=what or None, expected=expected, got=got, advice=advice or None, kind=kind,
+                       mistake=mistake)
 
 
 def shorten(text: str, limit: int = 300) -> str:
@@ -118,10 +128,22 @@ class Case:
 
 @dataclass
 class Mistake:
-    """A known-wrong implementation with the same signature as the exercise, and what to tell the learner."""
+    """A known-wrong implementation with the same signature as the exercise, and what to tell the learner.
+
+    ``id`` names the mistake for good (results and the class report count mistakes by it, never by
+    the hint's wording): by default the function's name without its leading underscores; a lambda
+    must be given one."""
 
     hint: str
     fn: Callable
+    id: str = ""
+
+    def __post_init__(self):
+        if not self.id:
+            name = getattr(self.fn, "__name__", "")
+            if not name.isidentifier():
+                raise ValueError(f"the mistake {self.hint[:60]!r} needs an id= (its function has no name)")
+            self.id = name.lstrip("_")
 
 
 @dataclass
@@ -446,7 +468,9 @@ def _fail(exercise: Exercise, case_name: str, text: str = "", *, message: str | 
     title = f"✗ {exercise.name} — {case_name}"
     if message is None:
         raise verdict(title, problem=text, **parts)
-    raise CheckFailed(f"{title}: {message}", title=title, **{k: v or None for k, v in parts.items()})
+    kind, mistake = parts.pop("kind", "unnamed"), parts.pop("mistake", None)
+    raise CheckFailed(f"{title}: {message}", title=title, kind=kind, mistake=mistake,
+                      **{k: v or None for k, v in parts.items()})
 
 
 def _not_implemented_text(name: str) -> str:
@@ -462,20 +486,21 @@ def _judge_error(exercise: Exercise, case_name: str, error: dict) -> None:
     message = shorten(message.splitlines()[0]) if message else ""  # the first line is the message a learner reads
     if kind == "NotImplementedError":
         todo = _not_implemented_text(exercise.name)
-        _fail(exercise, "not implemented yet", message=todo, problem=f"{todo[0].upper()}{todo[1:]}")
+        _fail(exercise, "not implemented yet", message=todo, problem=f"{todo[0].upper()}{todo[1:]}", kind="not implemented")
     location = f" ({where})" if where else ""
     advice = ("Read the error and the line it names; the exercise's text says what shape and dtype each input has "
               "(its docstring too).")
     _fail(exercise, case_name, message=f"your function raised {kind}: {message}{location}. "
                                        f"Expected it to return normally; the inputs here are valid. {advice}",
           problem="Your function raised an exception, on valid inputs.", expected="a normal return",
-          got=f"{kind}: {message}{location}", advice=advice)
+          got=f"{kind}: {message}{location}", advice=advice, kind="raised")
 
 
 def judge(exercise: Exercise, record: dict) -> str:
     """Verdict on a probe record: returns the ✓ text, or raises :class:`CheckFailed`."""
     if not isinstance(record, dict) or record.get("exercise") != exercise.name or not isinstance(record.get("cases"), dict):
-        raise CheckFailed(f"✗ {exercise.name}: the record of the run is malformed, so nothing can be credited")
+        raise CheckFailed(f"✗ {exercise.name}: the record of the run is malformed, so nothing can be credited",
+                          kind="malformed")
     seed = int(record.get("seed", 0))
     got_cases = record["cases"]
     # NotImplementedError anywhere means the stub is untouched: say so first, whatever the case order.
@@ -489,7 +514,7 @@ def judge(exercise: Exercise, record: dict) -> str:
             raise RuntimeError(f"reference for {exercise.name} failed on {case.name}: {want['error']}")
         got = got_cases.get(case.name)
         if not isinstance(got, dict) or "ok" not in got:
-            _fail(exercise, case.name, "no result was recorded for this case (the run stopped early?)")
+            _fail(exercise, case.name, "no result was recorded for this case (the run stopped early?)", kind="malformed")
         if not got["ok"]:
             _judge_error(exercise, case.name, got.get("error") or {})
         if outcomes_match(got, want, exercise.rtol, exercise.atol):
@@ -507,45 +532,46 @@ def _explain_mismatch(exercise: Exercise, seed: int, case_name: str, got: dict, 
     label, what = ("", "") if key == "out" else (f"{key}: ", key)
     mistake = _matching_mistake(exercise, seed, case_name, got, record_cases)
     hint = mistake.hint if mistake else ""
+    tag = {"kind": "mistake", "mistake": mistake.id} if mistake else {}   # what the results count
     if not mistake and exercise.explain is not None:
         hint = exercise.explain(key, got["values"], want["values"]) or ""
     if not hint and not mistake and key in exercise.key_hints:
         hint = exercise.key_hints[key]
     wanted = format_value(want_entry)
     if got_entry is None:
-        _fail(exercise, case_name, message=f"{label}expected {wanted}, but nothing came back. {hint}".strip(),
+        _fail(exercise, case_name, **tag, message=f"{label}expected {wanted}, but nothing came back. {hint}".strip(),
               what=what, expected=wanted, got="nothing", advice=hint)
     if got_entry.get("kind") == "missing":
         name = got_entry.get("name", key)
-        _fail(exercise, case_name, message=f"the returned dict has no key {name!r}; expected {wanted} there. {hint}".strip(),
+        _fail(exercise, case_name, **tag, message=f"the returned dict has no key {name!r}; expected {wanted} there. {hint}".strip(),
               problem=f"The returned dict has no key {name!r}.", expected=wanted, got=f"no key {name!r}", advice=hint)
     if got_entry.get("kind") == "none" and want_entry.get("kind") != "none" and not key.startswith("grad"):
-        _fail(exercise, case_name,
+        _fail(exercise, case_name, **tag,
               message=f"{label}expected {wanted}, got None: is a `return` statement missing? {hint}".strip(),
               what=what, expected=wanted, got="None", advice=f"Is a `return` statement missing? {hint}".strip())
     if key.startswith("grad") and got_entry.get("kind") == "none":
         problem = "No gradient reached the inputs: the result is cut off from autograd."
         advice = ("Did you call .item(), .detach(), torch.tensor(...) or work under torch.no_grad()? "
                   f"Return a tensor computed from the inputs. {hint}").strip()
-        _fail(exercise, case_name, message=f"{label}{problem[0].lower()}{problem[1:]} {advice}", what=what,
+        _fail(exercise, case_name, **tag, message=f"{label}{problem[0].lower()}{problem[1:]} {advice}", what=what,
               problem=problem, advice=advice)
     if want_entry.get("kind") == "tensor" and got_entry.get("kind") != "tensor":
         extra = "Return the tensor itself (no .item()) so that .backward() can run through it." if got_entry.get("kind") == "number" else ""
-        _fail(exercise, case_name, what=what, expected="a tensor", got=format_value(got_entry),
+        _fail(exercise, case_name, **tag, what=what, expected="a tensor", got=format_value(got_entry),
               advice=" ".join(t for t in (extra, hint) if t))
     if _is_numeric(want_entry) and (_is_numeric(got_entry) or _too_big(got_entry)):
         want_shape, got_shape = tuple(want_entry["shape"]), tuple(got_entry["shape"])
         if want_shape != got_shape:
             specific = exercise.shape_hint(want_shape, got_shape)
             shape_text = "a scalar (0-dim tensor)" if want_shape == () else f"shape {want_shape}"
-            _fail(exercise, case_name, what=what, expected=shape_text, got=f"shape {got_shape}",
+            _fail(exercise, case_name, **tag, what=what, expected=shape_text, got=f"shape {got_shape}",
                   advice=" ".join(t for t in (specific, hint) if t))
         if _is_finite(want_entry) and not _is_finite(got_entry):
             generic = "" if mistake else "Numerically unstable: look for log(0), exp overflow or a division by zero."
             expected, got_text = _format_pair(want_entry, got_entry, exercise)
-            _fail(exercise, case_name, what=what, expected=expected, got=got_text, advice=hint or generic)
+            _fail(exercise, case_name, **tag, what=what, expected=expected, got=got_text, advice=hint or generic)
     expected, got_text = _format_pair(want_entry, got_entry, exercise)
-    _fail(exercise, case_name, what=what, expected=expected, got=got_text,
+    _fail(exercise, case_name, **tag, what=what, expected=expected, got=got_text,
           advice=hint or f"This matches none of the common mistakes; compare with: {exercise.formula}")
 
 

@@ -92,12 +92,12 @@ def judge_sanity(name: str, record: dict) -> list[str]:
         raise ValueError(f"unknown sanity check {name!r}; expected one of {sorted(JUDGES)}")
     if not isinstance(record, dict) or record.get("sanity") != name:
         got = record.get("sanity") if isinstance(record, dict) else type(record).__name__
-        raise CheckFailed(f"✗ sanity check — expected the record of {name!r}, got {got!r}.")
+        raise CheckFailed(f"✗ sanity check — expected the record of {name!r}, got {got!r}.", kind="malformed")
     lines: list[str] = []
     try:
         return run_judges(name, record, lines)
     except Incomplete as exc:
-        incomplete = failure(exc.number, f"the record is incomplete: it has no {exc.key!r}.")
+        incomplete = failure(exc.number, f"the record is incomplete: it has no {exc.key!r}.", kind="malformed")
         incomplete.passed = lines
         raise incomplete from None
     except CheckFailed as exc:

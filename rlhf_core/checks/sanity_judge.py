@@ -21,11 +21,14 @@ from .framework import CheckFailed, plain, shorten
 LOG2 = math.log(2.0)
 
 
-def failure(number: int, text: str, **parts: str | None) -> CheckFailed:
+def failure(number: int, text: str, *, kind: str = "mistake", **parts: str | None) -> CheckFailed:
     """Check ``number``'s ✗ verdict: ``text`` is its one line; ``parts`` (``problem``, ``expected``,
-    ``got``, ``advice``) shape how a notebook shows it, by default the whole text as the problem."""
+    ``got``, ``advice``) shape how a notebook shows it, by default the whole text as the problem.
+    Results count it as the mistake ``sanity-<number>`` (the property that check tests does not hold),
+    or, with another ``kind``, as a stub, an exception or an unreadable record."""
     title = f"✗ sanity check {number}"
-    return CheckFailed(f"{title} — {text}", title=title, **({"problem": text} | parts))
+    return CheckFailed(f"{title} — {text}", title=title, kind=kind,
+                       mistake=f"sanity-{number}" if kind == "mistake" else None, **({"problem": text} | parts))
 
 
 def _fail(number: int, text: str, **parts: str | None) -> None:
@@ -50,7 +53,7 @@ def _need(record: dict, key: str, number: int) -> Any:
         return record[key]
     failed = record.get("failed")
     if failed:
-        _fail(number, f"could not run: {failed['type']}: {shorten(failed['message'])}")
+        _fail(number, f"could not run: {failed['type']}: {shorten(failed['message'])}", kind="raised")
     raise Incomplete(number, key)
 
 
@@ -80,7 +83,7 @@ def _judged(number: int) -> Callable:
             except (CheckFailed, Incomplete):
                 raise
             except Exception as exc:
-                raise failure(number, f"could not run: {type(exc).__name__}: {shorten(str(exc))}") from None
+                raise failure(number, f"could not run: {type(exc).__name__}: {shorten(str(exc))}", kind="malformed") from None
 
         return run
 
@@ -95,10 +98,11 @@ def _called(number: int, call: dict) -> dict:
             todo = (f"Replace the `raise NotImplementedError` in `{call['fn']}` with your code, run that cell, "
                     "then this one.")
             _fail(number, f"{call['fn']} is not implemented yet (it raises NotImplementedError). {todo}",
-                  problem=f"{call['fn']} is not implemented yet (it raises NotImplementedError).", advice=todo)
+                  problem=f"{call['fn']} is not implemented yet (it raises NotImplementedError).", advice=todo,
+                  kind="not implemented")
         message = shorten(error["message"])
         _fail(number, f"{call['fn']} raised {error['type']}: {message}",
-              problem=f"{call['fn']} raised an exception.", got=f"{error['type']}: {message}")
+              problem=f"{call['fn']} raised an exception.", got=f"{error['type']}: {message}", kind="raised")
     return call["value"]
 
 

@@ -1,0 +1,141 @@
+"""Grading on a Dask cluster: ``python -m grader autograde SUBMISSIONS --out OUT --dask ADDRESS``.
+
+Each notebook is one task for Dask `distributed <https://distributed.dask.org>`_ workers; each worker
+grades it exactly as ``autograde`` does on one machine (:func:`grader.grading.grade_outcome`: the
+same sandbox, limits and withheld library, the feedback page rendered there) and sends back the
+result and the two texts. The instructor's process is the only writer of ``OUT``: it writes each
+result atomically as it arrives, then ``grades.csv``, the gradebook and the report from them, as the
+local path does. What a worker is given of a notebook: the student's name, the lesson, the file's
+bytes (read here: workers need no access to the submissions) and the *derived* seeds of that
+notebook's hidden tests — never the secret key in ``OUT/.secret``. The lessons themselves (the
+source notebooks and their check specs) are sent once to every worker, so workers grade against
+the instructor's version of the course; a worker needs the course's Python environment installed
+(``pip install -e ".[grader,cluster]"`` and the CPU build of torch), nothing else.
+
+**Killed workers.** A worker that dies mid-notebook (killed, out of memory, its machine gone) loses
+nothing: the scheduler hands its tasks to another worker, and since the instructor's process writes a
+notebook's result only when that notebook's one task returns, none is counted twice. A notebook whose
+grading kills ``distributed.scheduler.allowed-failures`` workers in a row (Dask's default: 3) is that
+notebook's ``grader error``; the others are graded all the same. A re-run skips what is done.
+
+**Isolation.** Every worker checks its own sandbox (:func:`grader.sandbox.detect`), and each row's
+``isolation`` column says what the worker that graded it had: a worker without bubblewrap or
+cgroups is visible in the CSV, as on one machine.
+
+``ADDRESS`` is a scheduler's address (``tcp://host:8786``), or ``local:N`` for a
+:class:`distributed.LocalCluster` of N single-threaded worker processes on this machine (N notebooks at
+once, like ``--jobs N``, each in its own process). On a SLURM cluster, start the scheduler and workers
+with ``dask-jobqueue`` (``SLURMCluster(cores=2, memory="4GB", processes=1)``, ``cluster.scale(jobs=10)``,
+then pass ``cluster.scheduler_address``); on Kubernetes, with ``dask-kubernetes``
+(``KubeCluster(name="grader", image=<an image with the course installed>)``, ``cluster.scale(10)``).
+Give each worker one thread per notebook it may run at once (``--nthreads``) and at least the
+kernel's memory cap (``--memory``, 1.5 GB by default) per thread. The README's *Grading on a cluster*
+has the commands.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from .grading import Outcome, grade_outcome, grader_error, read_bytes
+from .plan import Item
+from .sandbox import Limits, detect
+
+__all__ = ["grade_on_cluster", "grade_remote", "connect"]
+
+_WORKER: dict = {}          # per worker process: its isolation and its scratch folder
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_state(sandbox: bool):
+    """This worker process's isolation (probed once) and scratch folder (removed when it exits)."""
+    with _WORKER_LOCK:
+        if ("iso", sandbox) not in _WORKER:
+            _WORKER[("iso", sandbox)] = detect(want_sandbox=sandbox)
+        if "scratch" not in _WORKER:
+            scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-worker-"))
+            atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+            _WORKER["scratch"] = scratch
+        return _WORKER[("iso", sandbox)], _WORKER["scratch"]
+
+
+def grade_remote(item: Item, raw: tuple[bytes | None, str | None], lessons: dict, cell_seeds: dict | None,
+                 sandbox: bool, limits: Limits) -> Outcome:
+    """The task a worker runs: grade one notebook from its bytes. Never raises (see ``grade_outcome``)."""
+    iso, scratch = _worker_state(sandbox)
+    return grade_outcome(item, lessons, iso, limits, cell_seeds, scratch, raw)
+
+
+def connect(address: str):
+    """``(client, cluster or None)`` for ``address``: ``local:N`` starts a local cluster of N workers."""
+    from distributed import Client, LocalCluster
+
+    if address.startswith("local:"):
+        count = address[len("local:"):]
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--dask local:N needs a number of workers N ≥ 1, got {address!r}")
+        # one thread per worker process: one notebook at a time each; no memory limit from Dask (the
+        # kernels, which hold the memory, are capped by the sandbox and are not the worker's own RSS)
+        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                               dashboard_address=None, memory_limit=0)
+        return Client(cluster), cluster
+    _reachable(address)
+    return Client(address, timeout="30s"), None
+
+
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """Fail at once (ConnectionError) when nothing listens at a ``tcp://host:port`` address, rather than
+    after Dask's connection retries; other schemes are left to Dask."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address.startswith("tcp://"):
+        return
+    parts = urlsplit(address)
+    with socket.create_connection((parts.hostname or "localhost", parts.port or 8786), timeout=seconds):
+        pass
+
+
+def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: bool, limits: Limits,
+                     seeds_of, record, log=print) -> int:
+    """Send every item of ``todo`` to the cluster and ``record`` each outcome as it arrives.
+
+    ``seeds_of(item)`` gives the item's derived seeds; ``record(outcome)`` writes it into OUT (called in
+    this process only). Returns 0, or 2 when the cluster cannot be reached."""
+    try:
+        from distributed import as_completed
+    except ImportError:
+        log('error: --dask needs Dask distributed: pip install "distributed" (or the course\'s [cluster] extra)')
+        return 2
+    try:
+        client, cluster = connect(address)
+    except Exception as exc:
+        log(f"error: cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {str(exc)[:200]})")
+        return 2
+    try:
+        workers = client.scheduler_info().get("workers", {})
+        log(f"dask: {len(workers)} worker(s) at {client.scheduler.address}")
+        [shared] = client.scatter([lessons], broadcast=True)
+        futures = {}
+        for item in todo:
+            future = client.submit(grade_remote, item, read_bytes(item.path) if item.path else (None, None), shared,
+                                   seeds_of(item), sandbox, limits, pure=False,
+                                   key=f"grade-{item.student}-{item.notebook}-{len(futures)}")
+            futures[future] = item
+        for future in as_completed(futures):
+            item = futures.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:   # the task never returned: its workers died (KilledWorker), or cannot import the course
+                outcome = Outcome(item, grader_error(item, lessons, exc), None, None, "unknown: the worker was lost")
+            record(outcome)
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return 0
