@@ -101,7 +101,7 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     if dask is not None:
         from .cluster import grade_on_cluster
 
-        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log)
+        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log) if plan.todo else 0
         if code:
             return code
     else:

@@ -182,7 +182,7 @@ class KernelSandbox:
     def kernel_env(self) -> dict[str, str]:
         env = {"HOME": str(self.work), "IPYTHONDIR": str(self.scratch / ".ipython"), "MPLCONFIGDIR": str(self.scratch / ".mpl"),
                "MPLBACKEND": "module://matplotlib_inline.backend_inline", "TQDM_DISABLE": "1",
-               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RLHF_TORCH_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": "/tmp" if self.iso.bwrap else str(self.scratch),
                "RLHF_DRILL_HISTORY": str(self.scratch / "drill")}   # lesson 10 saves the attempt: into scratch
         if self.library is not None and not self.iso.bwrap:   # no bind without bwrap: the copy comes first on the path

@@ -19,6 +19,10 @@ os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-histo
 # run four torch threads on two cores.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // max(1, _workers))))
+# The notebooks the tests run use as many (their kernels inherit the variable; a lesson's own default is one thread,
+# for shared CPUs, rlhf_core.notebook.DEFAULT_THREADS): the tests own the machine, and the test of the default unsets it.
+# The grader's kernels keep one thread whatever this says (grader.sandbox sets it).
+os.environ.setdefault("RLHF_TORCH_THREADS", str(torch.get_num_threads()))
 
 settings.register_profile(
     "course",

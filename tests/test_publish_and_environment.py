@@ -111,3 +111,13 @@ def test_setup_sets_the_lessons_torch_threads_and_says_why(monkeypatch, capsys, 
     line = next(line for line in said.splitlines() if line.startswith("torch threads:"))
     assert line.startswith(f"torch threads: {expected} (")
     assert ("set by RLHF_TORCH_THREADS" in line) == (env == "3"), line   # "0" and "zero" are not a choice
+
+
+def test_the_graders_kernels_run_one_torch_thread_whatever_the_environment_says(tmp_path, monkeypatch):
+    """Jobs share the cores: a graded kernel gets one thread even where RLHF_TORCH_THREADS asks for more (without
+    bubblewrap the kernel inherits the grader's environment, so the sandbox's own value must win)."""
+    from grader.sandbox import Isolation, KernelSandbox, Limits
+
+    monkeypatch.setenv("RLHF_TORCH_THREADS", "4")
+    env = KernelSandbox(Isolation(bwrap=None, cgroup=None), Limits(), tmp_path / "scratch", "k").kernel_env()
+    assert env["RLHF_TORCH_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1"
