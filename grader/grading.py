@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_output
 
-from .compose import compose
+from .compose import PREAMBLE_ID, compose
 from .course import Lesson
 from .execute import run_notebook
 from .judge import CellVerdict, judge_cell
@@ -115,11 +115,10 @@ def _cell_kinds(nb, probe_index: dict[str, int]) -> dict[int, str]:
     setup cell (its first code cell: the imports and the environment check), the probe cells; the rest
     are lesson cells (the learner's exercise cells and the lesson's own)."""
     kinds = {index: "probe cells" for index in probe_index.values()}
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in kinds]
-    if code:
-        kinds[code[0]] = "grader preamble"
-    if len(code) > 1:
-        kinds[code[1]] = "setup cell"
+    kinds.update({i: "grader preamble" for i, c in enumerate(nb.cells) if c.get("id") == PREAMBLE_ID})
+    lesson_code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and i not in kinds]
+    if lesson_code:
+        kinds[lesson_code[0]] = "setup cell"
     return kinds
 
 

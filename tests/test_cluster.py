@@ -14,12 +14,12 @@ import os
 import shutil
 import signal
 import threading
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from browser import wait_for
 from grader.autograde import autograde
 from grader.sandbox import Limits
 from grading_helpers import LESSON, ROOT, UNSTABLE_LOSS, answered, released
@@ -92,14 +92,14 @@ def test_a_dask_cluster_with_a_worker_killed_mid_notebook_grades_to_the_same_csv
         holder = {}
         run = threading.Thread(target=lambda: holder.update(result=_cluster_run(base, local_out, "killed", cluster.scheduler_address)))
         run.start()
-        victim, deadline = None, time.monotonic() + 120
-        while victim is None and run.is_alive() and time.monotonic() < deadline:   # wait for a task that runs
+
+        def grading_worker():   # a worker with a notebook in hand, dan's slow one if it has started
             busy = {addr: keys for addr, keys in client.run(_executing).items() if keys}
             slow = [addr for addr, keys in busy.items() if any("dan" in k for k in keys)]
-            victim = (slow or list(busy) or [None])[0] if busy else None
-            if victim is None:
-                time.sleep(0.1)
-        assert victim is not None, "no worker was seen grading a notebook"
+            return (slow or list(busy) or [None])[0] if run.is_alive() else "the run ended first"
+
+        victim = wait_for(grading_worker, 120, "a worker grading a notebook")
+        assert victim in pids_before, f"no worker was seen grading a notebook ({victim})"
         os.kill(pids_before[victim], signal.SIGKILL)
         run.join(timeout=300)
         assert not run.is_alive(), "the cluster run did not finish after the kill"

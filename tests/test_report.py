@@ -32,7 +32,7 @@ from grader.course import load_lessons
 from grader.grading import summary_message
 from grader.judge import judge_cell
 from grader.report import class_report, group_key
-from grader.results import result_path, write_csv, write_result
+from grader.results import read_results, result_path, write_csv, write_result
 from rlhf_core.checks import EXERCISES, probe, probe_sanity
 from test_similarity import ALICE, CAROL, _library_paste, _reference, _submission  # the planted similarity cases
 
@@ -325,13 +325,7 @@ def test_the_page_renders_in_chromium_and_its_numbers_match_grades_csv(report, t
         assert mean == pytest.approx(sum(float(r["score"]) for r in rows) / len(rows), abs=0.005), lesson
         assert widths and all(w > 200 for w in widths), f"{lesson}: the histogram did not load ({widths})"
     # the check ids of lessons 01, 02 and 04 are distinct: each heading's counts are one check's
-    results = [(c["grade_id"], c["passed"]) for r in _results(report["out"]) for c in r["cells"]]
+    results = [(c["grade_id"], c["passed"]) for r in read_results(report["out"]) for c in r["cells"]]
     assert len(checks) == 6
     for name, n_passed, n_reached in checks:
         assert (n_passed, n_reached) == (sum(p for g, p in results if g == name), sum(g == name for g, _ in results)), name
-
-
-def _results(out: Path) -> list[dict]:
-    from grader.results import read_results
-
-    return read_results(out)

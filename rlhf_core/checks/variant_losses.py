@@ -40,7 +40,11 @@ def avg_logps(g: torch.Generator, n: int, dtype=torch.float32, low: float = -4.0
 
 
 def _pair_margin(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected):
-    """The unscaled margin: the policy's log-ratio on y_w over π_ref, minus the same on y_l."""
+    """The unscaled margin: the policy's log-ratio on y_w over π_ref, minus the same on y_l.
+
+    Deliberately not lesson 02's own helper of that meaning (and not of its name): the grader withholds that
+    module's helpers while lesson 02 is graded, and keeps any helper whose bare name appears anywhere else in
+    the library (``grader.withheld``)."""
     return (logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected)
 
 
