@@ -8,6 +8,9 @@ all ten.
 
     python bench/notebook_times.py [solutions/01_*.ipynb ...] [--markdown] [--write]
 
+Lesson 10 runs once per drill variant (``RLHF_DRILL_VARIANT``, a throw-away drill history); its entry is the
+slowest variant's time and the largest peak, and each variant's figures are printed.
+
 ``--write`` stores the figures in ``bench/notebook_times.json``, from which ``python -m grader publish``
 writes the README's lesson table (run time and memory next to each notebook's Colab and Binder links)
 and the run times in ``grader/lessons.json`` (the autograder starts the longest lessons first).
@@ -20,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +59,18 @@ def main() -> None:
     print(f"{platform.machine()} · {platform.python_version()} · solution notebooks, fresh kernel each")
     rows, total = [], 0.0
     for path in paths:
-        seconds, peak = run(path)
+        if path.stem.startswith("10_"):
+            from rlhf_core.drill_variants import VARIANTS
+
+            runs = []
+            for key in VARIANTS:
+                os.environ["RLHF_DRILL_VARIANT"] = key
+                os.environ["RLHF_DRILL_HISTORY"] = tempfile.mkdtemp(prefix="drill-history-")
+                runs.append(run(path))
+                print(f"  {path.stem + ' (' + key + ')':<40} {runs[-1][0]:6.1f} s   peak {runs[-1][1]:7.0f} MB", flush=True)
+            seconds, peak = max(s for s, _ in runs), max(p for _, p in runs)
+        else:
+            seconds, peak = run(path)
         total += seconds
         rows.append((path.stem, seconds, peak))
         print(f"  {path.stem:<40} {seconds:6.1f} s   peak {peak:7.0f} MB", flush=True)

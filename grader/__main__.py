@@ -68,7 +68,27 @@ def main(argv: list[str] | None = None) -> int:
     simi.add_argument("--out", type=Path, help="where similarity.csv and similarity.html go (default SUBMISSIONS/../similarity)")
     simi.add_argument("--threshold", type=float, default=None, help="flag scores at or above this (default 0.5)")
 
+    var = sub.add_parser("variants", help="each student's drill variant of lesson 10 (what autograde grades them on)")
+    var.add_argument("students", nargs="+", help="student names, or a SUBMISSIONS folder (its sub-folders are the students)")
+    var.add_argument("--out", type=Path, required=True, help="the OUT folder autograde will use (it holds the course secret)")
+
     args = parser.parse_args(argv)
+    if args.command == "variants":
+        from .course import load_lessons
+        from .plan import SecretSeeds
+
+        names: list[str] = []
+        for given in args.students:
+            folder = Path(given)
+            names += sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [given]
+        seeds, lessons = SecretSeeds(args.out), [lesson for lesson in load_lessons().values() if lesson.variants]
+        print("student,notebook,variant")
+        for name in names:
+            for lesson in lessons:
+                print(f"{name},{lesson.name},{seeds.variant_for(name, lesson)}")
+        print("# each student sets VARIANT = \"<variant>\" in the lesson's start cell; autograde grades that variant",
+              file=sys.stderr)
+        return 0
     if args.command == "check":
         from .selfcheck import check_notebooks
 

@@ -21,6 +21,8 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from rlhf_core.drill import VARIANT_ENV
+
 from .authoring import SOLUTION_BEGIN, SOLUTION_END
 from .kernel_side import preamble_source, probe_source
 from .spec import GradeCell
@@ -41,13 +43,20 @@ def _grade_id(cell) -> str | None:
     return meta.get("grade_id") if isinstance(meta, dict) else None
 
 
-def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, dict[int, int]]):
+def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, dict[int, int]],
+            variant: str | None = None):
     """The graded notebook, and the index of each check's probe cell in it (``{grade_id: index}``).
 
-    ``seeds[grade_id]`` maps the seeds written in the check cell to the ones to use this time.
+    ``seeds[grade_id]`` maps the seeds written in the check cell to the ones to use this time. ``variant``
+    (lesson 10) is the student's drill variant: the preamble sets ``RLHF_DRILL_VARIANT`` to it, so the lesson's
+    cells run that variant, and a check cell of the source that ``spec`` leaves out (another variant's) is
+    replaced by a comment, its hidden tests with it.
     """
     by_id = {c.grade_id: c for c in spec}
     source_ids = {_grade_id(c) for c in source_nb.cells} - {None}
+    # the lesson's own cells without nbgrader metadata (its demo cells), known by their cell id: the graded
+    # notebook runs the source's copy, so the submission's copy is not a cell the learner added
+    lesson_cell_ids = {c.get("id") for c in source_nb.cells if _grade_id(c) is None} - {None}
     submitted = {}
     added_after: dict[str | None, list] = {}
     previous = None
@@ -56,11 +65,14 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
         if gid in source_ids:
             submitted.setdefault(gid, cell)
             previous = gid
+        elif gid is None and cell.get("id") in lesson_cell_ids:
+            continue
         elif cell.get("cell_type") in ("code", "markdown"):
             added_after.setdefault(previous, []).append(cell)
 
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata))
-    preamble = new_code_cell(preamble_source())
+    preamble = new_code_cell(preamble_source() + (f"\nimport os as _os\n_os.environ[{VARIANT_ENV!r}] = {variant!r}\ndel _os"
+                                                   if variant else ""))
     preamble.metadata["tags"] = ["grader"]
     preamble.id = PREAMBLE_ID
     out.cells.append(preamble)
@@ -83,6 +95,8 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
         if gid in by_id and cell.cell_type == "code" and meta.get("grade"):
             new.source = probe_source(by_id[gid], seeds.get(gid, {}))
             probe_index[gid] = len(out.cells)
+        elif meta.get("grade") and cell.cell_type == "code":
+            new.source = f"# Check cell {gid!r} is not graded here: it belongs to another drill variant than {variant!r}."
         elif meta.get("solution") and cell.cell_type == "code":
             theirs = submitted.get(gid)
             if theirs is not None and theirs.get("cell_type") == "code":

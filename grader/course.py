@@ -42,6 +42,24 @@ class Lesson:
     def max_score(self) -> float:
         return sum(c.points for c in self.spec)
 
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The drill variants whose cells this lesson has (lesson 10), in the course's order; () for a lesson
+        whose every check cell is everyone's."""
+        from rlhf_core.drill_variants import VARIANTS
+
+        tags = {c.variant for c in self.spec} - {None}
+        return tuple(key for key in VARIANTS if key in tags) if len(tags) > 1 else ()
+
+    def for_variant(self, variant: str | None) -> Lesson:
+        """The lesson as a student on ``variant`` is graded: the check cells of the other variants left out (and
+        their points with them). Itself for a lesson without variants, or ``variant`` None."""
+        if not variant or not self.variants:
+            return self
+        if variant not in self.variants:
+            raise ValueError(f"{self.name} has no drill variant {variant!r}; its variants are {list(self.variants)}")
+        return Lesson(self.name, self.source, [c for c in self.spec if c.variant in (None, variant)])
+
 
 def lesson_paths(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
     """The source notebooks, ``NN_name.ipynb``, in lesson order."""
@@ -59,7 +77,8 @@ def load_lessons(solutions: Path = SOLUTIONS_DIR) -> dict[str, Lesson]:
 def lessons_json_text(lessons: dict[str, Lesson], seconds: dict[str, float]) -> str:
     """``grader/lessons.json``: every lesson's check cells and its typical run time (None: not measured)."""
     data = {name: {"checks": [{"grade_id": c.grade_id, "points": c.points,
-                               "probes": [[p.kind, p.name, list(p.candidates), p.seed] for p in c.probes]}
+                               "probes": [[p.kind, p.name, list(p.candidates), p.seed] for p in c.probes],
+                               **({"variant": c.variant} if c.variant else {})}
                               for c in lesson.spec],
                    "seconds": seconds.get(name)}
             for name, lesson in sorted(lessons.items())}

@@ -81,18 +81,22 @@ def parse_submission(raw: bytes | None, problem: str | None = None):
 
 
 def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, cell_seeds: dict | None,
-              scratch: Path):
+              scratch: Path, variant: str | None = None):
     """Run and judge one submission notebook: ``(result dict, graded notebook)``. Nothing the submission
     does makes this raise; an exception here is the grader's own failure.
 
     ``cell_seeds`` are the secret seeds of its hidden tests (:meth:`grader.plan.SecretSeeds.for_lesson`;
     None: the check cells' own). The kernel imports the lesson's withheld copy of the library
     (:mod:`grader.withheld`), built once per run and lesson under ``scratch``: no reference of this
-    lesson's exercises works in it."""
+    lesson's exercises works in it. ``variant`` (lesson 10): the student's drill variant; the check cells of
+    the others are not graded (:meth:`grader.course.Lesson.for_variant`)."""
     began = time.monotonic()
-    cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
-    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds)
+    # every variant's references stay withheld (the copy is built once per lesson, and a student may reach for any)
     library = withheld_library(lesson.name, lesson.spec, scratch)
+    variant = (variant or "dpo") if lesson.variants else None    # no variant given: the first attempt's, DPO
+    lesson = lesson.for_variant(variant)
+    cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
+    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant)
     composed = time.monotonic()
     run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index))
     judging = time.monotonic()
@@ -107,6 +111,9 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
               "max_score": lesson.max_score, "status": run.status, "message": summary_message(verdicts, run.status, run.reason),
               "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2),
               "timing": {k: round(v, 3) for k, v in timing.items()}}
+    if variant:
+        result["variant"] = variant
+        result["message"] = f"drill variant {variant}: {result['message']}"
     return result, graded_nb
 
 
@@ -149,7 +156,7 @@ def _replace_probe_outputs(nb, probe_index: dict, verdicts: list[CellVerdict], l
 
 
 def _empty(item: Item, lessons: dict[str, Lesson]) -> dict:
-    max_score = lessons[item.lesson].max_score if item.lesson in lessons else 0
+    max_score = lessons[item.lesson].for_variant(getattr(item, "variant", None) or "dpo").max_score if item.lesson in lessons else 0
     return {"student": item.student, "notebook": item.notebook, "score": 0, "max_score": max_score, "cells": []}
 
 
@@ -169,7 +176,8 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
     nb, problem = parse_submission(*(raw if raw is not None else read_bytes(item.path)))
     if nb is None:
         return {**empty, "status": "invalid notebook", "message": problem}, None
-    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch)
+    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch,
+                                  getattr(item, "variant", None))
     if item.note:
         result["message"] = f"{item.note}; {result['message']}"
     return result, graded_nb

@@ -35,6 +35,7 @@ class Item:
     path: Path | None
     note: str
     result_path: Path
+    variant: str | None = None   # lesson 10: the student's drill variant (SecretSeeds.variant_for), else None
 
     @property
     def notebook(self) -> str:
@@ -54,6 +55,15 @@ class SecretSeeds:
     def for_lesson(self, student: str, lesson) -> dict[str, dict[int, int]]:
         """The seeds of every check cell of ``lesson`` for ``student``: all a grading worker is given of the key."""
         return {cell.grade_id: self.for_cell(student, lesson.name, cell) for cell in lesson.spec}
+
+    def variant_for(self, student: str, lesson) -> str | None:
+        """The drill variant ``student`` is graded on in ``lesson`` (None for a lesson without variants):
+        HMAC(key, student|notebook|variant) picks one of ``lesson.variants``, so the same student always gets the
+        same one, neighbours usually different ones, and no one can work theirs out without the key."""
+        if not lesson.variants:
+            return None
+        digest = hmac.new(self.key, f"{student}|{lesson.name}|variant".encode(), hashlib.sha256).digest()
+        return lesson.variants[int.from_bytes(digest[:4], "big") % len(lesson.variants)]
 
     def for_cell(self, student: str, notebook: str, cell) -> dict[int, int]:
         seeds = {}
@@ -83,7 +93,11 @@ def make_plan(submissions: Path, out: Path, lessons: dict[str, Lesson], *, force
     todo = [item for item in items if force or not item.result_path.exists()]
     if expected_seconds:
         todo.sort(key=lambda item: -expected_seconds.get(item.lesson or "", 0.0))
-    return Plan(items, todo, SecretSeeds(out))
+    seeds = SecretSeeds(out)
+    for item in items:
+        if item.lesson in lessons:
+            item.variant = seeds.variant_for(item.student, lessons[item.lesson])
+    return Plan(items, todo, seeds)
 
 
 def _items(submissions: Path, out: Path, lessons: dict[str, Lesson]) -> list[Item]:

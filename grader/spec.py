@@ -41,11 +41,13 @@ class Probe:
 
 @dataclass
 class GradeCell:
-    """A check cell: its grade id, its points and what it checks."""
+    """A check cell: its grade id, its points and what it checks. ``variant``: the drill variant it belongs to
+    alone (lesson 10: another variant's exercise, or a DPO-only check), None for a cell every student has."""
 
     grade_id: str
     points: float
     probes: list[Probe] = field(default_factory=list)
+    variant: str | None = None
 
 
 def _name(node: ast.AST) -> str | None:
@@ -110,6 +112,23 @@ def probes_in_source(source: str) -> list[Probe]:
     return found
 
 
+def drill_variant_of(source: str) -> str | None:
+    """The drill variant a check cell belongs to alone, read from its ``drill.check("label", …)``: the variant
+    whose exercise the label is, "dpo" for a DPO-only check (:data:`rlhf_core.drill.DPO_ONLY_CHECKS`), else None
+    (the same rule as :meth:`rlhf_core.drill.Drill.applies`)."""
+    from rlhf_core.drill import DPO_ONLY_CHECKS
+    from rlhf_core.drill_variants import VARIANTS
+
+    tree = ast.parse(source)
+    for call in _calls(tree.body):
+        if _name(call.func) == "check" and isinstance(call.func, ast.Attribute) and call.args \
+                and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+            label = call.args[0].value
+            owner = next((v.key for v in VARIANTS.values() if v.exercise == label), None)
+            return owner or ("dpo" if label in DPO_ONLY_CHECKS else None)
+    return None
+
+
 def grading_spec(source_notebook) -> list[GradeCell]:
     """The check cells of a source notebook (a path or a NotebookNode), in order."""
     nb = source_notebook if isinstance(source_notebook, nbformat.NotebookNode) else nbformat.read(source_notebook, as_version=4)
@@ -120,5 +139,5 @@ def grading_spec(source_notebook) -> list[GradeCell]:
             probes = probes_in_source(cell.source)
             if not probes:
                 raise ValueError(f"check cell {meta.get('grade_id')!r} calls no check the grader knows")
-            cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)), probes))
+            cells.append(GradeCell(meta["grade_id"], float(meta.get("points", 0)), probes, drill_variant_of(cell.source)))
     return cells

@@ -8,8 +8,19 @@ calls, in order::
     drill.check("dpo_loss", check_dpo_loss, dpo_loss)   # in a check cell: verdict + elapsed time
     drill.scorecard(RUBRIC, EXPLANATION, dpo_loss=..., implicit_reward=..., toy_step=...)
 
-Re-running the start cell does not reset the clock (pass ``restart=True`` to start over). The
-scorecard never raises: it reports what the learner's code actually does — the six sanity checks,
+Re-running the start cell does not reset the clock (pass ``restart=True`` to start over).
+
+Variants: ``start_drill(variant=…)`` runs the drill on one paper of
+:data:`rlhf_core.drill_variants.VARIANTS` — ``"dpo"``, ``"ipo"``, ``"cdpo"``, ``"simpo"``, ``"orpo"`` — or
+on ``"random"``: a variant other than the previous attempt's (this kernel's, else the last one saved
+in the history), drawn from a seed that the start cell prints and the scorecard records. Left at
+``None`` the variant is ``$RLHF_DRILL_VARIANT`` if set (how the tests and the grader fix it), else DPO
+on a first attempt and ``"random"`` once the history holds one. The drill then shows that paper's
+Read block, asks its questions, grades its rubric, scans for its red flags, skips the check cells of
+the other variants' exercises, trains the toy with the learner's loss and runs the variant's sanity
+plan (:mod:`rlhf_core.variant_sanity`).
+
+The scorecard never raises: it reports what the learner's code actually does — the six sanity checks,
 the stronger checks with their hints, the time spent per block, the self-graded rubric — and the
 red flags: a written explanation that describes a PPO loop, a trained reward model or online
 sampling, and code that forgets the reference.
@@ -27,6 +38,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import random
 import re
 import time
 from collections.abc import Callable
@@ -34,18 +46,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CheckFailed
+from .drill_variants import VARIANTS, Variant, find_red_flags, get_variant, pick_variant
 
 __all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard", "start_drill", "red_flags_in",
-           "format_minutes", "history_dir", "drill_history", "HISTORY_ENV"]
+           "format_minutes", "history_dir", "drill_history", "HISTORY_ENV", "VARIANT_ENV", "DPO_ONLY_CHECKS",
+           "choose_variant"]
 
 BLOCKS: tuple[tuple[str, int], ...] = (("read", 15), ("explain", 5), ("implement", 30), ("sanity-check", 10))
 
-RUBRIC_ITEMS: tuple[str, ...] = (
-    "Explained DPO as RLHF without a separate reward model and without RL/PPO: one classification-style loss on preference pairs",
-    "Knew the loss is on log-prob differences relative to a frozen reference, not on raw log-probs",
-    "Stated the implicit reward r(y) = β·log(π_θ(y|x)/π_ref(y|x)) and why ordering by it recovers the preferences",
-    "Knew the reference policy is frozen, and why (it anchors the KL constraint)",
-)
+#: The DPO drill's rubric (each variant has its own: ``Variant.rubric``).
+RUBRIC_ITEMS: tuple[str, ...] = VARIANTS["dpo"].rubric
+
+#: Check labels of :meth:`Drill.check` that belong to the DPO drill only: another variant trains the toy
+#: with its own loss through the course's step, and runs its own sanity plan.
+DPO_ONLY_CHECKS: frozenset[str] = frozenset({"toy_dpo_step", "six sanity checks"})
+
+#: The environment variable that fixes the variant of ``start_drill(variant=None)`` (tests, the grader).
+VARIANT_ENV = "RLHF_DRILL_VARIANT"
 
 #: (pattern, what the red flag is, what to say instead); matched case-insensitively in the explanation.
 RED_FLAG_PATTERNS: tuple[tuple[str, str, str], ...] = (
@@ -59,6 +76,20 @@ RED_FLAG_PATTERNS: tuple[tuple[str, str, str], ...] = (
      "claimed DPO needs online or on-policy sampling",
      "vanilla DPO is offline: it trains on a fixed dataset of (x, y_w, y_l) pairs"),
 )
+
+
+def _display_markdown(text: str) -> None:
+    """Show Markdown in a notebook (IPython's display), or print it elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        print(text)
+        return
+    if get_ipython() is None:
+        print(text)
+    else:
+        display(Markdown(text))
 
 
 def format_minutes(seconds: float) -> str:
@@ -106,6 +137,84 @@ class Drill:
     block_starts: dict[str, float] = field(default_factory=dict)
     checks: dict[str, CheckRecord] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    variant: Variant = field(default_factory=lambda: VARIANTS["dpo"])
+    seed: int | None = None            # the seed of a "random" draw, else None
+    left_out: str | None = None        # the variant a "random" draw left out (the previous attempt's)
+
+    @property
+    def rubric_items(self) -> tuple[str, ...]:
+        """The rubric of this drill's variant."""
+        return self.variant.rubric
+
+    def red_flags(self, explanation: str) -> list[tuple[str, str]]:
+        """``[(red flag, what to say instead)]`` in a written explanation, for this drill's variant."""
+        return red_flags_in(explanation) if self.variant.key == "dpo" else find_red_flags(self.variant, explanation)
+
+    def applies(self, name: str) -> bool:
+        """Whether the check labelled ``name`` is part of this drill: another variant's exercise is not, nor
+        a DPO-only check (:data:`DPO_ONLY_CHECKS`) when the variant is not DPO."""
+        exercises = {v.exercise for v in VARIANTS.values()}
+        if name in exercises:
+            return name == self.variant.exercise
+        return not (name in DPO_ONLY_CHECKS and self.variant.key != "dpo")
+
+    def show_read(self) -> None:
+        """Display the variant's Read block (citation, problem, idea, evidence, limitations, conventions)."""
+        v = self.variant
+        text = (f"### {v.title}\n\n*{v.citation}*\n\n"
+                f"**The problem.** {v.read.problem}\n\n**The idea.** {v.read.idea}\n\n"
+                f"**The evidence.** {v.read.evidence}\n\n**Limitations.** {v.read.limitations}\n\n"
+                f"**What you will implement:** `{v.exercise}`, on {v.log_probs} log-probs, "
+                f"{'with' if v.uses_reference else 'without'} a frozen reference model"
+                f" (drill values: {', '.join(f'{k} = {x:g}' for k, x in v.params.items()) or 'no hyper-parameter'})."
+                + (f" {v.notes}" if v.notes else ""))
+        _display_markdown(text)
+
+    def show_debrief(self) -> None:
+        """Display the variant's debrief questions, each with its model answer folded away."""
+        parts = [f"### Debrief questions for {self.variant.title}"]
+        for i, (question, answer) in enumerate(self.variant.debrief, 1):
+            parts.append(f"**{i}. {question}**\n<details><summary>Model answer</summary>\n\n{answer}\n</details>")
+        _display_markdown("\n\n".join(parts))
+
+    def train_toy(self, loss: Callable | None, toy_step: Callable | None = None) -> dict:
+        """Train the toy policy for this drill: DPO with your ``toy_dpo_step`` (the library's while yours does not
+        pass its check); another variant with your loss (the library's while yours does not pass) through the
+        course's step. Returns :func:`rlhf_core.toy.run_toy_task`'s dict."""
+        from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
+        from .notebook import yours_or_reference
+        from .toy import run_toy_task
+
+        if self.variant.key == "dpo":
+            return run_toy_task(step_fn=yours_or_reference("toy_dpo_step", toy_step))
+        v = self.variant
+        mine = yours_or_reference(v.exercise, loss)
+        return run_toy_task(beta=v.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(v, mine))
+
+    def sanity_checks(self, loss: Callable | None, implicit_reward: Callable | None = None,
+                      toy_result: dict | None = None, quiet: bool = False) -> list:
+        """The variant's sanity plan on your functions (:func:`rlhf_core.variant_sanity.run_variant_sanity`);
+        never raises. For DPO the check cell of the six sanity checks does this with raising checks."""
+        from .variant_sanity import run_variant_sanity
+
+        if toy_result is None and loss is not None and self.variant.key != "dpo":
+            from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
+            from .toy import run_toy_task
+
+            try:  # checks 2 and 5 read a toy run trained with *your* loss (no fallback)
+                toy_result = run_toy_task(beta=self.variant.params.get("beta", TOY_READOUT_BETA),
+                                          loss_fn=toy_loss_fn(self.variant, loss))
+            except Exception as exc:  # a stub or a broken loss: 2 and 5 say so
+                results = run_variant_sanity(self.variant, loss, implicit_reward, None, quiet=True)
+                for r in results:
+                    if r.number in (2, 5) and r.applies:
+                        r.message = (f"✗ sanity check {r.number} — not run: training the toy policy with your "
+                                     f"{self.variant.exercise} failed ({type(exc).__name__}: {str(exc)[:120]})")
+                if not quiet:
+                    for r in results:
+                        print(r.message)
+                return results
+        return run_variant_sanity(self.variant, loss, implicit_reward, toy_result, quiet=quiet)
 
     def elapsed(self) -> float:
         return self.clock() - self.started
@@ -128,14 +237,39 @@ class Drill:
         return line
 
     def begin(self, block: str) -> None:
-        """Mark the start of a block (``read``, ``explain``, ``implement``, ``sanity-check``) and print the clock."""
+        """Mark the start of a block (``read``, ``explain``, ``implement``, ``sanity-check``), print the clock and
+        what the block asks of this variant: the questions (explain), the exercise (implement), the sanity
+        plan (sanity-check)."""
         if block not in dict(BLOCKS):
             raise ValueError(f"unknown block {block!r}; the blocks are {[b for b, _ in BLOCKS]}")
         self.block_starts.setdefault(block, self.clock())
         print(self.status_line())
+        v = self.variant
+        if block == "explain":
+            print(f"\nAnswer out loud, then in EXPLANATION ({v.title}):")
+            for i, question in enumerate(v.explain_questions, 1):
+                print(f"  {i}. {question}")
+        elif block == "implement":
+            if v.key == "dpo":
+                print("\nYour exercises: dpo_loss, implicit_reward, toy_dpo_step (the other variants' cells skip).")
+            else:
+                print(f"\nYour exercises: {v.exercise} (Exercise 1, {v.title.split(' — ')[0]}) and implicit_reward; "
+                      "the toy trains with your loss through the course's step, so toy_dpo_step and the other "
+                      "variants' cells skip.")
+        elif block == "sanity-check" and v.key != "dpo":
+            print(f"\nThe sanity plan for {v.title.split(' — ')[0]} (✓ applies, ↻ replaced, – does not apply):")
+            for step in v.sanity:
+                mark = "✓" if step.applies else "–" if step.number == 2 else "↻"
+                print(f"  {mark} {step.number}. {step.name}: {step.check}")
 
     def check(self, name: str, check_fn: Callable, *args, **kwargs) -> None:
-        """Run one check, record its verdict, print the elapsed time; a failure is re-raised unchanged."""
+        """Run one check, record its verdict, print the elapsed time; a failure is re-raised unchanged.
+
+        A check that is not part of this drill's variant (:meth:`applies`) is skipped with a line saying so."""
+        if not self.applies(name):
+            print(f"— skipped: {name} is not part of this attempt ({self.variant.title.split(' — ')[0]}); "
+                  f"your Exercise 1 is {self.variant.exercise}.")
+            return
         try:
             check_fn(*args, **kwargs)
         except AssertionError as exc:
@@ -156,30 +290,43 @@ class Drill:
 
     def scorecard(self, rubric: dict[str, bool | None] | None = None, explanation: str = "", *,
                   dpo_loss: Callable | None = None, implicit_reward: Callable | None = None,
-                  toy_step: Callable | None = None, print_it: bool = True) -> dict:
+                  toy_step: Callable | None = None, variant_loss: Callable | None = None,
+                  print_it: bool = True) -> dict:
         """Run everything on the learner's functions and print the scorecard; never raises.
 
+        ``variant_loss`` is the learner's loss of this drill's variant (for DPO, ``dpo_loss`` is it).
         Returns a :class:`Scorecard`: ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...},
         "red_flags": [...]}``, which ``.save()`` adds to the local drill history.
         """
+        from . import checks as _checks
         from .checks import run_sanity_checks
         from .toy import run_toy_task
 
+        v = self.variant
+        dpo = v.key == "dpo"
         toy_result, toy_error = None, ""
-        if toy_step is not None:
-            try:
+        try:
+            if dpo and toy_step is not None:
                 toy_result = run_toy_task(step_fn=toy_step)
-            except Exception as exc:  # the learner's step may be a stub or broken
-                toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
-        sanity = run_sanity_checks(dpo_loss, implicit_reward, toy_result, quiet=True)
-        if toy_error:
-            for r in sanity:
-                if r.number in (2, 5):
-                    r.message = f"not run: training the toy policy with your toy_dpo_step failed ({toy_error})"
-        stronger = {}
-        from . import checks as _checks
+            elif not dpo and variant_loss is not None:
+                from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
 
-        for name, fn in (("dpo_loss", dpo_loss), ("implicit_reward", implicit_reward), ("toy_dpo_step", toy_step)):
+                toy_result = run_toy_task(beta=v.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(v, variant_loss))
+        except Exception as exc:  # the learner's step or loss may be a stub or broken
+            toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
+        if dpo:
+            sanity = run_sanity_checks(dpo_loss, implicit_reward, toy_result, quiet=True)
+        else:
+            sanity = self.sanity_checks(variant_loss, implicit_reward, toy_result, quiet=True)
+        if toy_error:
+            trained_with = "your toy_dpo_step" if dpo else f"your {v.exercise}"
+            for r in sanity:
+                if r.number in (2, 5) and r.applies:
+                    r.message = f"not run: training the toy policy with {trained_with} failed ({toy_error})"
+        stronger = {}
+        named = ((("dpo_loss", dpo_loss), ("implicit_reward", implicit_reward), ("toy_dpo_step", toy_step)) if dpo
+                 else ((v.exercise, variant_loss), ("implicit_reward", implicit_reward)))
+        for name, fn in named:
             if fn is None:
                 continue
             try:
@@ -187,21 +334,25 @@ class Drill:
                 stronger[name] = (True, "passed")
             except CheckFailed as exc:
                 stronger[name] = (False, str(exc))
-        flags = red_flags_in(explanation)
-        forgot_reference = any("reference term" in r.message for r in sanity if not r.passed) or any(
-            "drop log π_ref" in msg for ok, msg in stronger.values() if not ok)
+        flags = self.red_flags(explanation)
+        forgot_reference = v.uses_reference and (
+            any("reference term" in r.message for r in sanity if not r.passed)
+            or any("drop log π_ref" in msg or "reference term" in msg for ok, msg in stronger.values() if not ok))
         if forgot_reference:
             flags.append(("forgot the reference term in the loss",
                           "the loss compares log-ratios against the frozen reference: (log π − log π_ref) for each response"))
         rubric = dict(rubric or {})
         card = Scorecard(sanity=sanity, checks=stronger, blocks=self.block_times(), rubric=rubric, red_flags=flags)
+        card.variant, card.seed, card.left_out, card.rubric_items = v.key, self.seed, self.left_out, v.rubric
         card.total_seconds, card.text = self.elapsed(), self._render(card)
         if print_it:
             print(card.text)
         return card
 
     def _render(self, card: dict) -> str:
-        lines = ["DRILL SCORECARD", "=" * 15, f"total time {format_minutes(self.elapsed())} (budget 60:00)", ""]
+        lines = ["DRILL SCORECARD", "=" * 15, f"variant: {self.variant.title} ({self.variant.citation.year})"
+                 + (f", drawn with seed {self.seed}" if self.seed is not None else ""),
+                 f"total time {format_minutes(self.elapsed())} (budget 60:00)", ""]
         lines.append("Time per block")
         for name, budget, spent in card["blocks"]:
             if spent is None:
@@ -209,11 +360,14 @@ class Drill:
             else:
                 mark = "over budget" if spent > budget * 60 else "ok"
                 lines.append(f"  {name:<13} {format_minutes(spent):>6} of {budget}:00  {mark}")
-        passed = sum(r.passed for r in card["sanity"])
-        lines += ["", f"The six sanity checks: {passed}/6"]
+        applying = [r for r in card["sanity"] if r.applies]
+        passed = sum(r.passed for r in applying)
+        left = len(card["sanity"]) - len(applying)
+        lines += ["", f"The six sanity checks: {passed}/6" if not left else
+                  f"The sanity checks: {passed}/{len(applying)} ({left} of the six does not apply to this variant)"]
         for r in card["sanity"]:
-            lines.append(f"  {'✓' if r.passed else '✗'} {r.number}. {r.name}")
-            if not r.passed:
+            lines.append(f"  {'–' if not r.applies else '✓' if r.passed else '✗'} {r.number}. {r.name}")
+            if r.applies and not r.passed:
                 lines.append(f"       {r.message}")
         lines += ["", "Stronger checks (catch what the six miss)"]
         for name, (ok, message) in card["checks"].items():
@@ -221,7 +375,7 @@ class Drill:
             if not ok:
                 lines.append(f"       {message}")
         lines += ["", "Rubric (self-graded: set each item to True or False in RUBRIC)"]
-        for item in RUBRIC_ITEMS:
+        for item in self.variant.rubric:
             value = card["rubric"].get(item)
             lines.append(f"  {'✓' if value is True else '✗' if value is False else '?'} {item}")
         lines += ["", "Red flags"]
@@ -235,14 +389,53 @@ class Drill:
 _CURRENT: Drill | None = None
 
 
-def start_drill(restart: bool = False, clock: Callable[[], float] = time.time) -> Drill:
-    """The drill of this kernel, started now if it has not been (``restart=True`` starts over)."""
+def _previous_variant(history: str | os.PathLike | None) -> str | None:
+    """The variant of the last attempt: this kernel's drill, else the last one saved in the history."""
+    if _CURRENT is not None:
+        return _CURRENT.variant.key
+    records, _ = _read_history(history_dir(history))
+    return records[-1].get("variant", "dpo") if records else None
+
+
+def choose_variant(variant: str | Variant | None = None, seed: int | None = None,
+                   history: str | os.PathLike | None = None) -> tuple[Variant, int | None, str | None]:
+    """``(variant, seed, left out)`` for :func:`start_drill`.
+
+    ``None`` means ``$RLHF_DRILL_VARIANT`` when set, else ``"dpo"`` on a first attempt and ``"random"`` after.
+    ``"random"`` draws, from ``seed`` (a fresh one when None), a variant other than the previous attempt's:
+    two random attempts in a row never repeat a paper. The seed and the variant left out are returned so
+    that the scorecard can record them (the same two give the same draw on every machine).
+    """
+    previous = _previous_variant(history)
+    if variant is None:
+        variant = os.environ.get(VARIANT_ENV) or ("random" if previous is not None else "dpo")
+    if variant != "random":
+        return get_variant(variant), None, None
+    seed = random.SystemRandom().randrange(1_000_000) if seed is None else int(seed)
+    return VARIANTS[pick_variant(seed, exclude=previous)], seed, previous
+
+
+def start_drill(variant: str | Variant | None = None, seed: int | None = None, restart: bool = False,
+                clock: Callable[[], float] = time.time, history: str | os.PathLike | None = None) -> Drill:
+    """The drill of this kernel, started now if it has not been (``restart=True`` starts over).
+
+    ``variant``: a key of :data:`rlhf_core.drill_variants.VARIANTS`, ``"random"``, or None (see
+    :func:`choose_variant`); ``seed`` fixes a random draw; ``history`` is where earlier attempts are read.
+    """
     global _CURRENT
     if _CURRENT is None or restart:
-        _CURRENT = Drill(started=clock(), clock=clock)
+        chosen, drawn_seed, left_out = choose_variant(variant, seed, history)
+        _CURRENT = Drill(started=clock(), clock=clock, variant=chosen, seed=drawn_seed, left_out=left_out)
         print("Drill started. Budgets: " + " → ".join(f"{name} {minutes} min" for name, minutes in BLOCKS) + " (60 min)")
+        how = ""
+        if drawn_seed is not None:
+            how = (f", drawn at random with seed {drawn_seed}"
+                   + (f" (leaving out {left_out}, the previous attempt's)" if left_out else "")
+                   + f"; start_drill(variant={chosen.key!r}, restart=True) repeats it")
+        print(f"This attempt's paper: {chosen.title} — {chosen.citation.authors.split(',')[0]} et al. "
+              f"{chosen.citation.year}{how}.")
     else:
-        print("The drill is already running (start_drill(restart=True) starts over).")
+        print(f"The drill is already running, on {_CURRENT.variant.title} (start_drill(restart=True) starts over).")
     _CURRENT.begin("read")
     return _CURRENT
 
@@ -265,6 +458,9 @@ class Scorecard(dict):
     total_seconds: float = 0.0
     text: str = ""
     variant: str = "dpo"
+    seed: int | None = None
+    left_out: str | None = None
+    rubric_items: tuple[str, ...] = RUBRIC_ITEMS
 
     def record(self, saved_at: datetime.datetime | None = None) -> dict:
         """The attempt as one JSON-able dict (what :meth:`save` appends to ``history.jsonl``)."""
@@ -273,9 +469,12 @@ class Scorecard(dict):
             "version": 1,
             "saved_at": saved_at.isoformat(timespec="seconds"),
             "variant": self.variant,
+            "seed": self.seed,
+            "left_out": self.left_out,
             "total_seconds": round(float(self.total_seconds), 1),
             "blocks": {name: (None if spent is None else round(float(spent), 1)) for name, _, spent in self["blocks"]},
-            "sanity": [{"number": r.number, "name": r.name, "passed": bool(r.passed)} for r in self["sanity"]],
+            "sanity": [{"number": r.number, "name": r.name, "passed": bool(r.passed), "applies": bool(r.applies)}
+                       for r in self["sanity"]],
             "checks": {name: bool(ok) for name, (ok, _) in self["checks"].items()},
             "rubric": {item: value for item, value in self["rubric"].items()},
             "red_flags": [flag for flag, _ in self["red_flags"]],
@@ -343,7 +542,8 @@ def drill_history(path: str | os.PathLike | None = None, plot: bool = True, prin
             for i, r in enumerate(records, 1):
                 blocks = "".join(f"{'—' if r['blocks'].get(n) is None else format_minutes(r['blocks'][n]):>13}"
                                  for n in names)
-                sanity = f"{sum(s['passed'] for s in r['sanity'])}/{len(r['sanity'])}"
+                applying = [s for s in r["sanity"] if s.get("applies", True)]
+                sanity = f"{sum(s['passed'] for s in applying)}/{len(applying)}"
                 checks = f"{sum(r['checks'].values())}/{len(r['checks'])}" if r.get("checks") else "—"
                 flags = "; ".join(r.get("red_flags") or []) or "none"
                 print(f"{i:>2}  {r['saved_at'][:19].replace('T', ' '):<20}{r.get('variant', 'dpo'):<9}"

@@ -699,10 +699,11 @@ _ORPO = Variant(
 VARIANTS: dict[str, Variant] = {v.key: v for v in (_DPO, _IPO, _CDPO, _SIMPO, _ORPO)}
 
 
-def pick_variant(seed: int) -> str:
-    """The variant ``variant="random"`` stands for: a key of :data:`VARIANTS`, drawn deterministically from ``seed``
-    (the same seed gives the same variant on every machine and Python version)."""
-    keys = list(VARIANTS)
+def pick_variant(seed: int, exclude: str | None = None) -> str:
+    """The variant ``variant="random"`` stands for: a key of :data:`VARIANTS` other than ``exclude`` (the previous
+    attempt's), drawn deterministically from ``seed`` (the same seed and ``exclude`` give the same variant on every
+    machine and Python version)."""
+    keys = [key for key in VARIANTS if key != exclude]
     return keys[random.Random(int(seed)).randrange(len(keys))]
 
 
@@ -720,9 +721,10 @@ def get_variant(variant: str | Variant = "dpo", seed: int = 0) -> Variant:
 # the toy task with a variant's loss
 
 
-def toy_loss_fn(variant: str | Variant) -> Callable[..., Tensor]:
-    """The variant's reference loss behind ``dpo_loss``'s signature ``(pc, pr, rc, rr, beta=…)``, with its
-    :attr:`Variant.params`: what :func:`rlhf_core.toy.run_toy_task` takes as ``loss_fn``.
+def toy_loss_fn(variant: str | Variant, fn: Callable[..., Tensor] | None = None) -> Callable[..., Tensor]:
+    """The variant's loss — its reference, or ``fn`` (a learner's function with the exercise's signature) —
+    behind ``dpo_loss``'s signature ``(pc, pr, rc, rr, beta=…)``, with its :attr:`Variant.params`: what
+    :func:`rlhf_core.toy.run_toy_task` takes as ``loss_fn``, and what the standard sanity checks can call.
 
     A reference-free loss ignores the reference log-probs; ORPO, which has no β, ignores ``beta`` too.
     The toy's responses are single tokens, so the summed log-prob it passes is also the average one.
@@ -730,7 +732,7 @@ def toy_loss_fn(variant: str | Variant) -> Callable[..., Tensor]:
     v = get_variant(variant)
     params = dict(v.params)
     beta0 = params.pop("beta", TOY_READOUT_BETA)
-    reference = v.reference
+    reference = v.reference if fn is None else fn
     if v.uses_reference:
         def loss(pc: Tensor, pr: Tensor, rc: Tensor, rr: Tensor, beta: float = beta0) -> Tensor:
             return reference(pc, pr, rc, rr, beta=beta, **params)
@@ -740,7 +742,7 @@ def toy_loss_fn(variant: str | Variant) -> Callable[..., Tensor]:
     else:
         def loss(pc: Tensor, pr: Tensor, rc: Tensor, rr: Tensor, beta: float = beta0) -> Tensor:
             return reference(pc, pr, **params)
-    loss.__name__ = f"{v.exercise}_on_the_toy"
+    loss.__name__ = getattr(fn, "__name__", v.exercise) if fn is not None else f"{v.exercise}_on_the_toy"
     return loss
 
 

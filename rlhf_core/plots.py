@@ -431,10 +431,11 @@ def plot_drill_history(records: Sequence[Mapping], blocks: Sequence[tuple[str, i
     left.axhline(60, ls="--", color="0.4", lw=1, label="60-minute budget")
     left.set(title="Time per block", xlabel="attempt", ylabel="minutes")
     left.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    sanity = [sum(bool(s.get("passed")) for s in r.get("sanity", [])) for r in records]
+    # a step a variant does not have (SimPO, ORPO: no reference to freeze) counts neither way
+    sanity = [sum(bool(s.get("passed")) for s in r.get("sanity", []) if s.get("applies", True)) for r in records]
     checks = [sum(bool(v) for v in (r.get("checks") or {}).values()) for r in records]
     flags = [len(r.get("red_flags") or []) for r in records]
-    right.plot(x, sanity, marker="o", label="sanity checks passed (of 6)")
+    right.plot(x, sanity, marker="o", label="sanity checks passed (of those that apply)")
     right.plot(x, checks, marker="s", label="stronger checks passed")
     right.plot(x, flags, marker="^", color="tab:red", label="red flags")
     right.set(title="Checks and red flags", xlabel="attempt", ylabel="count", ylim=(-0.3, 6.5))

@@ -15,6 +15,9 @@ matplotlib.use("Agg")
 # Lesson 10 saves each drill attempt to a history (rlhf_core.drill.history_dir): the notebooks the tests run
 # write it to a throw-away folder (kernels inherit the variable), never to the home of the machine.
 os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-history-"))
+# ... and on DPO, whatever that history holds (a second attempt would otherwise draw a random variant); the tests of
+# the other variants set it themselves.
+os.environ.setdefault("RLHF_DRILL_VARIANT", "dpo")
 # Under pytest-xdist (`make check`: -n 2) each worker gets its share of the cores, so two workers do not
 # run four torch threads on two cores.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
@@ -36,5 +39,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 def pytest_collection_modifyitems(config, items):
     """The browser tests run last, in the order collected: by then `make test`'s fresh-venv replays (pip
     installing beside the main run) have ended, so JupyterLab and its kernels do not share the two cores with
-    them. Twice a Run All in the browser was seen finished on the page but not by the test while those ran."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    them. Twice a Run All in the browser was seen finished on the page but not by the test while those ran.
+    The notebook tests run first: the figure test reads the solutions they executed (under pytest-xdist, the
+    other worker may reach it while they still run; it then executes what is missing itself)."""
+    items.sort(key=lambda item: (item.get_closest_marker("browser") is not None, item.path.name != "test_notebooks.py"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -67,16 +68,37 @@ def is_check_cell(cell) -> bool:
     return bool(cell.metadata.get("nbgrader", {}).get("grade"))
 
 
-def student_run_problems(nb: nbformat.NotebookNode) -> list[str]:
+def skipped_checks(nb: nbformat.NotebookNode, variant: str = "dpo") -> set[str]:
+    """The grade ids of lesson 10's check cells that skip in a drill on ``variant``: those whose
+    ``drill.check("label", …)`` is not part of it (another variant's exercise, or a DPO-only check)."""
+    from rlhf_core.drill import Drill
+    from rlhf_core.drill_variants import get_variant
+
+    drill = Drill(variant=get_variant(variant))
+    skipped = set()
+    for cell in nb.cells:
+        label = re.search(r'drill\.check\("([^"]+)"', cell.source) if is_check_cell(cell) else None
+        if label and not drill.applies(label.group(1)):
+            skipped.add(grade_id(cell))
+    return skipped
+
+
+def student_run_problems(nb: nbformat.NotebookNode, skipped: set[str] = frozenset()) -> list[str]:
     """What is wrong with an executed *student* notebook: every check cell must fail with the check's
-    own 'not implemented yet' AssertionError, and no other cell may fail."""
+    own 'not implemented yet' AssertionError, except those in ``skipped`` (lesson 10's cells of another
+    drill variant), which must pass saying they skip; no other cell may fail."""
     problems = []
     errors = errors_by_cell(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         error = errors.get(i)
-        if is_check_cell(cell):
+        if is_check_cell(cell) and grade_id(cell) in skipped:
+            said = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+            if error is not None or "skipped" not in said:
+                problems.append(f"check cell {grade_id(cell)!r} (cell {i}) should skip in this drill variant; it "
+                                f"{'failed: ' + error['evalue'][:200] if error else 'printed ' + repr(said[:200])}")
+        elif is_check_cell(cell):
             if error is None:
                 problems.append(f"check cell {grade_id(cell)!r} (cell {i}) passed on the unfilled stubs: it cannot fail")
             elif error["ename"] not in ("CheckFailed", "AssertionError") or "not implemented" not in error["evalue"]:

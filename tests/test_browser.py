@@ -32,6 +32,7 @@ from browser import (
     slowness,
     wait_for,
 )
+from nbtools import skipped_checks
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing() is not None, reason=browser_missing() or "")]
 
@@ -211,7 +212,8 @@ def test_lesson_10_as_released_runs_to_its_last_cell_and_shows_the_clock(lab):
         save_artifact(driver, "10_mock_interview.run-stopped.png")
     assert ran == cells, f"Run All stopped after {ran} of {cells} code cells: expected it to go past the failing checks"
     assert re.search(r"\[\d+\]", driver.execute_script(LAST_PROMPT)), "the last code cell did not run"
-    checks = check_cell_count(LESSON_10)
+    # the tests' drill variant is DPO (RLHF_DRILL_VARIANT, which the lab's kernels inherit): the other variants' cells skip
+    checks = check_cell_count(LESSON_10) - len(skipped_checks(nbformat.read(ROOT / "notebooks" / LESSON_10, as_version=4)))
     assert sum("not implemented" in t for t in texts) >= checks, f"expected {checks} check verdicts: {problems(texts)}"
     if not any("elapsed of 60:00" in t and "not implemented" in t for t in texts):
         save_artifact(driver, "10_mock_interview.run-failed.png")

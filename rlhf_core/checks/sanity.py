@@ -185,10 +185,14 @@ _FUNCTIONS: dict[int, Callable[[Any], str]] = {
 
 @dataclass
 class SanityResult:
+    """One sanity check's outcome; ``applies`` is False for a step a drill variant does not have (counted
+    neither as passed nor as failed)."""
+
     number: int
     name: str
     passed: bool
     message: str
+    applies: bool = True
 
 
 def run_sanity_checks(dpo_loss: Callable | None = None, implicit_reward: Callable | None = None,
