@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     chk = sub.add_parser("check", help="self-check: run notebooks in a fresh kernel and print the verdict table")
     chk.add_argument("notebooks", nargs="+", type=Path)
     chk.add_argument("--timeout", type=float, default=300.0, help="seconds per cell (default 300)")
+    chk.add_argument("--variant", default=None, help="lesson 10's drill variant (default $RLHF_DRILL_VARIANT, else dpo)")
 
     auto = sub.add_parser("autograde", help="grade a folder of submissions in a sandbox")
     auto.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from .selfcheck import check_notebooks
 
-        return check_notebooks(args.notebooks, timeout=args.timeout)
+        return check_notebooks(args.notebooks, timeout=args.timeout, variant=args.variant)
     if args.command == "autograde":
         from .autograde import autograde
         from .sandbox import Limits

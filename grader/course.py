@@ -58,7 +58,7 @@ class Lesson:
             return self
         if variant not in self.variants:
             raise ValueError(f"{self.name} has no drill variant {variant!r}; its variants are {list(self.variants)}")
-        return Lesson(self.name, self.source, [c for c in self.spec if c.variant in (None, variant)])
+        return Lesson(self.name, self.source, cells_for_variant(self.spec, variant))
 
 
 def lesson_paths(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
@@ -96,8 +96,17 @@ def _read(path: Path) -> dict:
 def read_lessons_json(path: Path = LESSONS_JSON) -> dict[str, list[GradeCell]]:
     """Each lesson's check cells, as shipped in ``grader/lessons.json``."""
     data = json.loads(Path(path).read_text())
-    return {name: [GradeCell(c["grade_id"], float(c["points"]), [Probe(k, n, tuple(cs), s) for k, n, cs, s in c["probes"]])
+    return {name: [GradeCell(c["grade_id"], float(c["points"]), [Probe(k, n, tuple(cs), s) for k, n, cs, s in c["probes"]],
+                             c.get("variant"))
                    for c in entry["checks"]] for name, entry in data.items()}
+
+
+def cells_for_variant(cells: list[GradeCell], variant: str | None) -> list[GradeCell]:
+    """The check cells a student on drill ``variant`` is graded on: every cell of a lesson without variants; in
+    lesson 10, the cells everyone has and those of ``variant`` (None: "dpo", the first attempt's)."""
+    if len({c.variant for c in cells} - {None}) <= 1:
+        return list(cells)
+    return [c for c in cells if c.variant in (None, variant or "dpo")]
 
 
 def typical_seconds(path: Path = LESSONS_JSON) -> dict[str, float]:

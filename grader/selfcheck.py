@@ -15,10 +15,11 @@ calls rlhf_core's version of its own exercise fails here as it fails there.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
-from .course import load_lessons, read_lessons_json
+from .course import cells_for_variant, load_lessons, read_lessons_json
 from .judge import CellVerdict, judge_cell
 from .wording import CRASH_LIMIT, clip
 
@@ -48,6 +49,14 @@ def _lesson_of(namespace: dict, lessons: dict) -> str:
     raise ValueError("cannot tell which lesson this is (run the notebook's setup cell first, or pass lesson='02_...')")
 
 
+def _drill_variant(namespace: dict) -> str | None:
+    """Lesson 10's variant in a learner's kernel: the running drill's, else ``$RLHF_DRILL_VARIANT`` (None: DPO)."""
+    from rlhf_core.drill import VARIANT_ENV, Drill
+
+    drill = namespace.get("drill")
+    return drill.variant.key if isinstance(drill, Drill) else os.environ.get(VARIANT_ENV)
+
+
 def verdict_table(namespace: dict | None = None, lesson: str | None = None, quiet: bool = False):
     """Run every check of this lesson on the functions in ``namespace`` (default: the notebook's)
     and print the verdict table; returns the list of verdicts.
@@ -69,7 +78,7 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
     name = lesson or _lesson_of(namespace, lessons)
     records = []
     with withheld_in_process(name, lessons[name], namespace) as watch:
-        for cell in lessons[name]:
+        for cell in cells_for_variant(lessons[name], _drill_variant(namespace)):
             # the record a probe cell would publish from the grader's kernel, judged below by the same judge_cell
             record = {"grade_id": cell.grade_id, "tampering": [], "probes": []}
             for p in cell.probes:
@@ -97,8 +106,12 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
     return verdicts
 
 
-def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print) -> int:
-    """``python -m grader check``: run each notebook in a fresh kernel and print its verdict table."""
+def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, variant: str | None = None) -> int:
+    """``python -m grader check``: run each notebook in a fresh kernel and print its verdict table. ``variant``
+    (default ``$RLHF_DRILL_VARIANT``, else DPO) is lesson 10's drill variant, graded as the autograder would."""
+    from rlhf_core.drill import VARIANT_ENV
+
+    variant = variant or os.environ.get(VARIANT_ENV)
     from .grading import grade_one, read_submission  # here, so that verdict_table() needs no nbclient
     from .sandbox import Limits, detect
 
@@ -119,7 +132,7 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print) -> int
                 failed = True
                 continue
             log(f"running {path.name} in a fresh kernel ...")
-            result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch))
+            result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch), variant)
             verdicts = [CellVerdict(**c) for c in result["cells"]]
             log(format_table(f"{path.name}:", verdicts, result["status"], result["message"]))
             failed = failed or result["score"] < result["max_score"] or result["status"] != "graded"

@@ -48,11 +48,15 @@ from pathlib import Path
 from .checks import CheckFailed
 from .drill_variants import VARIANTS, Variant, find_red_flags, get_variant, pick_variant
 
-__all__ = ["BLOCKS", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard", "start_drill", "red_flags_in",
+__all__ = ["BLOCKS", "OPTIONAL_BLOCKS", "DIAGNOSIS_CURVES", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard", "start_drill", "red_flags_in",
            "format_minutes", "history_dir", "drill_history", "HISTORY_ENV", "VARIANT_ENV", "DPO_ONLY_CHECKS",
            "choose_variant"]
 
 BLOCKS: tuple[tuple[str, int], ...] = (("read", 15), ("explain", 5), ("implement", 30), ("sanity-check", 10))
+#: The optional fifth block: a run's curves, what went wrong and what to change first (:mod:`rlhf_core.drill_diagnosis`).
+OPTIONAL_BLOCKS: tuple[tuple[str, int], ...] = (("diagnose", 10),)
+#: The curves the diagnosis round shows, under TRL's names (and the course's unscaled margin).
+DIAGNOSIS_CURVES = ("loss", "rewards/accuracies", "rewards/margins", "logratio/margin", "logps/chosen", "logps/rejected")
 
 #: The DPO drill's rubric (each variant has its own: ``Variant.rubric``).
 RUBRIC_ITEMS: tuple[str, ...] = VARIANTS["dpo"].rubric
@@ -138,6 +142,7 @@ class Drill:
     checks: dict[str, CheckRecord] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     variant: Variant = field(default_factory=lambda: VARIANTS["dpo"])
+    diagnosis: object | None = None    # the diagnosis round's Judgement, once judged
     seed: int | None = None            # the seed of a "random" draw, else None
     left_out: str | None = None        # the variant a "random" draw left out (the previous attempt's)
 
@@ -224,7 +229,7 @@ class Drill:
         if not begun:
             return None
         name = max(begun)[1]
-        return name, dict(BLOCKS)[name]
+        return name, dict(BLOCKS + OPTIONAL_BLOCKS)[name]
 
     def status_line(self) -> str:
         line = f"⏱ {format_minutes(self.elapsed())} elapsed of 60:00"
@@ -240,8 +245,8 @@ class Drill:
         """Mark the start of a block (``read``, ``explain``, ``implement``, ``sanity-check``), print the clock and
         what the block asks of this variant: the questions (explain), the exercise (implement), the sanity
         plan (sanity-check)."""
-        if block not in dict(BLOCKS):
-            raise ValueError(f"unknown block {block!r}; the blocks are {[b for b, _ in BLOCKS]}")
+        if block not in dict(BLOCKS + OPTIONAL_BLOCKS):
+            raise ValueError(f"unknown block {block!r}; the blocks are {[b for b, _ in BLOCKS + OPTIONAL_BLOCKS]}")
         self.block_starts.setdefault(block, self.clock())
         print(self.status_line())
         v = self.variant
@@ -286,7 +291,46 @@ class Drill:
         for i, (t, name) in enumerate(starts):
             end = starts[i + 1][0] if i + 1 < len(starts) else self.clock()
             spent[name] = end - t
-        return [(name, budget, spent.get(name)) for name, budget in BLOCKS]
+        return [(name, budget, spent.get(name)) for name, budget in BLOCKS] + [
+            (name, budget, spent[name]) for name, budget in OPTIONAL_BLOCKS if name in spent]
+
+    def diagnosis_case(self, seed: int | None = None, plot: bool = True) -> str:
+        """The diagnosis round: draw one of the course's runs (:data:`rlhf_core.drill_diagnosis.CASES`, from
+        ``seed``, else this drill's seed, else a fresh one), plot its logged curves and print the options.
+        Returns the case's key (what :meth:`judge_diagnosis` judges against)."""
+        from . import drill_diagnosis as dd
+
+        if seed is None:
+            seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1_000_000)
+        key = dd.pick_case(seed)
+        self._diagnosis_case, self.diagnosis = key, None
+        history = dd.load_runs()[key]
+        if plot:
+            from .plots import plot_training_curves
+
+            plot_training_curves(history, DIAGNOSIS_CURVES, title=f"A DPO run on the course's task (round seed {seed}): "
+                                                                  "what went wrong?")
+        print(f"Here are the logged curves of one run ({dd.STEPS} steps, TRL's metric names; logratio/margin is the "
+              "unscaled margin). Which is it?")
+        print(dd.options_text())
+        print("Answer with DIAGNOSIS = a letter and FIRST_FIX = one sentence on the first thing you would change. "
+              "One point for the right letter, one for a first change that names the lever the model answer names "
+              "(judged by keywords). Then run the next cell.")
+        return key
+
+    def judge_diagnosis(self, answer: str | None, first_fix: str = "") -> object:
+        """Judge the diagnosis round's answer (prints the verdict and the model answer); never raises. Before
+        :meth:`diagnosis_case` it says so."""
+        from .drill_diagnosis import judge_answer
+
+        key = getattr(self, "_diagnosis_case", None)
+        if key is None:
+            print("Run drill.diagnosis_case() first: it shows the run to diagnose.")
+            return None
+        judgement = judge_answer(key, answer, first_fix)
+        self.diagnosis = judgement if judgement.answer is not None else None
+        print(judgement.text)
+        return judgement
 
     def scorecard(self, rubric: dict[str, bool | None] | None = None, explanation: str = "", *,
                   dpo_loss: Callable | None = None, implicit_reward: Callable | None = None,
@@ -342,7 +386,8 @@ class Drill:
             flags.append(("forgot the reference term in the loss",
                           "the loss compares log-ratios against the frozen reference: (log π − log π_ref) for each response"))
         rubric = dict(rubric or {})
-        card = Scorecard(sanity=sanity, checks=stronger, blocks=self.block_times(), rubric=rubric, red_flags=flags)
+        card = Scorecard(sanity=sanity, checks=stronger, blocks=self.block_times(), rubric=rubric, red_flags=flags,
+                         diagnosis=self.diagnosis)
         card.variant, card.seed, card.left_out, card.rubric_items = v.key, self.seed, self.left_out, v.rubric
         card.total_seconds, card.text = self.elapsed(), self._render(card)
         if print_it:
@@ -378,6 +423,10 @@ class Drill:
         for item in self.variant.rubric:
             value = card["rubric"].get(item)
             lines.append(f"  {'✓' if value is True else '✗' if value is False else '?'} {item}")
+        judged = card.get("diagnosis")
+        if judged is not None:
+            lines += ["", f"Diagnosis round ({judged.case}): {judged.points}/2"]
+            lines += [f"  {line}" for line in judged.text.splitlines()[:2]]
         lines += ["", "Red flags"]
         if not card["red_flags"]:
             lines.append("  none found")
@@ -478,6 +527,8 @@ class Scorecard(dict):
             "checks": {name: bool(ok) for name, (ok, _) in self["checks"].items()},
             "rubric": {item: value for item, value in self["rubric"].items()},
             "red_flags": [flag for flag, _ in self["red_flags"]],
+            "diagnosis": (None if self.get("diagnosis") is None else
+                          {"case": self["diagnosis"].case, "points": self["diagnosis"].points}),
         }
 
     def save(self, path: str | os.PathLike | None = None) -> Path | None:
@@ -536,7 +587,8 @@ def drill_history(path: str | os.PathLike | None = None, plot: bool = True, prin
         if not records:
             print(f"No saved attempts in {where} yet: finish a drill and run card.save().")
         else:
-            names = [name for name, _ in BLOCKS]
+            names = [name for name, _ in BLOCKS] + [name for name, _ in OPTIONAL_BLOCKS
+                                                    if any(r["blocks"].get(name) is not None for r in records)]
             print(f"{'#':>2}  {'saved (UTC)':<20}{'variant':<9}{'total':>6}  " + "".join(f"{n:>13}" for n in names)
                   + f"{'sanity':>8}{'checks':>8}  red flags")
             for i, r in enumerate(records, 1):

@@ -119,7 +119,7 @@ def _finished_drill(clock, loss=dpo_loss):
 
 def test_a_saved_attempt_is_one_json_line_and_a_markdown_card(tmp_path, capsys):
     card = _finished_drill(FakeClock())
-    assert isinstance(card, dict) and set(card) == {"sanity", "checks", "blocks", "rubric", "red_flags"}
+    assert isinstance(card, dict) and set(card) == {"sanity", "checks", "blocks", "rubric", "red_flags", "diagnosis"}
     where = card.save(tmp_path / "hist")
     lines = (where / "history.jsonl").read_text().splitlines()
     assert len(lines) == 1
