@@ -156,7 +156,7 @@ def _replace_probe_outputs(nb, probe_index: dict, verdicts: list[CellVerdict], l
 
 
 def _empty(item: Item, lessons: dict[str, Lesson]) -> dict:
-    max_score = lessons[item.lesson].for_variant(getattr(item, "variant", None) or "dpo").max_score if item.lesson in lessons else 0
+    max_score = lessons[item.lesson].for_variant(item.variant or "dpo").max_score if item.lesson in lessons else 0
     return {"student": item.student, "notebook": item.notebook, "score": 0, "max_score": max_score, "cells": []}
 
 
@@ -176,8 +176,7 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
     nb, problem = parse_submission(*(raw if raw is not None else read_bytes(item.path)))
     if nb is None:
         return {**empty, "status": "invalid notebook", "message": problem}, None
-    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch,
-                                  getattr(item, "variant", None))
+    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch, item.variant)
     if item.note:
         result["message"] = f"{item.note}; {result['message']}"
     return result, graded_nb

@@ -182,19 +182,23 @@ class Drill:
             parts.append(f"**{i}. {question}**\n<details><summary>Model answer</summary>\n\n{answer}\n</details>")
         _display_markdown("\n\n".join(parts))
 
+    def _toy_with(self, loss: Callable) -> dict:
+        """The toy task trained with ``loss`` (this non-DPO variant's signature) through the course's step."""
+        from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
+        from .toy import run_toy_task
+
+        return run_toy_task(beta=self.variant.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(self.variant, loss))
+
     def train_toy(self, loss: Callable | None, toy_step: Callable | None = None) -> dict:
         """Train the toy policy for this drill: DPO with your ``toy_dpo_step`` (the library's while yours does not
         pass its check); another variant with your loss (the library's while yours does not pass) through the
         course's step. Returns :func:`rlhf_core.toy.run_toy_task`'s dict."""
-        from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
         from .notebook import yours_or_reference
         from .toy import run_toy_task
 
         if self.variant.key == "dpo":
             return run_toy_task(step_fn=yours_or_reference("toy_dpo_step", toy_step))
-        v = self.variant
-        mine = yours_or_reference(v.exercise, loss)
-        return run_toy_task(beta=v.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(v, mine))
+        return self._toy_with(yours_or_reference(self.variant.exercise, loss))
 
     def sanity_checks(self, loss: Callable | None, implicit_reward: Callable | None = None,
                       toy_result: dict | None = None, quiet: bool = False) -> list:
@@ -202,24 +206,19 @@ class Drill:
         never raises. For DPO the check cell of the six sanity checks does this with raising checks."""
         from .variant_sanity import run_variant_sanity
 
+        toy_error = ""
         if toy_result is None and loss is not None and self.variant.key != "dpo":
-            from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
-            from .toy import run_toy_task
-
             try:  # checks 2 and 5 read a toy run trained with *your* loss (no fallback)
-                toy_result = run_toy_task(beta=self.variant.params.get("beta", TOY_READOUT_BETA),
-                                          loss_fn=toy_loss_fn(self.variant, loss))
+                toy_result = self._toy_with(loss)
             except Exception as exc:  # a stub or a broken loss: 2 and 5 say so
-                results = run_variant_sanity(self.variant, loss, implicit_reward, None, quiet=True)
-                for r in results:
-                    if r.number in (2, 5) and r.applies:
-                        r.message = (f"✗ sanity check {r.number} — not run: training the toy policy with your "
-                                     f"{self.variant.exercise} failed ({type(exc).__name__}: {str(exc)[:120]})")
-                if not quiet:
-                    for r in results:
-                        print(r.message)
-                return results
-        return run_variant_sanity(self.variant, loss, implicit_reward, toy_result, quiet=quiet)
+                toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
+        results = run_variant_sanity(self.variant, loss, implicit_reward, toy_result, quiet=True)
+        if toy_error:
+            _toy_failed(results, f"your {self.variant.exercise}", toy_error)
+        if not quiet:
+            for r in results:
+                print(r.message)
+        return results
 
     def elapsed(self) -> float:
         return self.clock() - self.started
@@ -348,25 +347,17 @@ class Drill:
 
         v = self.variant
         dpo = v.key == "dpo"
-        toy_result, toy_error = None, ""
-        try:
-            if dpo and toy_step is not None:
-                toy_result = run_toy_task(step_fn=toy_step)
-            elif not dpo and variant_loss is not None:
-                from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
-
-                toy_result = run_toy_task(beta=v.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(v, variant_loss))
-        except Exception as exc:  # the learner's step or loss may be a stub or broken
-            toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
         if dpo:
+            toy_result, toy_error = None, ""
+            try:
+                toy_result = run_toy_task(step_fn=toy_step) if toy_step is not None else None
+            except Exception as exc:  # the learner's step may be a stub or broken
+                toy_error = f"{type(exc).__name__}: {str(exc)[:120]}"
             sanity = run_sanity_checks(dpo_loss, implicit_reward, toy_result, quiet=True)
+            if toy_error:
+                _toy_failed(sanity, "your toy_dpo_step", toy_error)
         else:
-            sanity = self.sanity_checks(variant_loss, implicit_reward, toy_result, quiet=True)
-        if toy_error:
-            trained_with = "your toy_dpo_step" if dpo else f"your {v.exercise}"
-            for r in sanity:
-                if r.number in (2, 5) and r.applies:
-                    r.message = f"not run: training the toy policy with {trained_with} failed ({toy_error})"
+            sanity = self.sanity_checks(variant_loss, implicit_reward, quiet=True)
         stronger = {}
         named = ((("dpo_loss", dpo_loss), ("implicit_reward", implicit_reward), ("toy_dpo_step", toy_step)) if dpo
                  else ((v.exercise, variant_loss), ("implicit_reward", implicit_reward)))
@@ -433,6 +424,13 @@ class Drill:
         for flag, instead in card["red_flags"]:
             lines.append(f"  ⚠ {flag} — {instead}")
         return "\n".join(lines)
+
+
+def _toy_failed(results: list, trained_with: str, error: str) -> None:
+    """Say in checks 2 and 5 (those that apply) that the toy run they read could not be trained."""
+    for r in results:
+        if r.number in (2, 5) and r.applies:
+            r.message = f"✗ sanity check {r.number} — not run: training the toy policy with {trained_with} failed ({error})"
 
 
 _CURRENT: Drill | None = None

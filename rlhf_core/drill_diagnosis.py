@@ -198,9 +198,13 @@ def make_all_runs(progress: bool = True) -> dict:
 
 def load_runs(path: Path = DIAGNOSIS_RUNS_PATH) -> dict:
     """The shipped runs: ``{key: MetricsHistory}``."""
+    return load_runs_from(json.loads(Path(path).read_text()))
+
+
+def load_runs_from(data: dict) -> dict:
+    """``{key: MetricsHistory}`` from the JSON-able data of :func:`make_all_runs`."""
     from .metrics import MetricsHistory
 
-    data = json.loads(Path(path).read_text())
     return {key: MetricsHistory.from_dict(entry["history"]) for key, entry in data["runs"].items()}
 
 
@@ -321,19 +325,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DIAGNOSIS_RUNS_PATH)
     args = parser.parse_args()
     data = make_all_runs()
-    healthy = load_runs_from(data)["healthy"]
-    for key, history in load_runs_from(data).items():
-        problems = signature_problems(key, history, healthy)
+    runs = load_runs_from(data)
+    for key, history in runs.items():
+        problems = signature_problems(key, history, runs["healthy"])
         print(f"{key:<26} {'signature ok' if not problems else '; '.join(problems)}")
     args.out.write_text(json.dumps(data) + "\n")
     print(f"wrote {args.out}")
-
-
-def load_runs_from(data: dict) -> dict:
-    """``{key: MetricsHistory}`` from the JSON-able data of :func:`make_all_runs`."""
-    from .metrics import MetricsHistory
-
-    return {key: MetricsHistory.from_dict(entry["history"]) for key, entry in data["runs"].items()}
 
 
 if __name__ == "__main__":

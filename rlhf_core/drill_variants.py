@@ -410,9 +410,9 @@ _IPO = Variant(
     sanity=_plan(
         c1=(False, "replaced: with policy == reference the margin is 0 and the loss is the squared target, "
                    "(1/(2β))² — 25 at β = 0.1 — not log 2"),
-        c4=(False, "replaced: the loss is smallest (0) at a margin of exactly 1/(2β); it falls as the margin rises "
-                   "towards the target and rises again beyond it (the standard probe's margin of +6 at β = 1 is past "
-                   "its target 0.5, so it raises the loss); swapping chosen and rejected raises it"),
+        c4=(False, "replaced: the loss is smallest (0) at a margin of exactly 1/(2β) — 5 nats at β = 0.1; it falls "
+                   "as the margin rises towards that target and rises again beyond it (DPO's 'a bigger margin always "
+                   "lowers the loss' does not hold); swapping chosen and rejected raises it"),
     ),
     init_loss=_ipo_init,
     init_condition="policy == reference (every log-ratio is 0)",
@@ -495,9 +495,8 @@ _CDPO = Variant(
     log_probs="summed",
     uses_reference=True,
     sanity=_plan(
-        c4=(True, "a bigger margin lowers the loss up to its minimum at β·m = log((1 − ε)/ε), and raises it beyond "
-                  "(the standard probe's margin of +6 at β = 1, ε = 0.1, is past log 9 ≈ 2.2, yet its loss, about "
-                  "0.60, is still below log 2); swapping chosen and rejected raises it"),
+        c4=(True, "a bigger margin lowers the loss up to its minimum at β·m = log((1 − ε)/ε) — a margin of about "
+                  "22 nats at β = 0.1, ε = 0.1 — and raises it beyond; swapping chosen and rejected raises it"),
     ),
     init_loss=_cdpo_init,
     init_condition="policy == reference (every log-ratio is 0)",

@@ -64,12 +64,13 @@ def _value(loss: Callable, pc: float, pr: float) -> float:
     t = lambda x: torch.tensor([x])
     out = loss(t(pc), t(pr), t(_BASE), t(_BASE))
     if not isinstance(out, torch.Tensor) or out.numel() != 1:
-        raise CheckFailed(f"the loss returned {type(out).__name__}"
-                          f"{'' if not isinstance(out, torch.Tensor) else ' of shape ' + str(tuple(out.shape))}, "
-                          "expected a 0-dim tensor")
+        raise CheckFailed(f"expected the loss as a 0-dim tensor, got {type(out).__name__}"
+                          f"{'' if not isinstance(out, torch.Tensor) else ' of shape ' + str(tuple(out.shape))}. "
+                          "The loss is the mean over pairs: reduce it with .mean().")
     value = float(out.detach())
     if not math.isfinite(value):
-        raise CheckFailed(f"the loss came back {value} at a margin of {pc - pr:g} (log-probs near {_BASE:g})")
+        raise CheckFailed(f"expected a finite loss at a margin of {pc - pr:g} (log-probs near {_BASE:g}), got {value}. "
+                          "A log of a sigmoid or of 1 − e^a that underflows gives inf: use a stable form.")
     return value
 
 

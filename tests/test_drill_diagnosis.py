@@ -68,6 +68,7 @@ def test_no_answer_yet_is_said_not_judged():
 def test_the_round_in_a_drill_plots_the_curves_and_lands_on_the_scorecard(capsys):
     import matplotlib.pyplot as plt
 
+    plt.close("all")
     drill = Drill()
     drill.judge_diagnosis("A")
     assert "diagnosis_case() first" in capsys.readouterr().out
