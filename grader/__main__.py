@@ -5,7 +5,7 @@
     publish [--check]        write the README's lesson table (Colab/Binder links, run times), binder/requirements.txt
                              and the run times in grader/lessons.json
     check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
-    autograde SUBMISSIONS --out OUT [--jobs N | --dask ADDRESS] [--timeout S] [--memory MB] [--force]
+    autograde SUBMISSIONS --out OUT [--jobs N | --dask ADDRESS] [--timeout S] [--memory MB] [--figures] [--cold] [--force]
                              grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv,
                              OUT/report.html (here, or on a Dask cluster: --dask tcp://host:8786 or local:N)
     report OUT [--submissions DIR]
@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     auto.add_argument("--memory", type=int, default=1536, help="memory cap per kernel in MB (default 1536)")
     auto.add_argument("--force", action="store_true", help="grade again what is already graded")
     auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
+    auto.add_argument("--cold", action="store_true",
+                      help="start every kernel from scratch instead of forking it from a kernel server (same isolation, slower)")
+    auto.add_argument("--figures", action="store_true",
+                      help="draw the notebooks' matplotlib figures into the feedback pages (slower; default: one line each)")
     auto.add_argument("--dask", metavar="ADDRESS", default=None,
                       help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N local workers")
 
@@ -98,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         from .autograde import autograde
         from .sandbox import Limits
 
-        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory)
+        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
+                        draw_figures=args.figures)
         return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
-                         sandbox=not args.no_sandbox, dask=args.dask)
+                         sandbox=not args.no_sandbox, dask=args.dask, warm=not args.cold)
     if args.command == "report":
         from .report import class_report
 

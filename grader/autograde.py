@@ -29,6 +29,7 @@ from .plan import Item, make_plan
 from .report import class_report
 from .results import atomic_write, write_csv, write_outputs, write_result
 from .sandbox import Limits, detect
+from .warm import WarmKernels
 from .wording import LOG_MESSAGE_LIMIT, short_form
 
 __all__ = ["autograde"]
@@ -36,12 +37,16 @@ __all__ = ["autograde"]
 
 def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | None = None, force: bool = False,
               sandbox: bool = True, solutions: Path = SOLUTIONS_DIR, gradebook: bool = True,
-              report: bool = True, dask: str | None = None, log=print) -> int:
+              report: bool = True, dask: str | None = None, warm: bool = True, log=print) -> int:
     """Grade every submission; returns 0 (the CSV says how each went), 2 for a bad SUBMISSIONS folder or
     an unreachable cluster, 1 when a result could not be written.
 
     ``dask``: grade on a Dask cluster instead of here (:mod:`grader.cluster`): a scheduler's address,
-    or ``"local:N"`` for a local cluster of N worker processes; ``jobs`` is then unused."""
+    or ``"local:N"`` for a local cluster of N worker processes; ``jobs`` is then unused.
+
+    ``warm``: under the full sandbox, each job forks its kernels from a kernel server that has imported the
+    libraries once (:mod:`grader.warm`; the same isolation), and the notebooks are graded lesson by lesson so
+    that a job's server serves many; ``warm=False`` (``--cold``) starts every kernel from scratch."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
     if not submissions.is_dir():
@@ -101,24 +106,29 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     if dask is not None:
         from .cluster import grade_on_cluster
 
-        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log) if plan.todo else 0
+        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log, warm=warm) if plan.todo else 0
         if code:
             return code
     else:
         scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
+        servers = WarmKernels(iso, limits, scratch, log=log) if warm and iso.sandboxed else None
+        # lesson by lesson: a job's kernel server serves the notebooks of one lesson (its withheld library)
+        todo = sorted(plan.todo, key=lambda item: (item.lesson or "", item.student)) if servers else plan.todo
 
         def work(item: Item) -> None:
-            record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch))
+            record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch, warm=servers))
 
         try:
             if jobs <= 1:
-                for item in plan.todo:
+                for item in todo:
                     work(item)
             else:
                 with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    for future in [pool.submit(work, item) for item in plan.todo]:
+                    for future in [pool.submit(work, item) for item in todo]:
                         future.result()
         finally:
+            if servers is not None:
+                servers.close()
             shutil.rmtree(scratch, ignore_errors=True)
     write_csv(out)
     if preparing is not None:

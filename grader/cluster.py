@@ -44,6 +44,7 @@ from pathlib import Path
 from .grading import Outcome, grade_outcome, grader_error, read_bytes
 from .plan import Item
 from .sandbox import Limits, detect
+from .warm import WarmKernels
 
 __all__ = ["grade_on_cluster", "grade_remote", "connect"]
 
@@ -63,11 +64,22 @@ def _worker_state(sandbox: bool):
         return _WORKER[("iso", sandbox)], _WORKER["scratch"]
 
 
+def _worker_servers(iso, limits: Limits, scratch: Path) -> WarmKernels:
+    """This worker process's warm kernel servers (:mod:`grader.warm`), closed when it exits."""
+    with _WORKER_LOCK:
+        if "warm" not in _WORKER:
+            _WORKER["warm"] = WarmKernels(iso, limits, scratch, log=lambda message: print(message, flush=True))
+            atexit.register(_WORKER["warm"].close)
+        return _WORKER["warm"]
+
+
 def grade_remote(item: Item, raw: tuple[bytes | None, str | None], lessons: dict, cell_seeds: dict | None,
-                 sandbox: bool, limits: Limits) -> Outcome:
-    """The task a worker runs: grade one notebook from its bytes. Never raises (see ``grade_outcome``)."""
+                 sandbox: bool, limits: Limits, warm: bool = True) -> Outcome:
+    """The task a worker runs: grade one notebook from its bytes. Never raises (see ``grade_outcome``).
+    ``warm``: fork the kernel from this worker's kernel server for the lesson, where its sandbox allows."""
     iso, scratch = _worker_state(sandbox)
-    return grade_outcome(item, lessons, iso, limits, cell_seeds, scratch, raw)
+    servers = _worker_servers(iso, limits, scratch) if warm and iso.sandboxed else None
+    return grade_outcome(item, lessons, iso, limits, cell_seeds, scratch, raw, warm=servers)
 
 
 def connect(address: str):
@@ -101,8 +113,9 @@ def _reachable(address: str, seconds: float = 5.0) -> None:
 
 
 def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: bool, limits: Limits,
-                     seeds_of, record, log=print) -> int:
-    """Send every item of ``todo`` to the cluster and ``record`` each outcome as it arrives.
+                     seeds_of, record, log=print, warm: bool = True) -> int:
+    """Send every item of ``todo`` to the cluster and ``record`` each outcome as it arrives (lesson by lesson, so
+    that a worker's warm kernel server serves many notebooks; ``warm=False``: cold kernels).
 
     ``seeds_of(item)`` gives the item's derived seeds; ``record(outcome)`` writes it into OUT (called in
     this process only). Returns 0, or 2 when the cluster cannot be reached."""
@@ -121,9 +134,9 @@ def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: boo
         log(f"dask: {len(workers)} worker(s) at {client.scheduler.address}")
         [shared] = client.scatter([lessons], broadcast=True)
         futures = {}
-        for item in todo:
+        for item in sorted(todo, key=lambda item: (item.lesson or "", item.student)):
             future = client.submit(grade_remote, item, read_bytes(item.path) if item.path else (None, None), shared,
-                                   seeds_of(item), sandbox, limits, pure=False,
+                                   seeds_of(item), sandbox, limits, warm, pure=False,
                                    key=f"grade-{item.student}-{item.notebook}-{len(futures)}")
             futures[future] = item
         for future in as_completed(futures):

@@ -44,13 +44,14 @@ def _grade_id(cell) -> str | None:
 
 
 def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, dict[int, int]],
-            variant: str | None = None):
+            variant: str | None = None, figures: bool = False):
     """The graded notebook, and the index of each check's probe cell in it (``{grade_id: index}``).
 
     ``seeds[grade_id]`` maps the seeds written in the check cell to the ones to use this time. ``variant``
     (lesson 10) is the student's drill variant: the preamble sets ``RLHF_DRILL_VARIANT`` to it, so the lesson's
     cells run that variant, and a check cell of the source that ``spec`` leaves out (another variant's) is
-    replaced by a comment, its hidden tests with it.
+    replaced by a comment, its hidden tests with it. ``figures``: the kernel draws matplotlib figures
+    (:func:`grader.kernel_side.preamble_source`); by default each is one line of text.
     """
     by_id = {c.grade_id: c for c in spec}
     source_ids = {_grade_id(c) for c in source_nb.cells} - {None}
@@ -71,7 +72,7 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
             added_after.setdefault(previous, []).append(cell)
 
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata))
-    preamble = new_code_cell(preamble_source() + (f"\nimport os as _os\n_os.environ[{VARIANT_ENV!r}] = {variant!r}\ndel _os"
+    preamble = new_code_cell(preamble_source(figures) + (f"\nimport os as _os\n_os.environ[{VARIANT_ENV!r}] = {variant!r}\ndel _os"
                                                    if variant else ""))
     preamble.metadata["tags"] = ["grader"]
     preamble.id = PREAMBLE_ID

@@ -8,6 +8,7 @@ executed in place, its outputs capped.
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .kernel_side import RECORD_MIME
 from .sandbox import Isolation, KernelSandbox, Limits
+from .warm import KernelServer, ServerUnavailable
 from .wording import short_form
 
 __all__ = ["RunResult", "run_notebook"]
@@ -37,6 +39,7 @@ class RunResult:
     # where the time went, in seconds: "kernel start" (launch until the kernel answers), then per kind of
     # cell (see run_notebook's ``kinds``), and "shutdown" (kernel stopped, sandbox removed)
     timing: dict[str, float] = field(default_factory=dict)
+    warm: bool = False     # the kernel was forked from a warm kernel server (grader.warm)
 
 
 class _CappedClient(NotebookClient):
@@ -86,15 +89,28 @@ def _note(text: str):
 
 
 def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None = None,
-                 kinds: dict[int, str] | None = None) -> RunResult:
+                 kinds: dict[int, str] | None = None, server: KernelServer | None = None) -> RunResult:
     """Execute ``nb`` cell by cell in a fresh kernel inside a :class:`KernelSandbox` (``library``: the
     folder of the ``rlhf_core`` copy the kernel imports, see :mod:`grader.withheld`). ``kinds`` names
     what some cells are (cell index → e.g. "probe cells"), for ``RunResult.timing``; the others count
-    as "lesson cells"."""
+    as "lesson cells". ``server``: fork the kernel from this warm kernel server (:mod:`grader.warm`, same
+    isolation, the libraries already imported); if it cannot, or the forked kernel never answers, the
+    notebook runs in a cold kernel (the fault is the server's, never the submission's: no submission code
+    runs before the kernel answers)."""
+    result = _run(nb, iso, limits, scratch_root, library, kinds, server)
+    if server is not None and result.warm and "kernel start" not in result.timing:
+        server.failed = f"a kernel it forked did not start ({result.reason})"
+        server.close()
+        result = _run(nb, iso, limits, scratch_root, library, kinds, None)
+    return result
+
+
+def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None, kinds: dict[int, str] | None,
+         server: KernelServer | None) -> RunResult:
     result = RunResult()
     kinds = kinds or {}
     name = uuid.uuid4().hex[:12]
-    sandbox = KernelSandbox(iso, limits, Path(scratch_root) / name, name, library=library)
+    sandbox = KernelSandbox(iso, limits, (server.scratch if server else Path(scratch_root)) / name, name, library=library)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
     km.transport = "ipc"
     km.ip = str(sandbox.scratch / "ipc")
@@ -106,6 +122,15 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     deadline = start + limits.notebook_timeout
     try:
         kernel_log = open(sandbox.scratch / "kernel.log", "wb")
+        if server is not None:
+            km.write_connection_file()
+            try:
+                sandbox.set_kernel_command([sys.executable, "-m", "grader.launch", "--watch",
+                                            str(server.spawn(sandbox, Path(km.connection_file)))])
+                result.warm = True
+            except ServerUnavailable as exc:
+                server.failed = str(exc)
+                server.close()          # this notebook's kernel starts cold
         with kernel_log, client.setup_kernel(cwd=str(sandbox.work), stdout=kernel_log, stderr=kernel_log):
             result.timing["kernel start"] = time.monotonic() - start
             for index, cell in enumerate(nb.cells):

@@ -23,6 +23,7 @@ from .execute import run_notebook
 from .judge import CellVerdict, judge_cell
 from .plan import Item
 from .sandbox import Isolation, Limits
+from .warm import WarmKernels
 from .withheld import withheld_library
 from .wording import short_form
 
@@ -81,7 +82,7 @@ def parse_submission(raw: bytes | None, problem: str | None = None):
 
 
 def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, cell_seeds: dict | None,
-              scratch: Path, variant: str | None = None):
+              scratch: Path, variant: str | None = None, warm: WarmKernels | None = None):
     """Run and judge one submission notebook: ``(result dict, graded notebook)``. Nothing the submission
     does makes this raise; an exception here is the grader's own failure.
 
@@ -89,16 +90,18 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
     None: the check cells' own). The kernel imports the lesson's withheld copy of the library
     (:mod:`grader.withheld`), built once per run and lesson under ``scratch``: no reference of this
     lesson's exercises works in it. ``variant`` (lesson 10): the student's drill variant; the check cells of
-    the others are not graded (:meth:`grader.course.Lesson.for_variant`)."""
+    the others are not graded (:meth:`grader.course.Lesson.for_variant`). ``warm``: fork the kernel from this
+    run's kernel server for the lesson (:mod:`grader.warm`) instead of starting it cold."""
     began = time.monotonic()
     # every variant's references stay withheld (the copy is built once per lesson, and a student may reach for any)
     library = withheld_library(lesson.name, lesson.spec, scratch)
     variant = (variant or "dpo") if lesson.variants else None    # no variant given: the first attempt's, DPO
     lesson = lesson.for_variant(variant)
     cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
-    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant)
+    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant, limits.draw_figures)
     composed = time.monotonic()
-    run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index))
+    server = warm.server(lesson.name, library) if warm is not None else None
+    run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index), server=server)
     judging = time.monotonic()
     verdicts = []
     for cell in lesson.spec:
@@ -110,7 +113,7 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
     result = {"student": student, "notebook": lesson.name, "score": sum(v.score for v in verdicts),
               "max_score": lesson.max_score, "status": run.status, "message": summary_message(verdicts, run.status, run.reason),
               "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2),
-              "timing": {k: round(v, 3) for k, v in timing.items()}}
+              "timing": {k: round(v, 3) for k, v in timing.items()}, "kernel": "warm" if run.warm else "cold"}
     if variant:
         result["variant"] = variant
         result["message"] = f"drill variant {variant}: {result['message']}"
@@ -161,7 +164,7 @@ def _empty(item: Item, lessons: dict[str, Lesson]) -> dict:
 
 
 def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
-               scratch: Path, raw: tuple[bytes | None, str | None] | None = None):
+               scratch: Path, raw: tuple[bytes | None, str | None] | None = None, warm: WarmKernels | None = None):
     """One planned item: ``(result, graded notebook or None)``. ``raw`` is the submission as
     :func:`read_bytes` gave it (read here from ``item.path`` when None)."""
     empty = _empty(item, lessons)
@@ -176,7 +179,7 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
     nb, problem = parse_submission(*(raw if raw is not None else read_bytes(item.path)))
     if nb is None:
         return {**empty, "status": "invalid notebook", "message": problem}, None
-    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch, item.variant)
+    result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch, item.variant, warm)
     if item.note:
         result["message"] = f"{item.note}; {result['message']}"
     return result, graded_nb
@@ -196,14 +199,14 @@ class Outcome:
 
 
 def grade_outcome(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
-                  scratch: Path, raw: tuple[bytes | None, str | None] | None = None) -> Outcome:
+                  scratch: Path, raw: tuple[bytes | None, str | None] | None = None, warm: WarmKernels | None = None) -> Outcome:
     """Grade one item and render its outputs; never raises: a failure of the grader's own code is the
     item's ``grader error`` (the points judged before it are kept)."""
     from .results import render_outputs
 
     result = None
     try:
-        result, graded_nb = grade_item(item, lessons, iso, limits, cell_seeds, scratch, raw)
+        result, graded_nb = grade_item(item, lessons, iso, limits, cell_seeds, scratch, raw, warm)
         began = time.monotonic()
         texts = render_outputs(result, graded_nb) if graded_nb is not None else (None, None)
         if "timing" in result:

@@ -44,6 +44,13 @@ def __dpo_grader_setup():
         benign.append(plt._draw_all_if_interactive)
         import matplotlib_inline.backend_inline as inline
         benign.append(inline.flush_figures)
+        if not DRAW_FIGURES:   # the grader judges numbers: a figure is shown as one line, never rasterised
+            from matplotlib.figure import Figure
+            for kind, formatter in shell.display_formatter.formatters.items():
+                if kind == "text/plain":
+                    formatter.for_type(Figure, lambda fig, p, cycle: p.text(FIGURE_LINE))
+                else:
+                    formatter.for_type(Figure, lambda fig: None)
     except Exception:
         pass
 
@@ -122,9 +129,14 @@ def borrowed(candidate: str, function) -> str | None:
     return None
 
 
-def preamble_source() -> str:
-    """The first cell of every graded notebook."""
-    return PREAMBLE
+FIGURE_LINE = "[figure not drawn: the grader judges numbers, not pictures; your own run of the notebook shows it]"
+
+
+def preamble_source(figures: bool = False) -> str:
+    """The first cell of every graded notebook. ``figures``: matplotlib figures are drawn (PNG outputs, as in
+    the learner's own run) instead of shown as :data:`FIGURE_LINE`; drawing them is a fifth to a quarter of a
+    lesson's grading time (``bench/grade_throughput.py``), so the grader leaves it out unless asked."""
+    return PREAMBLE.replace("DRAW_FIGURES", repr(bool(figures))).replace("FIGURE_LINE", repr(FIGURE_LINE))
 
 
 def probe_source(cell: GradeCell, seeds: dict[int, int]) -> str:

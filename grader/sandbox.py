@@ -42,6 +42,7 @@ class Limits:
     memory_mb: int = 1536            # the kernel's memory cap
     max_processes: int = 64          # processes and threads inside the sandbox
     max_output_bytes: int = 200_000  # text and image output kept per cell
+    draw_figures: bool = False       # rasterise matplotlib figures (--figures); else each is a line of text
 
 
 @dataclass
@@ -150,13 +151,18 @@ class KernelSandbox:
             os.chmod(self.work, 0o777)
         self.spec_dir = self.scratch / "kernelspec"
         (self.spec_dir / "dpo-grader").mkdir(parents=True, exist_ok=True)
+        self.set_kernel_command(self.kernel_argv(), env={} if iso.bwrap else self.kernel_env())
+
+    def set_kernel_command(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """The kernelspec's command: what the kernel manager starts (and watches) as the kernel."""
         (self.spec_dir / "dpo-grader" / "kernel.json").write_text(json.dumps(
-            {"argv": self.kernel_argv(), "display_name": "DPO grader", "language": "python",
-             "interrupt_mode": "message", "env": {} if iso.bwrap else self.kernel_env()}))
+            {"argv": argv, "display_name": "DPO grader", "language": "python", "interrupt_mode": "message", "env": env or {}}))
 
     # ---- the kernel command
-    def kernel_argv(self) -> list[str]:
-        kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    def kernel_argv(self, command: list[str] | None = None, ro_files: dict[str, str] | None = None) -> list[str]:
+        """The command that starts the kernel in this sandbox; ``command`` another program in its place (the
+        kernel server of :mod:`grader.warm`), ``ro_files`` files to bind read-only into the sandbox (path → path)."""
+        kernel = command or [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
         caps = ["prlimit", "--nofile=256", f"--fsize={64 * 2**20}", "--core=0"]
         if not self.iso.bwrap:
             return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *(caps if shutil.which("prlimit") else []), *kernel]
@@ -168,6 +174,8 @@ class KernelSandbox:
                 binds += ["--ro-bind", path, path]
         real = _library_dir()   # last, so that it lies over any folder above it (a venv's site-packages)
         binds += ["--ro-bind", str(self.library / "rlhf_core") if self.library else real, real]
+        for source, target in (ro_files or {}).items():
+            binds += ["--ro-bind", source, target]
         env = []
         for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
             env += ["--setenv", key, value]
