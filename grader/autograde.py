@@ -29,7 +29,7 @@ from .plan import Item, make_plan
 from .report import class_report
 from .results import atomic_write, write_csv, write_outputs, write_result
 from .sandbox import Limits, detect
-from .warm import WarmKernels
+from .warm import WarmKernels, lesson_libraries
 from .wording import LOG_MESSAGE_LIMIT, short_form
 
 __all__ = ["autograde"]
@@ -45,8 +45,8 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     or ``"local:N"`` for a local cluster of N worker processes; ``jobs`` is then unused.
 
     ``warm``: under the full sandbox, each job forks its kernels from a kernel server that has imported the
-    libraries once (:mod:`grader.warm`; the same isolation), and the notebooks are graded lesson by lesson so
-    that a job's server serves many; ``warm=False`` (``--cold``) starts every kernel from scratch."""
+    libraries once (:mod:`grader.warm`; the same isolation); ``warm=False`` (``--cold``) starts every kernel
+    from scratch."""
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     limits = limits or Limits()
     if not submissions.is_dir():
@@ -111,9 +111,9 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
             return code
     else:
         scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
-        servers = WarmKernels(iso, limits, scratch, log=log) if warm and iso.sandboxed else None
-        # lesson by lesson: a job's kernel server serves the notebooks of one lesson (its withheld library)
-        todo = sorted(plan.todo, key=lambda item: (item.lesson or "", item.student)) if servers else plan.todo
+        servers = WarmKernels(iso, limits, scratch, log=log, libraries=lambda: lesson_libraries(
+            lessons, {item.lesson for item in plan.todo}, scratch)) if warm and iso.sandboxed else None
+        todo = plan.todo
 
         def work(item: Item) -> None:
             record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch, warm=servers))

@@ -44,7 +44,7 @@ from pathlib import Path
 from .grading import Outcome, grade_outcome, grader_error, read_bytes
 from .plan import Item
 from .sandbox import Limits, detect
-from .warm import WarmKernels
+from .warm import WarmKernels, lesson_libraries
 
 __all__ = ["grade_on_cluster", "grade_remote", "connect"]
 
@@ -64,21 +64,23 @@ def _worker_state(sandbox: bool):
         return _WORKER[("iso", sandbox)], _WORKER["scratch"]
 
 
-def _worker_servers(iso, limits: Limits, scratch: Path) -> WarmKernels:
-    """This worker process's warm kernel servers (:mod:`grader.warm`), closed when it exits."""
+def _worker_servers(iso, limits: Limits, scratch: Path, lessons: dict, names: list[str]) -> WarmKernels:
+    """This worker process's warm kernel servers (:mod:`grader.warm`) for the lessons ``names``, closed when it exits."""
     with _WORKER_LOCK:
         if "warm" not in _WORKER:
-            _WORKER["warm"] = WarmKernels(iso, limits, scratch, log=lambda message: print(message, flush=True))
+            _WORKER["warm"] = WarmKernels(iso, limits, scratch, log=lambda message: print(message, flush=True),
+                                          libraries=lambda: lesson_libraries(lessons, names, scratch))
             atexit.register(_WORKER["warm"].close)
         return _WORKER["warm"]
 
 
 def grade_remote(item: Item, raw: tuple[bytes | None, str | None], lessons: dict, cell_seeds: dict | None,
-                 sandbox: bool, limits: Limits, warm: bool = True) -> Outcome:
+                 sandbox: bool, limits: Limits, warm: list[str] | None = None) -> Outcome:
     """The task a worker runs: grade one notebook from its bytes. Never raises (see ``grade_outcome``).
-    ``warm``: fork the kernel from this worker's kernel server for the lesson, where its sandbox allows."""
+    ``warm``: the lessons of the run, when the kernel is forked from this worker's kernel server (where its
+    sandbox allows); None: a cold kernel."""
     iso, scratch = _worker_state(sandbox)
-    servers = _worker_servers(iso, limits, scratch) if warm and iso.sandboxed else None
+    servers = _worker_servers(iso, limits, scratch, lessons, warm) if warm is not None and iso.sandboxed else None
     return grade_outcome(item, lessons, iso, limits, cell_seeds, scratch, raw, warm=servers)
 
 
@@ -114,8 +116,8 @@ def _reachable(address: str, seconds: float = 5.0) -> None:
 
 def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: bool, limits: Limits,
                      seeds_of, record, log=print, warm: bool = True) -> int:
-    """Send every item of ``todo`` to the cluster and ``record`` each outcome as it arrives (lesson by lesson, so
-    that a worker's warm kernel server serves many notebooks; ``warm=False``: cold kernels).
+    """Send every item of ``todo`` to the cluster and ``record`` each outcome as it arrives (``warm``: each worker
+    forks the kernels from its kernel servers, :mod:`grader.warm`; False: cold kernels).
 
     ``seeds_of(item)`` gives the item's derived seeds; ``record(outcome)`` writes it into OUT (called in
     this process only). Returns 0, or 2 when the cluster cannot be reached."""
@@ -134,9 +136,10 @@ def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: boo
         log(f"dask: {len(workers)} worker(s) at {client.scheduler.address}")
         [shared] = client.scatter([lessons], broadcast=True)
         futures = {}
-        for item in sorted(todo, key=lambda item: (item.lesson or "", item.student)):
+        names = sorted({item.lesson for item in todo if item.lesson}) if warm else None
+        for item in todo:
             future = client.submit(grade_remote, item, read_bytes(item.path) if item.path else (None, None), shared,
-                                   seeds_of(item), sandbox, limits, warm, pure=False,
+                                   seeds_of(item), sandbox, limits, names, pure=False,
                                    key=f"grade-{item.student}-{item.notebook}-{len(futures)}")
             futures[future] = item
         for future in as_completed(futures):

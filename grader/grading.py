@@ -91,7 +91,7 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
     (:mod:`grader.withheld`), built once per run and lesson under ``scratch``: no reference of this
     lesson's exercises works in it. ``variant`` (lesson 10): the student's drill variant; the check cells of
     the others are not graded (:meth:`grader.course.Lesson.for_variant`). ``warm``: fork the kernel from this
-    run's kernel server for the lesson (:mod:`grader.warm`) instead of starting it cold."""
+    job's kernel server (:mod:`grader.warm`) instead of starting it cold."""
     began = time.monotonic()
     # every variant's references stay withheld (the copy is built once per lesson, and a student may reach for any)
     library = withheld_library(lesson.name, lesson.spec, scratch)
@@ -100,7 +100,7 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
     cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
     graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant, limits.draw_figures)
     composed = time.monotonic()
-    server = warm.server(lesson.name, library) if warm is not None else None
+    server = warm.server(library) if warm is not None else None
     run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index), server=server)
     judging = time.monotonic()
     verdicts = []

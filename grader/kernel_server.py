@@ -11,8 +11,9 @@ requests, one JSON line each on stdin, answers on stdout:
   cgroup, then sends
 * ``{"op": "go", "pid": …}``: the child leaves every namespace it shares with this server and with the
   kernels before it but the PID namespace — new user, mount, network, IPC, UTS and cgroup namespaces, fresh
-  ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and of the server's scratch folder only its own notebook's —
-  drops every capability it gained there, and becomes the kernel. Nothing one notebook leaves behind (files,
+  ``/tmp``, ``/var/tmp`` and ``/dev/shm``, and of the server's scratch folder only its own notebook's — binds
+  its lesson's withheld copy of ``rlhf_core`` (``library``) read-only over the package and covers the other
+  lessons' copies, drops every capability it gained there, and becomes the kernel. Nothing one notebook leaves behind (files,
   shared memory, sockets; its processes die with its cgroup) is visible to the next. The PID namespace is
   the server's sandbox's (a new one would need a new ``/proc``, which bwrap's covered ``/proc`` does not
   allow): the kernel sees the server there, cannot read or trace it (the server is not dumpable), and a kernel
@@ -33,7 +34,8 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 2, 4, 0x1000, 0x4000, 0x40000, 2
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 0x1000, 0x4000, 0x40000
+MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
@@ -98,6 +100,16 @@ def _leave_namespaces(root: str | None = None, own: str | None = None) -> None:
     os.rmdir(keep)
 
 
+def _show_library(library: str | None, target: str, libraries: str | None) -> None:
+    """The lesson's withheld copy of rlhf_core (``library``) bound read-only over the package (``target``), and
+    every lesson's copy (under ``libraries``) covered."""
+    if library:
+        _mount(library, target, None, MS_BIND | MS_REC)
+        _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    if libraries and os.path.isdir(libraries):
+        _mount("tmpfs", libraries, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=0755,size=4k")
+
+
 def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([os.path.abspath(path), folder]) == folder
 
@@ -151,6 +163,7 @@ def _child(request: dict, go: int) -> None:
             os._exit(1)
         os.close(go)
         _leave_namespaces(request.get("root"), request.get("own"))
+        _show_library(request.get("library"), request["library_target"], request.get("libraries"))
         _drop_capabilities()
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # as any process: its own /proc files are its own
         os.setsid()

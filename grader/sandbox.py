@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox"]
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "library_dir"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
@@ -105,7 +105,7 @@ def _python_roots() -> list[str]:
     return sorted(p for p in paths if p and os.path.exists(p))
 
 
-def _library_dir() -> str:
+def library_dir() -> str:
     """The real ``rlhf_core`` package folder."""
     import rlhf_core
 
@@ -172,7 +172,7 @@ class KernelSandbox:
         for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin"):
             if os.path.exists(path):
                 binds += ["--ro-bind", path, path]
-        real = _library_dir()   # last, so that it lies over any folder above it (a venv's site-packages)
+        real = library_dir()   # last, so that it lies over any folder above it (a venv's site-packages)
         binds += ["--ro-bind", str(self.library / "rlhf_core") if self.library else real, real]
         for source, target in (ro_files or {}).items():
             binds += ["--ro-bind", source, target]

@@ -3,14 +3,15 @@ ipykernel once, and forks every notebook's kernel from it into namespaces of its
 
 A cold kernel spends about two seconds of its notebook's grading importing those libraries (the README's time
 breakdown); a kernel forked from :mod:`grader.kernel_server` starts with them imported. Isolation is the
-cold kernel's: the server runs in a :class:`grader.sandbox.KernelSandbox` like a kernel's (the lesson's
-withheld library, so there is one server per job and lesson), and each kernel it forks is a new process in
-new user, mount, network, IPC, UTS, cgroup and PID namespaces, with fresh ``/tmp``, ``/var/tmp``,
-``/dev/shm`` and ``/proc``, no capabilities, and only its own notebook's folder of the server's scratch
-space, moved into the notebook's own cgroup (memory and process caps) before it runs any code. A notebook
-cannot see or reach the server or the kernels before it (``tests/test_warm_kernels.py``).
+cold kernel's: the server runs in a :class:`grader.sandbox.KernelSandbox` like a kernel's, which also shows,
+read-only and out of the way, the withheld copy of ``rlhf_core`` of every lesson the run grades; each kernel it
+forks is a new process in new user, mount, network, IPC, UTS and cgroup namespaces, with fresh ``/tmp``,
+``/var/tmp`` and ``/dev/shm``, its own lesson's withheld copy bound read-only over ``rlhf_core`` and the other
+copies covered, no capabilities, and only its own notebook's folder of the server's scratch space, moved into
+the notebook's own cgroup (memory and process caps) before it runs any code. A notebook cannot see what the
+kernels before it left (``tests/test_warm_kernels.py``).
 
-Used by :func:`grader.autograde.autograde` on this machine when the sandbox is complete (``--cold`` turns it
+Used by :func:`grader.autograde.autograde` (and on Dask workers) when the sandbox is complete (``--cold`` turns it
 off); a server that cannot start, or cannot give a kernel its namespaces on this machine, is reported once and
 the job grades with cold kernels, which isolate the same way.
 """
@@ -27,12 +28,13 @@ import time
 import uuid
 from pathlib import Path
 
-from .sandbox import Isolation, KernelSandbox, Limits
+from .sandbox import Isolation, KernelSandbox, Limits, library_dir
 
-__all__ = ["KernelServer", "WarmKernels", "ServerUnavailable"]
+__all__ = ["KernelServer", "WarmKernels", "ServerUnavailable", "lesson_libraries"]
 
 SERVER_FILE = Path(__file__).with_name("kernel_server.py")
 SERVER_INSIDE = "/dpo-grader/kernel_server.py"     # where the sandbox shows it
+LIBRARIES_INSIDE = "/dpo-grader/libraries"          # where it shows the lessons' withheld copies of rlhf_core
 START_TIMEOUT = 90.0
 
 
@@ -41,14 +43,17 @@ class ServerUnavailable(RuntimeError):
 
 
 class KernelServer:
-    """One pre-imported kernel server in its own sandbox, for one lesson's withheld library."""
+    """One pre-imported kernel server in its own sandbox. ``libraries`` maps each lesson's withheld copy of
+    ``rlhf_core`` (a folder holding it, :func:`grader.withheld.withheld_library`) to where the sandbox shows it."""
 
-    def __init__(self, iso: Isolation, limits: Limits, root: Path, lesson: str, library: Path | None):
-        self.lesson, self.library = lesson, library
+    def __init__(self, iso: Isolation, limits: Limits, root: Path, libraries: list[Path]):
         self.failed: str | None = None     # what went wrong, once a kernel could not be forked or did not start
         name = f"server-{uuid.uuid4().hex[:10]}"
-        self.sandbox = KernelSandbox(iso, limits, Path(root) / name, name, library=library)
-        argv = self.sandbox.kernel_argv(command=[sys.executable, SERVER_INSIDE], ro_files={str(SERVER_FILE): SERVER_INSIDE})
+        self.libraries = {Path(folder): f"{LIBRARIES_INSIDE}/{index}" for index, folder in enumerate(libraries)}
+        self.sandbox = KernelSandbox(iso, limits, Path(root) / name, name)
+        binds = {str(SERVER_FILE): SERVER_INSIDE,
+                 **{str(folder / "rlhf_core"): inside for folder, inside in self.libraries.items()}}
+        argv = self.sandbox.kernel_argv(command=[sys.executable, SERVER_INSIDE], ro_files=binds)
         self._log = open(self.sandbox.scratch / "server.log", "wb")
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -61,6 +66,10 @@ class KernelServer:
         if not ready.get("ready"):
             self.close()
             raise ServerUnavailable(ready.get("problem") or "the kernel server did not say it was ready")
+
+    def serves(self, library: Path | None) -> bool:
+        """Whether a kernel with this withheld library (None: the real one) can be forked here."""
+        return library is None or Path(library) in self.libraries
 
     @property
     def scratch(self) -> Path:
@@ -92,11 +101,14 @@ class KernelServer:
         return self._answer(timeout)
 
     def spawn(self, notebook: KernelSandbox, connection_file: Path) -> int:
-        """Fork the kernel of ``notebook`` (a sandbox whose scratch lies in :attr:`scratch`), put it in that
-        sandbox's cgroups, let it start; its host pid (watch it: its exit is the kernel's)."""
+        """Fork the kernel of ``notebook`` (a sandbox whose scratch lies in :attr:`scratch`, with a library this
+        server :meth:`serves`), put it in that sandbox's cgroups, let it start; its host pid (watch it: its exit
+        is the kernel's)."""
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **notebook.kernel_env()}
+        library = self.libraries[notebook.library] if notebook.library is not None else None
         request = {"op": "spawn", "connection_file": str(connection_file), "env": env, "cwd": str(notebook.work),
-                   "log": str(notebook.scratch / "kernel.log"), "root": str(self.scratch), "own": str(notebook.scratch)}
+                   "log": str(notebook.scratch / "kernel.log"), "root": str(self.scratch), "own": str(notebook.scratch),
+                   "library": library, "library_target": library_dir(), "libraries": LIBRARIES_INSIDE}
         with self._lock:
             try:
                 child = int(self._ask(request)["pid"])
@@ -140,18 +152,20 @@ class KernelServer:
 
 
 class WarmKernels:
-    """The kernel servers of one autograde run: one per job (thread) and lesson, the last one kept while the
-    job's notebooks are of the same lesson. ``log`` hears once if a server cannot be used."""
+    """The kernel servers of one autograde run (or one Dask worker): one per job (thread), for the whole run.
+    ``libraries()`` gives the withheld copies of the lessons the run grades (asked when a server starts; a
+    notebook whose library is not among them starts cold). ``log`` hears once if servers cannot be used."""
 
-    def __init__(self, iso: Isolation, limits: Limits, root: Path, log=print):
+    def __init__(self, iso: Isolation, limits: Limits, root: Path, libraries=lambda: [], log=print):
         self.iso, self.limits, self.root, self.log = iso, limits, Path(root), log
+        self.libraries = libraries
         self._local = threading.local()
         self._servers: list[KernelServer] = []
         self._lock = threading.Lock()
         self.problem: str | None = None
 
-    def server(self, lesson: str, library: Path | None) -> KernelServer | None:
-        """This job's server for ``lesson``, started if need be; None when servers cannot be used here."""
+    def server(self, library: Path | None) -> KernelServer | None:
+        """This job's server, started if need be, when it can fork a kernel with ``library``; else None."""
         if self.problem is not None:
             return None
         current = getattr(self._local, "server", None)
@@ -159,19 +173,19 @@ class WarmKernels:
             self.retire(current)
             self.unavailable(current.failed)
             return None
-        if current is not None and current.lesson == lesson and current.library == library and current.alive():
-            return current
+        if current is not None and current.alive():
+            return current if current.serves(library) else None
         if current is not None:
             self.retire(current)
         try:
-            current = KernelServer(self.iso, self.limits, self.root, lesson, library)
+            current = KernelServer(self.iso, self.limits, self.root, sorted({Path(p) for p in self.libraries() if p}))
         except (ServerUnavailable, OSError) as exc:
             self.unavailable(str(exc))
             return None
         self._local.server = current
         with self._lock:
             self._servers.append(current)
-        return current
+        return current if current.serves(library) else None
 
     def unavailable(self, problem: str) -> None:
         with self._lock:
@@ -193,3 +207,12 @@ class WarmKernels:
             servers, self._servers = self._servers, []
         for server in servers:
             server.close()
+
+
+def lesson_libraries(lessons: dict, names, scratch: Path) -> list[Path]:
+    """The withheld copies of ``rlhf_core`` of the lessons ``names`` (those of ``lessons`` that withhold any),
+    built under ``scratch`` as grading them would."""
+    from .withheld import withheld_library
+
+    folders = [withheld_library(name, lessons[name].spec, scratch) for name in sorted(n for n in names if n in lessons)]
+    return [folder for folder in folders if folder is not None]

@@ -40,6 +40,13 @@ _places = ["/tmp", "/var/tmp", "/dev/shm", str(pathlib.Path(os.getcwd()).parents
 _seen = [p for place in _places for p in glob.glob(place + "/**/left-by-ann", recursive=True)]
 _others = [p for p in glob.glob("/proc/[0-9]*/cmdline") if b"sleep" in open(p, "rb").read()]
 assert not _seen and not _others and not os.path.exists("/dev/shm/left-by-ann"), (_seen, _others)
+import rlhf_core
+try:   # the library is read-only, and no other lesson's withheld copy is in sight
+    open(os.path.join(os.path.dirname(rlhf_core.__file__), "left-by-ben"), "w").close()
+    _written = True
+except OSError:
+    _written = False
+assert not _written and not glob.glob("/dpo-grader/libraries/*"), _written
 ''' + RIGHT_LOSS
 
 
