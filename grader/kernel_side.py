@@ -134,8 +134,8 @@ FIGURE_LINE = "[figure not drawn: the grader judges numbers, not pictures; your 
 
 def preamble_source(figures: bool = False) -> str:
     """The first cell of every graded notebook. ``figures``: matplotlib figures are drawn (PNG outputs, as in
-    the learner's own run) instead of shown as :data:`FIGURE_LINE`; drawing them is a fifth to a quarter of a
-    lesson's grading time (``bench/grade_throughput.py``), so the grader leaves it out unless asked."""
+    the learner's own run) instead of shown as :data:`FIGURE_LINE`; drawing them cost 8–18 % of
+    grading time (``bench/grade_throughput.py``, README), so the grader leaves it out unless asked."""
     return PREAMBLE.replace("DRAW_FIGURES", repr(bool(figures))).replace("FIGURE_LINE", repr(FIGURE_LINE))
 
 
