@@ -98,8 +98,8 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     notebook runs in a cold kernel (the fault is the server's, never the submission's: no submission code
     runs before the kernel answers)."""
     result = _run(nb, iso, limits, scratch_root, library, kinds, server)
-    if server is not None and result.warm and "kernel start" not in result.timing:
-        server.failed = f"a kernel it forked did not start ({result.reason})"
+    if server is not None and (server.failed or (result.warm and "kernel start" not in result.timing)):
+        server.failed = server.failed or f"a kernel it forked did not start ({result.reason})"
         server.close()
         result = _run(nb, iso, limits, scratch_root, library, kinds, None)
     return result
@@ -129,8 +129,9 @@ def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path |
                                             str(server.spawn(sandbox, Path(km.connection_file)))])
                 result.warm = True
             except ServerUnavailable as exc:
-                server.failed = str(exc)
-                server.close()          # this notebook's kernel starts cold
+                server.failed = str(exc)   # run_notebook runs this notebook again in a cold kernel
+                kernel_log.close()
+                return result
         with kernel_log, client.setup_kernel(cwd=str(sandbox.work), stdout=kernel_log, stderr=kernel_log):
             result.timing["kernel start"] = time.monotonic() - start
             for index, cell in enumerate(nb.cells):

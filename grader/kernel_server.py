@@ -40,6 +40,10 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc = ctypes.CDLL(None, use_errno=True)
+# from the grader, as the one argument (JSON): the server's writable folder ("root"), the read-only paths a kernel
+# must keep seeing ("keep"), the rlhf_core package's path ("library_target") and where the lessons' withheld
+# copies lie ("libraries")
+SETUP: dict = {}
 
 
 class _CapHeader(ctypes.Structure):
@@ -66,10 +70,11 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _leave_namespaces(root: str | None = None, own: str | None = None) -> None:
+def _leave_namespaces(root: str | None = None, own: str | None = None, keep: list[str] = ()) -> None:
     """New user (the same uid and gid, mapped), mount, network, IPC, UTS and cgroup namespaces. Fresh scratch file
-    systems in the new mount namespace, and of the server's writable folder ``root`` only the notebook's own
-    folder ``own`` (inside it) is left, at the same path."""
+    systems in the new mount namespace over ``/tmp``, ``/var/tmp``, ``/dev/shm`` and the server's writable folder
+    ``root``; under them only the notebook's own folder ``own`` (writable) and the read-only paths ``keep`` that lay
+    there (the sandbox's binds of a checkout or venv under ``/tmp``) are left, at their own paths."""
     uid, gid = os.getuid(), os.getgid()
     _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP),
            "unshare")
@@ -78,26 +83,46 @@ def _leave_namespaces(root: str | None = None, own: str | None = None) -> None:
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
     _mount("none", "/", None, MS_REC | MS_PRIVATE)
     fresh = [path for path in ("/dev/shm", "/var/tmp", "/tmp") if os.path.isdir(path)]
-    if not (root and own):
-        for path in fresh:
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
-        return
-    # keep the notebook's folder at a staging point on a fresh tmpfs that does not lie over it, cover everything
-    # else, then put the folder back at its own path
-    staging = next(path for path in fresh + ["/run"] if not _inside(own, path))
+    covered = fresh + ([root] if root else [])
+    kept = [(path, True) for path in keep if os.path.exists(path) and any(_inside(path, c) for c in covered)]
+    kept += [(own, False)] if own else []
+    kept = [(path, ro) for path, ro in kept if not any(other != path and _inside(path, other) for other, _ in kept)]
+    # keep those at a staging point on a fresh tmpfs that lies over none of them, cover everything, put them back
+    staging = next(path for path in fresh + ["/run"] if not any(_inside(kept_path, path) for kept_path, _ in kept))
     _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
-    keep = os.path.join(staging, ".notebook")
-    os.mkdir(keep)
-    _mount(own, keep, None, MS_BIND | MS_REC)
-    for path in fresh:
-        if path != staging:
+    held = []
+    for index, (path, ro) in enumerate(kept):
+        spot = os.path.join(staging, f".kept-{index}")
+        _make_spot(spot, os.path.isdir(path))
+        _mount(path, spot, None, MS_BIND | MS_REC)
+        held.append((spot, path, ro))
+    for path in covered:
+        if path != staging and os.path.isdir(path):   # the server's folder may lie under a fresh tmpfs already
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=256m")
-    if os.path.exists(own):            # the server's folder is not under a fresh tmpfs: cover it too
-        _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-    os.makedirs(own)
-    _mount(keep, own, None, MS_BIND | MS_REC)
-    _check(_libc.umount2(keep.encode(), MNT_DETACH), f"umount {keep}")
-    os.rmdir(keep)
+    for spot, path, ro in held:
+        _make_spot(path, os.path.isdir(spot))
+        _mount(spot, path, None, MS_BIND | MS_REC)
+        if ro:
+            _read_only(path)
+        _check(_libc.umount2(spot.encode(), MNT_DETACH), f"umount {spot}")
+        os.rmdir(spot) if os.path.isdir(spot) else os.unlink(spot)
+
+
+def _make_spot(path: str, folder: bool) -> None:
+    """A mount point: a folder, or an empty file for a file."""
+    if folder:
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "a").close()
+
+
+def _read_only(path: str) -> None:
+    """``path``'s mount read-only (a bind of a read-only mount already is; else remounted), or an error."""
+    if not os.statvfs(path).f_flag & os.ST_RDONLY:
+        _mount("none", path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    if not os.statvfs(path).f_flag & os.ST_RDONLY:
+        raise OSError(f"{path} could not be made read-only")
 
 
 def _show_library(library: str | None, target: str, libraries: str | None) -> None:
@@ -105,7 +130,7 @@ def _show_library(library: str | None, target: str, libraries: str | None) -> No
     every lesson's copy (under ``libraries``) covered."""
     if library:
         _mount(library, target, None, MS_BIND | MS_REC)
-        _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        _read_only(target)
     if libraries and os.path.isdir(libraries):
         _mount("tmpfs", libraries, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=0755,size=4k")
 
@@ -146,6 +171,8 @@ def _kernel(request: dict) -> None:
                                          open(2, "w", closefd=False, buffering=1))
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) != here]   # as ipykernel_launcher's
     sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
     from ipykernel import kernelapp
 
@@ -162,8 +189,8 @@ def _child(request: dict, go: int) -> None:
         if os.read(go, 1) != b"g":
             os._exit(1)
         os.close(go)
-        _leave_namespaces(request.get("root"), request.get("own"))
-        _show_library(request.get("library"), request["library_target"], request.get("libraries"))
+        _leave_namespaces(SETUP["root"], request["own"], SETUP["keep"])
+        _show_library(request.get("library"), SETUP["library_target"], SETUP["libraries"])
         _drop_capabilities()
         _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)   # as any process: its own /proc files are its own
         os.setsid()
@@ -179,16 +206,22 @@ def _child(request: dict, go: int) -> None:
 
 
 def _self_test() -> str | None:
-    """Whether a child can leave the namespaces and drop its capabilities here (user namespaces may be off):
-    None, or what failed."""
+    """Whether a child can leave the namespaces, keep what a kernel needs in sight and drop its capabilities here
+    (user namespaces may be off): None, or what failed."""
+    own = os.path.join(SETUP["root"], "self-test")
+    os.makedirs(own, exist_ok=True)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
         message = b""
         try:
-            _leave_namespaces()
+            _leave_namespaces(SETUP["root"], own, SETUP["keep"])
+            _show_library(None, SETUP["library_target"], SETUP["libraries"])
             _drop_capabilities()
+            missing = [path for path in (sys.executable, SETUP["library_target"], own) if not os.path.exists(path)]
+            if missing:
+                message = f"after leaving the namespaces a kernel would not see {', '.join(missing)}".encode()
         except BaseException as exc:   # noqa: BLE001
             message = f"{type(exc).__name__}: {exc}".encode()
         os.write(write, message)
@@ -197,6 +230,7 @@ def _self_test() -> str | None:
     with os.fdopen(read, "rb") as f:
         message = f.read()
     os.waitpid(pid, 0)
+    os.rmdir(own)
     return message.decode() or None
 
 
@@ -212,6 +246,7 @@ def _preimport() -> None:
 
 
 def main() -> None:
+    SETUP.update(json.loads(sys.argv[1]))
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
 
     def answer(message: dict) -> None:

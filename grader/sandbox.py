@@ -167,14 +167,7 @@ class KernelSandbox:
         if not self.iso.bwrap:
             return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *(caps if shutil.which("prlimit") else []), *kernel]
         binds = []
-        for path in _python_roots():
-            binds += ["--ro-bind", path, path]
-        for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin"):
-            if os.path.exists(path):
-                binds += ["--ro-bind", path, path]
-        real = library_dir()   # last, so that it lies over any folder above it (a venv's site-packages)
-        binds += ["--ro-bind", str(self.library / "rlhf_core") if self.library else real, real]
-        for source, target in (ro_files or {}).items():
+        for source, target in self.read_only_binds(ro_files):
             binds += ["--ro-bind", source, target]
         env = []
         for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
@@ -186,6 +179,15 @@ class KernelSandbox:
                    "--bind", str(self.scratch), str(self.scratch), "--chdir", str(self.work),
                    "--", "setpriv", "--no-new-privs", "--bounding-set=-all", "--", *caps, *kernel]
         return [sys.executable, "-m", "grader.launch", *self._cgroup_args(), "--", *sandbox]
+
+    def read_only_binds(self, ro_files: dict[str, str] | None = None) -> list[tuple[str, str]]:
+        """What the sandbox shows read-only, ``(path here, path inside)``: the Python installation, the venv, the
+        system folders, ``rlhf_core`` (or the withheld copy over it), then ``ro_files``."""
+        binds = [(path, path) for path in _python_roots()]
+        binds += [(path, path) for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin") if os.path.exists(path)]
+        real = library_dir()   # after those, so that it lies over any folder above it (a venv's site-packages)
+        binds.append((str(self.library / "rlhf_core") if self.library else real, real))
+        return binds + list((ro_files or {}).items())
 
     def kernel_env(self) -> dict[str, str]:
         env = {"HOME": str(self.work), "IPYTHONDIR": str(self.scratch / ".ipython"), "MPLCONFIGDIR": str(self.scratch / ".mpl"),

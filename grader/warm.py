@@ -53,7 +53,9 @@ class KernelServer:
         self.sandbox = KernelSandbox(iso, limits, Path(root) / name, name)
         binds = {str(SERVER_FILE): SERVER_INSIDE,
                  **{str(folder / "rlhf_core"): inside for folder, inside in self.libraries.items()}}
-        argv = self.sandbox.kernel_argv(command=[sys.executable, SERVER_INSIDE], ro_files=binds)
+        setup = {"root": str(self.sandbox.scratch), "library_target": library_dir(), "libraries": LIBRARIES_INSIDE,
+                 "keep": [inside for _, inside in self.sandbox.read_only_binds()]}
+        argv = self.sandbox.kernel_argv(command=[sys.executable, SERVER_INSIDE, json.dumps(setup)], ro_files=binds)
         self._log = open(self.sandbox.scratch / "server.log", "wb")
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -107,8 +109,7 @@ class KernelServer:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **notebook.kernel_env()}
         library = self.libraries[notebook.library] if notebook.library is not None else None
         request = {"op": "spawn", "connection_file": str(connection_file), "env": env, "cwd": str(notebook.work),
-                   "log": str(notebook.scratch / "kernel.log"), "root": str(self.scratch), "own": str(notebook.scratch),
-                   "library": library, "library_target": library_dir(), "libraries": LIBRARIES_INSIDE}
+                   "log": str(notebook.scratch / "kernel.log"), "own": str(notebook.scratch), "library": library}
         with self._lock:
             try:
                 child = int(self._ask(request)["pid"])

@@ -98,14 +98,20 @@ def test_a_server_that_cannot_start_leaves_cold_kernels_and_says_so(tmp_path, mo
     assert len(notes) == 1 and "user namespaces are turned off" in notes[0], said
 
 
-def test_a_forked_kernel_that_never_answers_is_run_cold_and_costs_no_grade(tmp_path, monkeypatch):
-    def spawn_nothing(self, notebook, connection_file):
-        return _dead_pid()   # a kernel that is gone before it answers
+def _spawn_nothing(self, notebook, connection_file):
+    return _dead_pid()   # a kernel that is gone before it answers
 
-    monkeypatch.setattr(grader.warm.KernelServer, "spawn", spawn_nothing)
-    results, said = _grade(tmp_path, {"ann": answered(), "ben": answered()})
+
+def _spawn_refused(self, notebook, connection_file):
+    raise grader.warm.ServerUnavailable("the kernel server could not fork a kernel: no more processes")
+
+
+@pytest.mark.parametrize("spawn, said", [(_spawn_nothing, "did not start"), (_spawn_refused, "could not fork")])
+def test_a_kernel_the_server_cannot_give_is_run_cold_and_costs_no_grade(tmp_path, monkeypatch, spawn, said):
+    monkeypatch.setattr(grader.warm.KernelServer, "spawn", spawn)
+    results, log = _grade(tmp_path, {"ann": answered(), "ben": answered()})
     assert all((r["score"], r["status"], r["kernel"]) == (FULL, "graded", "cold") for r in results.values()), results
-    assert sum("start cold" in line and "did not start" in line for line in said) == 1, said
+    assert sum("start cold" in line and said in line for line in log) == 1, log
 
 
 def test_cold_kernels_on_request(tmp_path):
