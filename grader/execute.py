@@ -99,8 +99,7 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     runs before the kernel answers)."""
     result = _run(nb, iso, limits, scratch_root, library, kinds, server)
     if server is not None and (server.failed or (result.warm and "kernel start" not in result.timing)):
-        server.failed = server.failed or f"a kernel it forked did not start ({result.reason})"
-        server.close()
+        server.failed = server.failed or f"a kernel it forked did not start ({result.reason})"   # its job retires it
         result = _run(nb, iso, limits, scratch_root, library, kinds, None)
     return result
 

@@ -170,7 +170,7 @@ class KernelSandbox:
         for source, target in self.read_only_binds(ro_files):
             binds += ["--ro-bind", source, target]
         env = []
-        for key, value in {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}.items():
+        for key, value in self.sandboxed_env().items():
             env += ["--setenv", key, value]
         sandbox = [self.iso.bwrap, "--clearenv", *env, "--unshare-all", "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
                    "--cap-drop", "ALL", "--die-with-parent", "--new-session",
@@ -198,6 +198,10 @@ class KernelSandbox:
         if self.library is not None and not self.iso.bwrap:   # no bind without bwrap: the copy comes first on the path
             env["PYTHONPATH"] = os.pathsep.join([str(self.library), *filter(None, [os.environ.get("PYTHONPATH")])])
         return env
+
+    def sandboxed_env(self) -> dict[str, str]:
+        """The whole environment of a kernel under bwrap (which clears the grader's)."""
+        return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **self.kernel_env()}
 
     def _cgroup_args(self) -> list[str]:
         args = []

@@ -92,7 +92,10 @@ class KernelServer:
             if not chunk:
                 raise ServerUnavailable(f"the kernel server exited (code {self.proc.poll()}); see {self.sandbox.scratch / 'server.log'}")
             line += chunk
-        answer = json.loads(line)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise ServerUnavailable(f"the kernel server answered something that is not JSON: {line[:200]!r}") from None
         if "error" in answer:
             raise ServerUnavailable(f"the kernel server refused: {answer['error']}")
         return answer
@@ -106,7 +109,7 @@ class KernelServer:
         """Fork the kernel of ``notebook`` (a sandbox whose scratch lies in :attr:`scratch`, with a library this
         server :meth:`serves`), put it in that sandbox's cgroups, let it start; its host pid (watch it: its exit
         is the kernel's)."""
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **notebook.kernel_env()}
+        env = notebook.sandboxed_env()
         library = self.libraries[notebook.library] if notebook.library is not None else None
         request = {"op": "spawn", "connection_file": str(connection_file), "env": env, "cwd": str(notebook.work),
                    "log": str(notebook.scratch / "kernel.log"), "own": str(notebook.scratch), "library": library}
@@ -124,16 +127,15 @@ class KernelServer:
     def _host_pid(self, child: int) -> int:
         """The host pid of the server's child ``child`` (a pid in the server's namespace): the process of the
         server's cgroup whose innermost pid it is."""
-        for path in self.sandbox.cgroups.values():
-            for pid in (path / "cgroup.procs").read_text().split():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
-                if len(nspid) >= 2 and int(nspid[-1]) == child and int(nspid[0]) != self.proc.pid:
-                    return int(nspid[0])
-            break
+        cgroup = next(iter(self.sandbox.cgroups.values()))   # the server runs only under the full sandbox
+        for pid in (cgroup / "cgroup.procs").read_text().split():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+            if len(nspid) >= 2 and int(nspid[-1]) == child:
+                return int(nspid[0])
         raise OSError(f"the kernel server's child {child} was not found in its cgroup")
 
     def close(self) -> None:
@@ -207,6 +209,8 @@ class WarmKernels:
         with self._lock:
             servers, self._servers = self._servers, []
         for server in servers:
+            if server.failed:   # failed on the job's last notebook: said here, as it would be at the next one
+                self.unavailable(server.failed)
             server.close()
 
 
