@@ -82,7 +82,7 @@ lab: setup
 
 # Re-create the shipped SFT checkpoint from configs/sft.json.
 sft-checkpoint: setup
-	$(PY) -m rlhf_core.train_sft --config configs/sft.json
+	$(PY) -m rlhf_core.course.sft_checkpoint --config configs/sft.json
 
 bench: setup
 	$(PY) bench/dpo_step.py

@@ -60,7 +60,7 @@ def main() -> None:
     rows, total = [], 0.0
     for path in paths:
         if path.stem.startswith("10_"):
-            from rlhf_core.drill_variants import VARIANTS
+            from rlhf_core.course.variants import VARIANTS
 
             runs = []
             for key in VARIANTS:

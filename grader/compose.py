@@ -21,7 +21,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from rlhf_core.drill import VARIANT_ENV
+from rlhf_core.course.drill import VARIANT_ENV
 
 from .authoring import SOLUTION_BEGIN, SOLUTION_END
 from .kernel_side import preamble_source, probe_source

@@ -46,7 +46,7 @@ class Lesson:
     def variants(self) -> tuple[str, ...]:
         """The drill variants whose cells this lesson has (lesson 10), in the course's order; () for a lesson
         whose every check cell is everyone's."""
-        from rlhf_core.drill_variants import VARIANTS
+        from rlhf_core.course.variants import VARIANTS
 
         tags = {c.variant for c in self.spec} - {None}
         return tuple(key for key in VARIANTS if key in tags) if len(tags) > 1 else ()

@@ -51,7 +51,7 @@ def _lesson_of(namespace: dict, lessons: dict) -> str:
 
 def _drill_variant(namespace: dict) -> str | None:
     """Lesson 10's variant in a learner's kernel: the running drill's, else ``$RLHF_DRILL_VARIANT`` (None: DPO)."""
-    from rlhf_core.drill import VARIANT_ENV, Drill
+    from rlhf_core.course.drill import VARIANT_ENV, Drill
 
     drill = namespace.get("drill")
     return drill.variant.key if isinstance(drill, Drill) else os.environ.get(VARIANT_ENV)
@@ -109,7 +109,7 @@ def verdict_table(namespace: dict | None = None, lesson: str | None = None, quie
 def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, variant: str | None = None) -> int:
     """``python -m grader check``: run each notebook in a fresh kernel and print its verdict table. ``variant``
     (default ``$RLHF_DRILL_VARIANT``, else DPO) is lesson 10's drill variant, graded as the autograder would."""
-    from rlhf_core.drill import VARIANT_ENV
+    from rlhf_core.course.drill import VARIANT_ENV
 
     variant = variant or os.environ.get(VARIANT_ENV)
     from .grading import grade_one, read_submission  # here, so that verdict_table() needs no nbclient

@@ -6,7 +6,7 @@ It must work where ``rlhf_core`` is installed (local JupyterLab, Binder) and whe
 ``DPO_COURSE_SOURCE`` when set (a wheel, a folder or a fork: the offline test points it at a local
 build). pip keeps the torch already there (Colab's, CUDA included), because ``pyproject.toml`` asks
 only for ``torch>=2.1`` and the upgrade strategy is "only if needed". Then the cell prints one
-[OK]/[FAIL] line per package with its version, and the device (``rlhf_core.environment``), and
+[OK]/[FAIL] line per package with its version, and the device (``rlhf_core.course.environment``), and
 fixes the lesson's random seed. ``python -m grader setup-cells`` rewrites the cell in every
 ``solutions/`` notebook; a test fails when one is out of date.
 """
@@ -36,7 +36,7 @@ if importlib.util.find_spec("rlhf_core") is None:
         said = ((pip.stderr or pip.stdout).strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"pip could not install {{source}} ({{said}}); check the network, or install the course yourself")
     importlib.invalidate_caches()
-from rlhf_core.notebook import setup
+from rlhf_core.course.notebook import setup
 setup(seed=SEED)'''
 
 

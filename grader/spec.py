@@ -114,10 +114,10 @@ def probes_in_source(source: str) -> list[Probe]:
 
 def drill_variant_of(source: str) -> str | None:
     """The drill variant a check cell belongs to alone, read from its ``drill.check("label", …)``: the variant
-    whose exercise the label is, "dpo" for a DPO-only check (:data:`rlhf_core.drill.DPO_ONLY_CHECKS`), else None
-    (the same rule as :meth:`rlhf_core.drill.Drill.applies`)."""
-    from rlhf_core.drill import DPO_ONLY_CHECKS
-    from rlhf_core.drill_variants import VARIANTS
+    whose exercise the label is, "dpo" for a DPO-only check (:data:`rlhf_core.course.drill.DPO_ONLY_CHECKS`), else None
+    (the same rule as :meth:`rlhf_core.course.drill.Drill.applies`)."""
+    from rlhf_core.course.drill import DPO_ONLY_CHECKS
+    from rlhf_core.course.variants import VARIANTS
 
     tree = ast.parse(source)
     for call in _calls(tree.body):

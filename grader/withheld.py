@@ -88,7 +88,7 @@ GUARDS: dict[tuple[str, str], str] = {
     ("rlhf_core.checks.framework", "judge"):
         f"if {RUNTIME_NAME}.is_withheld(getattr(exercise, 'name', None)):\n"
         f"    raise CheckFailed({RUNTIME_NAME}.not_judged_here(exercise.name))",
-    ("rlhf_core.notebook", "yours_or_reference"):
+    ("rlhf_core.course.notebook", "yours_or_reference"):
         f"if {RUNTIME_NAME}.is_withheld(name):\n"
         f"    return {RUNTIME_NAME}.use_yours(name, candidate)",
 }

@@ -1,6 +1,6 @@
 """Save and load a model with its tokenizer and the config that produced it.
 
-The shipped SFT checkpoint (``assets/sft.pt``) is made by ``python -m rlhf_core.train_sft``
+The shipped SFT checkpoint (``assets/sft.pt``) is made by ``python -m rlhf_core.course.sft_checkpoint``
 from ``configs/sft.json``; it stores that config, so a test can re-run it and compare.
 
 Training is reproducible bit for bit only on the same CPU and torch build (float reductions run in

@@ -20,7 +20,7 @@ in ``Diagnosis.also``):
 ``no_learning``              the loss stays at log 2 and the margin at 0 (the policy never moves)
 ``margin_explosion``         the unscaled margin passes a threshold (50 nats by default): THE explosion
                              rule of the course (:func:`first_explosion_step`), used by lesson 09's
-                             study (``rlhf_core.experiments``) and by the lesson itself
+                             study (``rlhf_core.course.studies``) and by the lesson itself
 ``likelihood_displacement``  the margin grows while the chosen responses' log-ratio falls (a warning)
 ``healthy``                  none of the above
 
@@ -35,7 +35,7 @@ every label says whether the policy drifted, ``Diagnosis.drift_step`` says where
 drifted is never ``ok``, whatever its label.
 
 What to do about each label is :data:`rlhf_core.advice.FIXES`; comparing runs on the reward-vs-KL
-frontier is :mod:`rlhf_core.frontier`; reading a history in any form is
+frontier is :mod:`rlhf_core.evaluation`; reading a history in any form is
 :func:`rlhf_core.metrics.as_history`.
 """
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from .diagnostics import HEALTHY_MARGIN_BAND, LOG2, _unscaled_margin
-from .frontier import FrontierPoint, pareto_frontier
+from .evaluation import FrontierPoint, pareto_frontier
 from .metrics import as_history
 
 __all__ = [
@@ -412,10 +412,10 @@ def plot_frontier(points: Sequence[FrontierPoint], title: str | None = None,
 
 
 def plot_drill_history(records: Sequence[Mapping], blocks: Sequence[tuple[str, int]] | None = None) -> Figure:
-    """Attempts of the 60-minute drill (:func:`rlhf_core.drill.drill_history`'s records), oldest first.
+    """Attempts of the 60-minute drill (:func:`rlhf_core.course.drill.drill_history`'s records), oldest first.
 
     Left: minutes per block, stacked, one bar per attempt, with the 60-minute budget dashed
-    (``blocks``: ``(name, budget minutes)`` in order, :data:`rlhf_core.drill.BLOCKS`; by default the
+    (``blocks``: ``(name, budget minutes)`` in order, :data:`rlhf_core.course.drill.BLOCKS`; by default the
     block names of the first record, without budgets). Right: the sanity checks and the stronger
     checks that passed, and the number of red flags, per attempt. Each attempt's x tick names its variant.
     """

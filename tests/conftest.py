@@ -12,7 +12,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
-# Lesson 10 saves each drill attempt to a history (rlhf_core.drill.history_dir): the notebooks the tests run
+# Lesson 10 saves each drill attempt to a history (rlhf_core.course.drill.history_dir): the notebooks the tests run
 # write it to a throw-away folder (kernels inherit the variable), never to the home of the machine.
 os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-history-"))
 # ... and on DPO, whatever that history holds (a second attempt would otherwise draw a random variant); the tests of
@@ -23,7 +23,7 @@ os.environ.setdefault("RLHF_DRILL_VARIANT", "dpo")
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // max(1, _workers))))
 # The notebooks the tests run use as many (their kernels inherit the variable; a lesson's own default is one thread,
-# for shared CPUs, rlhf_core.notebook.DEFAULT_THREADS): the tests own the machine, and the test of the default unsets it.
+# for shared CPUs, rlhf_core.course.notebook.DEFAULT_THREADS): the tests own the machine, and the test of the default unsets it.
 # The grader's kernels keep one thread whatever this says (grader.sandbox sets it).
 os.environ.setdefault("RLHF_TORCH_THREADS", str(torch.get_num_threads()))
 

@@ -71,8 +71,8 @@ def is_check_cell(cell) -> bool:
 def skipped_checks(nb: nbformat.NotebookNode, variant: str = "dpo") -> set[str]:
     """The grade ids of lesson 10's check cells that skip in a drill on ``variant``: those whose
     ``drill.check("label", …)`` is not part of it (another variant's exercise, or a DPO-only check)."""
-    from rlhf_core.drill import Drill
-    from rlhf_core.drill_variants import get_variant
+    from rlhf_core.course.drill import Drill
+    from rlhf_core.course.variants import get_variant
 
     drill = Drill(variant=get_variant(variant))
     skipped = set()

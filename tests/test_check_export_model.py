@@ -43,7 +43,7 @@ def test_a_weight_left_out_and_a_wrong_return_type_are_explained():
 
 
 def test_the_stub_and_a_crash_are_reported_without_a_traceback():
-    from rlhf_core import exercises
+    from rlhf_core.course import exercises
 
     assert "not implemented yet" in _verdict(exercises.export_model)
     verdict = _verdict(lambda model, tokenizer: model.no_such_attribute)

@@ -14,9 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_core import checks, exercises
+from rlhf_core import checks
 from rlhf_core.checks import CheckFailed, check, check_dpo_loss, render, run_sanity_checks
 from rlhf_core.checks.framework import plain, shorten
+from rlhf_core.course import exercises
 
 SLOW = {"sft_step", "dpo_step"}   # each probe trains a tiny transformer: seconds per case
 

@@ -71,8 +71,8 @@ def test_apply_rope_mistakes(impl, fragments):
 
 
 def test_checks_are_not_fooled_inside_using_parts():
+    from rlhf_core.course.notebook import yours_or_reference
     from rlhf_core.model import using_parts
-    from rlhf_core.notebook import yours_or_reference
 
     zero = lambda x, w, eps=1e-6: x * 0
     with using_parts(rms_norm=zero):

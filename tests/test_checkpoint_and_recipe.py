@@ -116,7 +116,7 @@ def test_the_loss_curve_comparison_can_fail(shipped):
 
 @pytest.mark.slow
 def test_the_script_and_its_config_produce_the_shipped_checkpoint(shipped, tmp_path):
-    from rlhf_core.train_sft import main
+    from rlhf_core.course.sft_checkpoint import main
 
     out = tmp_path / "sft.pt"
     assert main(["--config", str(ROOT / "configs" / "sft.json"), "--out", str(out), "--quiet"]) == 0

@@ -1,5 +1,5 @@
 """Every check, for every exercise: passes on the reference, fails on each registered mistake with
-that mistake's own hint, and says 'not implemented' for the stub in rlhf_core.exercises. The one
+that mistake's own hint, and says 'not implemented' for the stub in rlhf_core.course.exercises. The one
 registry (rlhf_core.checks.EXERCISES) names each exercise's reference: the library's own function."""
 
 import importlib
@@ -7,8 +7,9 @@ import inspect
 
 import pytest
 
-from rlhf_core import checks, exercises
+from rlhf_core import checks
 from rlhf_core.checks import CheckFailed, check
+from rlhf_core.course import exercises
 
 SLOW = {"sft_step", "dpo_step"}   # each probe trains a tiny transformer: seconds per case
 
@@ -98,7 +99,7 @@ def test_the_model_parts_references_survive_using_parts():
 
 
 def test_the_notebook_helper_reads_the_registry(monkeypatch, capsys):
-    from rlhf_core import notebook
+    from rlhf_core.course import notebook
 
     def stand_in(*args, **kwargs):
         raise AssertionError("never called")
@@ -110,7 +111,7 @@ def test_the_notebook_helper_reads_the_registry(monkeypatch, capsys):
 
 @pytest.mark.parametrize("name", sorted(LIBRARY_MODULES))
 def test_yours_or_reference_falls_back_to_a_library_function_that_passes(name, capsys):
-    from rlhf_core.notebook import yours_or_reference
+    from rlhf_core.course.notebook import yours_or_reference
 
     chosen = yours_or_reference(name, getattr(exercises, name))     # the stub fails its check
     assert chosen is checks.EXERCISES[name].reference

@@ -21,7 +21,7 @@ from rlhf_core.diagnostics import (
     first_drift_step,
     first_explosion_step,
 )
-from rlhf_core.frontier import FrontierPoint, baseline_reward_at, betas_above_baseline, frontier_gap, pareto_frontier
+from rlhf_core.evaluation import FrontierPoint, baseline_reward_at, betas_above_baseline, frontier_gap, pareto_frontier
 from rlhf_core.metrics import MetricsHistory, as_history, first_step_where
 
 BETA = 0.1
@@ -379,7 +379,7 @@ def test_margin_explosion_advice_comes_in_the_order_the_study_measured():
 
 @pytest.fixture(scope="module")
 def study():
-    from rlhf_core.experiments import FIX_VARIANTS, PATHOLOGY, load_margin_study
+    from rlhf_core.course.studies import FIX_VARIANTS, PATHOLOGY, load_margin_study
 
     shipped = load_margin_study()
     runs = {name: MetricsHistory.from_dict(v["history"]) for name, v in shipped["variants"].items()}

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from rlhf_core import dpo_loss, implicit_reward
 from rlhf_core.checks import check_dpo_loss
-from rlhf_core.drill import Drill, drill_history, format_minutes, red_flags_in, start_drill
+from rlhf_core.course.drill import Drill, drill_history, format_minutes, red_flags_in, start_drill
 from rlhf_core.toy import toy_dpo_step
 
 
@@ -166,7 +166,7 @@ def test_the_history_plot_has_one_bar_stack_and_one_point_per_attempt(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from rlhf_core.drill import BLOCKS
+    from rlhf_core.course.drill import BLOCKS
     from rlhf_core.plots import plot_drill_history
 
     clock = FakeClock()

@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rlhf_core import drill as drill_module
 from rlhf_core import losses
 from rlhf_core.checks import check_dpo_loss, check_ipo_loss
-from rlhf_core.drill import VARIANT_ENV, Drill, choose_variant, drill_history, start_drill
-from rlhf_core.drill_variants import VARIANTS, get_variant, pick_variant, train_toy_with
-from rlhf_core.variant_sanity import margin_minimum, run_variant_sanity
+from rlhf_core.course import drill as drill_module
+from rlhf_core.course.drill import VARIANT_ENV, Drill, choose_variant, drill_history, start_drill
+from rlhf_core.course.variant_sanity import margin_minimum, run_variant_sanity
+from rlhf_core.course.variants import VARIANTS, get_variant, pick_variant, train_toy_with
 
 
 @pytest.fixture
@@ -164,7 +164,7 @@ def test_every_variants_sanity_plan_passes_its_reference_on_the_trained_toy(key)
 
 
 def test_the_margin_minimum_of_each_variant_is_where_its_reference_loss_is_smallest():
-    from rlhf_core.drill_variants import toy_loss_fn
+    from rlhf_core.course.variants import toy_loss_fn
 
     def at(loss, margin: float) -> float:
         return float(loss(torch.tensor([margin / 2]), torch.tensor([-margin / 2]), torch.zeros(1), torch.zeros(1)))

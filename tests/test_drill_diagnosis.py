@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlhf_core import drill_diagnosis as dd
-from rlhf_core.drill import Drill
+from rlhf_core.course import diagnosis_round as dd
+from rlhf_core.course.drill import Drill
 
 # The one pair of cases that no signature can tell apart from the other's side: the masked run trains exactly
 # like the healthy one (the prompt cancels in every difference), so it also shows the healthy signature; only
@@ -93,7 +93,7 @@ def test_every_case_can_be_drawn():
 def test_the_code_reproduces_every_runs_signature_on_this_machine():
     """Every case trained again here (the runs are chaotic at their large steps, so only what they claim is
     compared, never their numbers)."""
-    from rlhf_core.experiments import study_data
+    from rlhf_core.course.studies import study_data
 
     data = study_data()
     runs = {key: dd.make_run(key, data=data) for key in dd.CASES}

@@ -1,4 +1,4 @@
-"""The drill's interview variants (rlhf_core.drill_variants) and their checks (rlhf_core.checks.variant_losses):
+"""The drill's interview variants (rlhf_core.course.variants) and their checks (rlhf_core.checks.variant_losses):
 every check passes its reference and names each of its mistakes as itself; the stubs are reported as not
 implemented; the library's losses equal values worked out by hand; the loss at initialisation, the random
 draw, the toy training hook, the citations, the sanity plans and the red flags hold what they promise."""
@@ -15,7 +15,7 @@ from rlhf_core.checks import EXERCISES, SANITY_CHECKS, CheckFailed, check, varia
 from rlhf_core.checks.framework import outcomes_match, run_case
 from rlhf_core.checks.sanity_judge import judge_ranking_recovered, judge_reference_frozen
 from rlhf_core.checks.sanity_probe import probe_ranking, probe_reference
-from rlhf_core.drill_variants import (
+from rlhf_core.course.variants import (
     VARIANTS,
     Variant,
     find_red_flags,

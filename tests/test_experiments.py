@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from rlhf_core.checkpoint import same_machine
-from rlhf_core.diagnostics import EXPLOSION_THRESHOLD, diagnose, first_drift_step, first_explosion_step
-from rlhf_core.experiments import (
+from rlhf_core.course.studies import (
     DISPLACEMENT_SEEDS,
     DISPLACEMENT_VARIANTS,
     EXPLOSION_BY_STEP,
@@ -23,7 +22,8 @@ from rlhf_core.experiments import (
     run_variant,
     study_data,
 )
-from rlhf_core.frontier import betas_above_baseline
+from rlhf_core.diagnostics import EXPLOSION_THRESHOLD, diagnose, first_drift_step, first_explosion_step
+from rlhf_core.evaluation import betas_above_baseline
 from rlhf_core.metrics import MetricsHistory
 from rlhf_core.recipes import DEFAULT_DPO
 from rlhf_core.train import train_dpo
@@ -108,7 +108,7 @@ def test_dpo_is_above_preferred_ft_beyond_half_a_nat_for_two_or_more_betas():
 def test_the_shipped_pathology_run_is_what_the_code_produces(study):
     shipped = MetricsHistory.from_dict(study["variants"][PATHOLOGY_NAME]["history"])
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # as `python -m rlhf_core.experiments` made the study
+    torch.set_num_threads(2)  # as `python -m rlhf_core.course.studies` made the study
     try:
         rerun = run_variant({})
     finally:
@@ -210,7 +210,7 @@ def test_lesson_08s_run_is_what_the_code_produces_within_the_seed_spread(displac
     same numbers."""
     shipped = displacement["seeds"][0]
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # as `python -m rlhf_core.experiments` made the study
+    torch.set_num_threads(2)  # as `python -m rlhf_core.course.studies` made the study
     try:
         rerun = run_displacement_seed(0)
     finally:

@@ -17,7 +17,7 @@ from grader.compose import compose
 from grader.course import load_lessons
 from grader.plan import SecretSeeds
 from grader.spec import drill_variant_of
-from rlhf_core.drill_variants import VARIANTS
+from rlhf_core.course.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = "10_mock_interview"

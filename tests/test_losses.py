@@ -67,7 +67,7 @@ def test_gradient_weight_is_a_half_at_a_tie_and_near_one_only_for_a_wide_mis_ran
 
 
 def test_the_course_feeds_ipo_per_token_means_as_trl_does():
-    from rlhf_core.experiments import FIX_VARIANTS
+    from rlhf_core.course.studies import FIX_VARIANTS
 
     assert FIX_VARIANTS["IPO (length-normalised)"] == {"loss_type": "ipo", "average_logps": True}
     assert "per token" in losses.ipo_losses.__doc__ and "whole sequences" in losses.ipo_losses.__doc__

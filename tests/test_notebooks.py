@@ -141,7 +141,7 @@ def test_lesson_10_runs_as_a_solution_and_fails_only_at_its_own_check_cells_for_
     assert errors == {}, {i: f"{e['ename']}: {e['evalue'][:300]}" for i, e in errors.items()}
     text = "\n".join("".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
                      for c in solved.cells if c.cell_type == "code")
-    from rlhf_core.drill_variants import VARIANTS
+    from rlhf_core.course.variants import VARIANTS
 
     v = VARIANTS[variant]
     assert f"This attempt's paper: {v.title}" in text and f"✓ check_{v.exercise}" in text

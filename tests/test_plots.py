@@ -18,7 +18,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from rlhf_core import plots  # noqa: E402
 from rlhf_core.diagnostics import LOG2  # noqa: E402
-from rlhf_core.frontier import FrontierPoint, pareto_frontier  # noqa: E402
+from rlhf_core.evaluation import FrontierPoint, pareto_frontier  # noqa: E402
 from rlhf_core.metrics import MetricsHistory  # noqa: E402
 from rlhf_core.plots import (  # noqa: E402
     compare_runs,

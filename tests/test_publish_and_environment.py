@@ -13,7 +13,7 @@ from grader import publish as pub
 from grader.course import SOLUTIONS_DIR
 from grader.setup_cell import COURSE_REPO_URL, SOURCE_VARIABLE, render_setup_cell
 from nbtools import ROOT
-from rlhf_core import environment
+from rlhf_core.course import environment
 
 
 def test_readme_table_and_binder_requirements_are_current():
@@ -95,7 +95,7 @@ def test_setup_sets_the_lessons_torch_threads_and_says_why(monkeypatch, capsys, 
     times slower beside a competing process); the line printed names the choice."""
     import torch
 
-    from rlhf_core import notebook
+    from rlhf_core.course import notebook
 
     before = torch.get_num_threads()
     if env is None:

@@ -121,7 +121,7 @@ import copy, importlib, inspect, json, types, __main__
 import torch
 import rlhf_core, rlhf_core.losses as L
 from rlhf_core.checks import EXERCISES, CheckFailed, check_dpo_loss
-from rlhf_core.notebook import yours_or_reference
+from rlhf_core.course.notebook import yours_or_reference
 
 out = {"file": rlhf_core.__file__}
 args = (torch.tensor([-1.0, -2.0]), torch.tensor([-3.0, -1.0]), torch.tensor([-1.5, -2.5]), torch.tensor([-2.0, -2.0]))

@@ -2,7 +2,7 @@
 ``simpo_loss`` and ``orpo_odds_ratio_loss``.
 
 Each exercise is checked against the library's own loss (:mod:`rlhf_core.losses`) on seeded cases,
-and its common mistakes are named. The conventions the stubs state (``rlhf_core.drill_variants``):
+and its common mistakes are named. The conventions the stubs state (``rlhf_core.course.variants``):
 
 * ``ipo_loss`` — four ``(B,)`` log-prob tensors as for ``dpo_loss``; the course feeds it length-averaged
   log-probs (TRL's convention), the paper summed ones: the formula is the same. β only sets the target.

@@ -11,14 +11,14 @@ calls, in order::
 Re-running the start cell does not reset the clock (pass ``restart=True`` to start over).
 
 Variants: ``start_drill(variant=…)`` runs the drill on one paper of
-:data:`rlhf_core.drill_variants.VARIANTS` — ``"dpo"``, ``"ipo"``, ``"cdpo"``, ``"simpo"``, ``"orpo"`` — or
+:data:`rlhf_core.course.variants.VARIANTS` — ``"dpo"``, ``"ipo"``, ``"cdpo"``, ``"simpo"``, ``"orpo"`` — or
 on ``"random"``: a variant other than the previous attempt's (this kernel's, else the last one saved
 in the history), drawn from a seed that the start cell prints and the scorecard records. Left at
 ``None`` the variant is ``$RLHF_DRILL_VARIANT`` if set (how the tests and the grader fix it), else DPO
 on a first attempt and ``"random"`` once the history holds one. The drill then shows that paper's
 Read block, asks its questions, grades its rubric, scans for its red flags, skips the check cells of
 the other variants' exercises, trains the toy with the learner's loss and runs the variant's sanity
-plan (:mod:`rlhf_core.variant_sanity`).
+plan (:mod:`rlhf_core.course.variant_sanity`).
 
 The scorecard never raises: it reports what the learner's code actually does — the six sanity checks,
 the stronger checks with their hints, the time spent per block, the self-graded rubric — and the
@@ -45,15 +45,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import CheckFailed
-from .drill_variants import VARIANTS, Variant, find_red_flags, get_variant, pick_variant
+from ..checks import CheckFailed
+from .variants import VARIANTS, Variant, find_red_flags, get_variant, pick_variant
 
 __all__ = ["BLOCKS", "OPTIONAL_BLOCKS", "DIAGNOSIS_CURVES", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard", "start_drill", "red_flags_in",
            "format_minutes", "history_dir", "drill_history", "HISTORY_ENV", "VARIANT_ENV", "DPO_ONLY_CHECKS",
            "choose_variant"]
 
 BLOCKS: tuple[tuple[str, int], ...] = (("read", 15), ("explain", 5), ("implement", 30), ("sanity-check", 10))
-#: The optional fifth block: a run's curves, what went wrong and what to change first (:mod:`rlhf_core.drill_diagnosis`).
+#: The optional fifth block: a run's curves, what went wrong and what to change first (:mod:`rlhf_core.course.diagnosis_round`).
 OPTIONAL_BLOCKS: tuple[tuple[str, int], ...] = (("diagnose", 10),)
 #: The curves the diagnosis round shows, under TRL's names (and the course's unscaled margin).
 DIAGNOSIS_CURVES = ("loss", "rewards/accuracies", "rewards/margins", "logratio/margin", "logps/chosen", "logps/rejected")
@@ -184,8 +184,8 @@ class Drill:
 
     def _toy_with(self, loss: Callable) -> dict:
         """The toy task trained with ``loss`` (this non-DPO variant's signature) through the course's step."""
-        from .drill_variants import TOY_READOUT_BETA, toy_loss_fn
-        from .toy import run_toy_task
+        from ..toy import run_toy_task
+        from .variants import TOY_READOUT_BETA, toy_loss_fn
 
         return run_toy_task(beta=self.variant.params.get("beta", TOY_READOUT_BETA), loss_fn=toy_loss_fn(self.variant, loss))
 
@@ -193,8 +193,8 @@ class Drill:
         """Train the toy policy for this drill: DPO with your ``toy_dpo_step`` (the library's while yours does not
         pass its check); another variant with your loss (the library's while yours does not pass) through the
         course's step. Returns :func:`rlhf_core.toy.run_toy_task`'s dict."""
+        from ..toy import run_toy_task
         from .notebook import yours_or_reference
-        from .toy import run_toy_task
 
         if self.variant.key == "dpo":
             return run_toy_task(step_fn=yours_or_reference("toy_dpo_step", toy_step))
@@ -202,7 +202,7 @@ class Drill:
 
     def sanity_checks(self, loss: Callable | None, implicit_reward: Callable | None = None,
                       toy_result: dict | None = None, quiet: bool = False) -> list:
-        """The variant's sanity plan on your functions (:func:`rlhf_core.variant_sanity.run_variant_sanity`);
+        """The variant's sanity plan on your functions (:func:`rlhf_core.course.variant_sanity.run_variant_sanity`);
         never raises. For DPO the check cell of the six sanity checks does this with raising checks."""
         from .variant_sanity import run_variant_sanity
 
@@ -294,10 +294,10 @@ class Drill:
             (name, budget, spent[name]) for name, budget in OPTIONAL_BLOCKS if name in spent]
 
     def diagnosis_case(self, seed: int | None = None, plot: bool = True) -> str:
-        """The diagnosis round: draw one of the course's runs (:data:`rlhf_core.drill_diagnosis.CASES`, from
+        """The diagnosis round: draw one of the course's runs (:data:`rlhf_core.course.diagnosis_round.CASES`, from
         ``seed``, else this drill's seed, else a fresh one), plot its logged curves and print the options.
         Returns the case's key (what :meth:`judge_diagnosis` judges against)."""
-        from . import drill_diagnosis as dd
+        from . import diagnosis_round as dd
 
         if seed is None:
             seed = self.seed if self.seed is not None else random.SystemRandom().randrange(1_000_000)
@@ -305,7 +305,7 @@ class Drill:
         self._diagnosis_case, self.diagnosis = key, None
         history = dd.load_runs()[key]
         if plot:
-            from .plots import plot_training_curves
+            from ..plots import plot_training_curves
 
             plot_training_curves(history, DIAGNOSIS_CURVES, title=f"A DPO run on the course's task (round seed {seed}): "
                                                                   "what went wrong?")
@@ -320,7 +320,7 @@ class Drill:
     def judge_diagnosis(self, answer: str | None, first_fix: str = "") -> object:
         """Judge the diagnosis round's answer (prints the verdict and the model answer); never raises. Before
         :meth:`diagnosis_case` it says so."""
-        from .drill_diagnosis import judge_answer
+        from .diagnosis_round import judge_answer
 
         key = getattr(self, "_diagnosis_case", None)
         if key is None:
@@ -341,9 +341,9 @@ class Drill:
         Returns a :class:`Scorecard`: ``{"sanity": [...], "checks": {...}, "blocks": [...], "rubric": {...},
         "red_flags": [...]}``, which ``.save()`` adds to the local drill history.
         """
-        from . import checks as _checks
-        from .checks import run_sanity_checks
-        from .toy import run_toy_task
+        from .. import checks as _checks
+        from ..checks import run_sanity_checks
+        from ..toy import run_toy_task
 
         v = self.variant
         dpo = v.key == "dpo"
@@ -466,7 +466,7 @@ def start_drill(variant: str | Variant | None = None, seed: int | None = None, r
                 clock: Callable[[], float] = time.time, history: str | os.PathLike | None = None) -> Drill:
     """The drill of this kernel, started now if it has not been (``restart=True`` starts over).
 
-    ``variant``: a key of :data:`rlhf_core.drill_variants.VARIANTS`, ``"random"``, or None (see
+    ``variant``: a key of :data:`rlhf_core.course.variants.VARIANTS`, ``"random"``, or None (see
     :func:`choose_variant`); ``seed`` fixes a random draw; ``history`` is where earlier attempts are read.
     """
     global _CURRENT
@@ -601,7 +601,7 @@ def drill_history(path: str | os.PathLike | None = None, plot: bool = True, prin
             done = sorted({r.get("variant", "dpo") for r in records})
             print(f"\nvariants done: {', '.join(done)}")
     if plot and records:
-        from .plots import plot_drill_history
+        from ..plots import plot_drill_history
 
         plot_drill_history(records, BLOCKS)
     return records

@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import losses
-from .checks import EXERCISES, SANITY_CHECKS, check
-from .toy import run_toy_task
+from .. import losses
+from ..checks import EXERCISES, SANITY_CHECKS, check
+from ..toy import run_toy_task
 
 __all__ = ["Citation", "ReadBlock", "RedFlag", "SanityStep", "Variant", "VARIANTS", "pick_variant", "get_variant",
            "toy_loss_fn", "train_toy_with", "find_red_flags", "TOY_READOUT_BETA"]

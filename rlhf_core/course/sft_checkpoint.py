@@ -1,4 +1,4 @@
-"""Produce the shipped SFT checkpoint: ``python -m rlhf_core.train_sft --config configs/sft.json``.
+"""Produce the shipped SFT checkpoint: ``python -m rlhf_core.course.sft_checkpoint --config configs/sft.json``.
 
 Trains :func:`rlhf_core.train.train_sft` with the JSON config, measures the held-out loss and the
 grammatical fraction of temperature-1 samples, and writes ``rlhf_core/assets/sft.pt`` with the
@@ -13,11 +13,11 @@ import json
 import time
 from pathlib import Path
 
-from . import task
-from .checkpoint import SFT_CHECKPOINT, machine_fingerprint, save_checkpoint
-from .evaluation import sample_and_score
-from .toy import frozen_copy
-from .train import SFTConfig, train_sft
+from .. import task
+from ..checkpoint import SFT_CHECKPOINT, machine_fingerprint, save_checkpoint
+from ..evaluation import sample_and_score
+from ..toy import frozen_copy
+from ..train import SFTConfig, train_sft
 
 
 def main(argv: list[str] | None = None) -> int:

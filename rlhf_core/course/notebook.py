@@ -47,7 +47,7 @@ def yours_or_reference(name: str, candidate):
     """Your function if it passes its check, else the library's reference (and say which is used).
 
     The reference is the one the check compares with: ``rlhf_core.checks.EXERCISES[name].reference``."""
-    from .checks import EXERCISES, check
+    from ..checks import EXERCISES, check
 
     reference = EXERCISES[name].reference
     try:

@@ -59,8 +59,8 @@ def environment_report() -> list[tuple[bool, str]]:
         ok = _release(version) >= _release(minimum)
         hint = "" if ok else f"; too old, run  pip install -U '{name}>={minimum}'"
         lines.append((ok, f"[{'OK' if ok else 'FAIL'}]{'  ' if ok else ''} {name} {version} (needs ≥ {minimum}){hint}"))
-    from . import __file__ as location
-    from . import __version__
+    from .. import __file__ as location
+    from .. import __version__
 
     lines.append((True, f"[OK]   rlhf_core {__version__} ({os.path.dirname(os.path.dirname(location))})"))
     return lines
@@ -73,7 +73,7 @@ def check_environment(out=print) -> bool:
         out(line)
     import torch
 
-    from .model import pick_device
+    from ..model import pick_device
 
     device = pick_device()
     detail = {"cuda": lambda: torch.cuda.get_device_name(0), "mps": lambda: "Apple GPU"}.get(device.type, lambda: "no GPU needed: every lesson runs on a CPU")()

@@ -1,7 +1,7 @@
 """The sanity checks of a drill variant: the six where they apply, what replaces the others.
 
 The drill's six sanity checks (:mod:`rlhf_core.checks.sanity`) are written for DPO. Each
-:class:`~rlhf_core.drill_variants.Variant` says in its ``sanity`` plan which of them apply to its loss
+:class:`~rlhf_core.course.variants.Variant` says in its ``sanity`` plan which of them apply to its loss
 and what replaces the others; :func:`run_variant_sanity` runs that plan on a learner's loss, in this
 process, and returns one :class:`~rlhf_core.checks.SanityResult` per step (``applies=False`` for a step
 that does not apply: SimPO and ORPO have no reference to freeze). It never raises.
@@ -24,7 +24,7 @@ that does not apply: SimPO and ORPO have no reference to freeze). It never raise
    ORPO                  the log-odds stays finite and accurate as the average log-prob nears 0
 =  ====================  ==========================================================================
 
-The adapter is :func:`rlhf_core.drill_variants.toy_loss_fn` with the learner's function: it gives any
+The adapter is :func:`rlhf_core.course.variants.toy_loss_fn` with the learner's function: it gives any
 variant's loss ``dpo_loss``'s signature, so the standard checks and the toy task run unchanged.
 """
 
@@ -35,10 +35,10 @@ from collections.abc import Callable
 
 import torch
 
-from .checks import CheckFailed, SanityResult, run_sanity_checks
-from .checks.sanity_judge import judge_ranking_recovered, judge_reference_frozen
-from .checks.sanity_probe import probe_ranking, probe_reference
-from .drill_variants import Variant, get_variant, toy_loss_fn
+from ..checks import CheckFailed, SanityResult, run_sanity_checks
+from ..checks.sanity_judge import judge_ranking_recovered, judge_reference_frozen
+from ..checks.sanity_probe import probe_ranking, probe_reference
+from .variants import Variant, get_variant, toy_loss_fn
 
 __all__ = ["run_variant_sanity", "margin_minimum"]
 

@@ -18,7 +18,7 @@ key                        what was done
                            recomputed each step under ``no_grad``
 =========================  =======================================================================
 
-The runs are shipped in ``rlhf_core/assets/diagnosis_runs.json`` (``python -m rlhf_core.drill_diagnosis``
+The runs are shipped in ``rlhf_core/assets/diagnosis_runs.json`` (``python -m rlhf_core.course.diagnosis_round``
 writes it, about a minute on 2 cores). The runs are chaotic at their large steps, so nothing checks their
 numbers across machines: :func:`signature_problems` states what each must show (its *signature*), and a test
 re-runs every case and checks it on the machine at hand. The learner's answer is a letter (the options are
@@ -38,10 +38,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..paths import DIAGNOSIS_RUNS_PATH
+
 __all__ = ["Case", "CASES", "LETTERS", "DIAGNOSIS_RUNS_PATH", "STEPS", "make_run", "make_all_runs", "load_runs",
            "signature_problems", "pick_case", "options_text", "judge_answer", "Judgement"]
 
-DIAGNOSIS_RUNS_PATH = Path(__file__).resolve().parent / "assets" / "diagnosis_runs.json"
 STEPS = 60          # steps per run: every signature shows by then
 LOG2 = math.log(2.0)
 
@@ -126,7 +127,7 @@ def options_text() -> str:
 @contextlib.contextmanager
 def _injected(bug: str | None) -> Iterator[None]:
     """Inject a case's bug into :mod:`rlhf_core.train` for the length of one run."""
-    from . import train
+    from .. import train
 
     if bug is None:
         yield
@@ -167,13 +168,13 @@ def _injected(bug: str | None) -> Iterator[None]:
 def make_run(key: str, steps: int = STEPS, progress: bool = False, data: tuple | None = None):
     """Train case ``key`` from the shipped SFT model on lesson 09's pairs; returns its MetricsHistory
     (training metrics every step, held-out pair metrics at the start and the end; no sampling).
-    ``data`` is :func:`rlhf_core.experiments.study_data`'s tuple, built once for several runs (its policy is
+    ``data`` is :func:`rlhf_core.course.studies.study_data`'s tuple, built once for several runs (its policy is
     copied, never trained)."""
     import copy
 
-    from .experiments import study_data
-    from .recipes import DEFAULT_DPO
-    from .train import train_dpo
+    from ..recipes import DEFAULT_DPO
+    from ..train import train_dpo
+    from .studies import study_data
 
     case = CASES[key]
     config = dataclasses.replace(DEFAULT_DPO, steps=steps, eval_every=steps, **case.changes)
@@ -186,8 +187,8 @@ def make_run(key: str, steps: int = STEPS, progress: bool = False, data: tuple |
 
 def make_all_runs(progress: bool = True) -> dict:
     """Every case, trained; the JSON-able data of :data:`DIAGNOSIS_RUNS_PATH`."""
-    from .checkpoint import machine_fingerprint
-    from .experiments import study_data
+    from ..checkpoint import machine_fingerprint
+    from .studies import study_data
 
     data, runs = study_data(), {}
     for key in CASES:
@@ -203,7 +204,7 @@ def load_runs(path: Path = DIAGNOSIS_RUNS_PATH) -> dict:
 
 def load_runs_from(data: dict) -> dict:
     """``{key: MetricsHistory}`` from the JSON-able data of :func:`make_all_runs`."""
-    from .metrics import MetricsHistory
+    from ..metrics import MetricsHistory
 
     return {key: MetricsHistory.from_dict(entry["history"]) for key, entry in data["runs"].items()}
 
@@ -219,7 +220,7 @@ def _series(history, name: str) -> list[float]:
 def signature_problems(key: str, history, healthy=None) -> list[str]:
     """What run ``key`` fails to show of its signature (empty: it shows all of it). ``healthy`` (the healthy
     run's history, from the same machine) is needed for ``prompt_in_mask``, whose signature is relative."""
-    from .diagnostics import diagnose, first_explosion_step
+    from ..diagnostics import diagnose, first_explosion_step
 
     problems: list[str] = []
     loss, margin = _series(history, "loss"), _series(history, "logratio/margin")

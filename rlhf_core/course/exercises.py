@@ -3,11 +3,11 @@
 Every function has the signature and the contract of its reference in the library and raises
 ``NotImplementedError``. Fill one in, then run its check::
 
-    from rlhf_core import exercises
+    from rlhf_core.course import exercises
     from rlhf_core.checks import check_dpo_loss
     check_dpo_loss(exercises.dpo_loss)
 
-or all of them at once: ``python -m rlhf_core.exercises``. The notebooks hold the same stubs in
+or all of them at once: ``python -m rlhf_core.course.exercises``. The notebooks hold the same stubs in
 their exercise cells.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .checks import EXERCISES
+from ..checks import EXERCISES
 
 # ---- 01 the RLHF objective ------------------------------------------------------------------
 
@@ -153,12 +153,12 @@ def diagnose_run(history) -> str:
 
 
 # ---- 10 the drill's interview variants -----------------------------------------------------------
-# Their stubs are kept once, with each variant (rlhf_core.drill_variants: VARIANTS[key].stub); here they are
+# Their stubs are kept once, with each variant (rlhf_core.course.variants: VARIANTS[key].stub); here they are
 # defined from there, so that this module has every exercise of the registry.
 
 
 def _variant_stubs() -> dict:
-    from .drill_variants import VARIANTS
+    from .variants import VARIANTS
 
     return {v.exercise: v.stub_function() for v in VARIANTS.values() if v.exercise not in globals()}
 
@@ -185,7 +185,7 @@ EXERCISE_NAMES = tuple(EXERCISES)
 
 def main() -> int:
     """Run every check on this module's functions and print one line each."""
-    from . import checks
+    from .. import checks
 
     failures = 0
     for name in EXERCISE_NAMES:

@@ -12,12 +12,12 @@
    chosen responses (``rpo_alpha`` 1, Pang et al. 2024): per pair, how the chosen and rejected
    log-probs moved; on held-out samples, reward, KL, grammar and length before and after.
 
-``python -m rlhf_core.experiments`` (about 3 minutes on 2 cores) writes the first two to
-``rlhf_core/assets/`` as JSON; ``python -m rlhf_core.experiments --only displacement`` (six 200-step
+``python -m rlhf_core.course.studies`` (about 3 minutes on 2 cores) writes the first two to
+``rlhf_core/assets/`` as JSON; ``python -m rlhf_core.course.studies --only displacement`` (six 200-step
 runs: a few minutes more) writes the third. Each file carries the fingerprint of the machine that ran
 it (:func:`rlhf_core.checkpoint.machine_fingerprint`); lessons 08 and 09 load them (and can recompute
 them with a switch). The explosion rule is :func:`rlhf_core.diagnostics.first_explosion_step` and the
-frontier comparison :func:`rlhf_core.frontier.betas_above_baseline`: this module runs the studies, it
+frontier comparison :func:`rlhf_core.evaluation.betas_above_baseline`: this module runs the studies, it
 does not judge them.
 
 A test re-runs the pathology: on the machine whose fingerprint the study carries it must repeat the
@@ -37,14 +37,14 @@ from pathlib import Path
 
 import torch
 
-from . import task
-from .checkpoint import load_sft_model, machine_fingerprint
-from .diagnostics import EXPLOSION_THRESHOLD, first_explosion_step
-from .frontier import FrontierPoint, betas_above_baseline
-from .metrics import MetricsHistory
-from .paths import ASSETS_DIR, FRONTIER_PATH, MARGIN_STUDY_PATH
-from .recipes import DEFAULT_DPO, reward_pairs
-from .train import DPOConfig, make_reference, reference_logps, train_dpo, train_preferred_ft
+from .. import task
+from ..checkpoint import load_sft_model, machine_fingerprint
+from ..diagnostics import EXPLOSION_THRESHOLD, first_explosion_step
+from ..evaluation import FrontierPoint, betas_above_baseline
+from ..metrics import MetricsHistory
+from ..paths import ASSETS_DIR, FRONTIER_PATH, MARGIN_STUDY_PATH
+from ..recipes import DEFAULT_DPO, reward_pairs
+from ..train import DPOConfig, make_reference, reference_logps, train_dpo, train_preferred_ft
 
 __all__ = [
     "PATHOLOGY", "FIX_VARIANTS", "FRONTIER_BETAS", "PREFERRED_FT_LRS", "MARGIN_STUDY_PATH", "FRONTIER_PATH",
@@ -186,7 +186,7 @@ def sample_summary(policy, reference, tokenizer) -> dict[str, float]:
     of ``policy``'s samples on the held-out prompts (4 per prompt, seed 3: lesson 08's before/after cell)."""
     from statistics import fmean
 
-    from .evaluation import sample_and_score
+    from ..evaluation import sample_and_score
 
     rep = sample_and_score(policy, reference, tokenizer, list(task.HELDOUT_PROMPTS), n_per_prompt=_SAMPLES_PER_PROMPT,
                            seed=_SAMPLE_SEED)
