@@ -7,7 +7,7 @@ an exercise cell could pass by calling ``rlhf_core.losses.dpo_loss`` — by attr
 once per grading run and lesson (:func:`withheld_library`) by rewriting the library's source:
 
 * every **withheld function** — the reference of each exercise the lesson grades (``EXERCISES[name]
-  .reference``) and the library functions listed in :data:`ALSO_WITHHELD`, which hand out the same
+  .reference``) and the library functions its record names in ``same_answer``, which hand out the same
   answer under another name — keeps its signature, and its body becomes a dispatch to the learner's
   own function of the exercise's name (:mod:`grader.withheld_runtime`). Library code that needs it
   (``train_dpo`` calling ``train.dpo_step``, the model calling ``model.rms_norm``) runs on the
@@ -51,37 +51,11 @@ from pathlib import Path
 from .spec import GradeCell
 from .withheld_runtime import ERROR_NAME, Withholding
 
-__all__ = ["ALSO_WITHHELD", "GUARDS", "RAISE", "withheld_exercises", "withheld_library", "withheld_in_process",
+__all__ = ["GUARDS", "withheld_exercises", "withheld_library", "withheld_in_process",
            "reached_withheld", "withheld_verdict", "borrowed_verdict", "library_root"]
 
 RUNTIME_MODULE = "_withheld"          # rlhf_core/_withheld.py in the copy
 RUNTIME_NAME = "_rlhf_withheld"       # the name a rewritten module knows it by
-RAISE = None                          # an entry of ALSO_WITHHELD with nothing of the learner's to stand in
-
-#: Library functions that hand out an exercise's answer under another name, withheld with it. Each maps
-#: to what stands in for it: :data:`RAISE` (nothing: calling it raises), or an expression over its own
-#: parameters that calls the exercise functions, which then dispatch to the learner's own (used only when
-#: every exercise it names is withheld too; otherwise it raises).
-ALSO_WITHHELD: dict[str, dict[str, str | None]] = {
-    "dpo_loss": {
-        "rlhf_core.losses.dpo_losses": RAISE,                 # the loss before its .mean()
-        "rlhf_core.losses.conservative_dpo_losses": RAISE,    # label_smoothing=0 is DPO
-        "rlhf_core.losses.conservative_dpo_loss": RAISE,
-        # the margin h: lesson 02's gradient-weight cell needs it; through the learner's implicit_reward
-        "rlhf_core.losses.dpo_logits": "implicit_reward(logp_pol_chosen, logp_ref_chosen, beta)"
-                                       " - implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)",
-    },
-    "implicit_reward": {
-        "rlhf_core.objective.reward_from_policy": RAISE,      # implicit_reward with log_z = 0
-    },
-    "get_logps": {
-        "rlhf_core.logps.get_logps_loop": "get_logps(logits, input_ids, response_mask, average).double()",  # the oracle
-        "rlhf_core.logps.get_token_logps": RAISE,            # the shifted token log-probs, before the mask
-    },
-    "sft_step": {
-        "rlhf_core.train.sft_loss": RAISE,                    # the step's whole loss
-    },
-}
 
 #: Statements put first in a library function of the copy: ``(module, function) -> source``.
 GUARDS: dict[tuple[str, str], str] = {
@@ -157,7 +131,7 @@ def _plan(withheld: dict[str, str]) -> dict[str, _ModulePlan]:
         plan.stubs[name] = _Stub(exercise, candidate)
         cases_module = getattr(EXERCISES[exercise].cases, "__module__", "") or ""
         plans.setdefault(cases_module, _ModulePlan()).trimmed.add(exercise)
-        for qualname, via in ALSO_WITHHELD.get(exercise, {}).items():
+        for qualname, via in EXERCISES[exercise].same_answer.items():
             plan, name = at(qualname)
             if via is not None and not (_names_in(via) & set(EXERCISES)) <= set(withheld):
                 via = None   # it would reach a reference that stays: nothing stands in

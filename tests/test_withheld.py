@@ -25,7 +25,7 @@ import pytest
 from grader.course import load_lessons
 from grader.judge import judge_cell
 from grader.spec import GradeCell, Probe
-from grader.withheld import ALSO_WITHHELD, GUARDS, withheld_exercises, withheld_library
+from grader.withheld import GUARDS, withheld_exercises, withheld_library
 
 LESSONS = load_lessons()
 
@@ -60,7 +60,7 @@ def _withheld_functions(lesson: str):
     for exercise in withheld_exercises(LESSONS[lesson].spec):
         reference = inspect.unwrap(EXERCISES[exercise].reference)
         yield reference.__module__, reference
-        for qualname in ALSO_WITHHELD.get(exercise, {}):
+        for qualname in EXERCISES[exercise].same_answer:
             module, _, name = qualname.rpartition(".")
             yield module, getattr(importlib.import_module(module), name)
         for mistake in EXERCISES[exercise].mistakes:
@@ -99,8 +99,10 @@ def test_a_lesson_without_exercises_needs_no_copy(tmp_path):
 def test_the_guarded_functions_and_the_also_withheld_ones_exist():
     for (module, function), _ in GUARDS.items():
         assert callable(getattr(importlib.import_module(module), function))
-    for others in ALSO_WITHHELD.values():
-        for qualname in others:
+    from rlhf_core.checks import EXERCISES
+
+    for exercise in EXERCISES.values():
+        for qualname in exercise.same_answer:
             module, _, name = qualname.rpartition(".")
             assert inspect.isfunction(getattr(importlib.import_module(module), name)), qualname
 

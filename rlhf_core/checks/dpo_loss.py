@@ -95,6 +95,14 @@ def _dpo_mean_first(*logps, beta=0.1):
 
 register(Exercise(
     name="dpo_loss",
+    same_answer={
+        "rlhf_core.losses.dpo_losses": None,                 # the loss before its .mean()
+        "rlhf_core.losses.conservative_dpo_losses": None,    # label_smoothing=0 is DPO
+        "rlhf_core.losses.conservative_dpo_loss": None,
+        # the margin h: lesson 02's gradient-weight cell needs it; through the learner's implicit_reward
+        "rlhf_core.losses.dpo_logits": "implicit_reward(logp_pol_chosen, logp_ref_chosen, beta)"
+                                       " - implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)",
+    },
     lesson=2,
     cases=_dpo_cases,
     reference=losses.dpo_loss,
@@ -165,6 +173,7 @@ def _reward_beta_fixed(logp_pol, logp_ref, beta=0.1):
 
 register(Exercise(
     name="implicit_reward",
+    same_answer={"rlhf_core.objective.reward_from_policy": None},   # implicit_reward with log_z = 0
     lesson=2,
     cases=_reward_cases,
     reference=losses.implicit_reward,

@@ -165,6 +165,11 @@ class Exercise:
     # what a difference in ``key`` means, read from the whole case (key, got values, wanted values), if no mistake matches
     explain: Callable[[str, dict, dict], str | None] | None = None
     lesson: int = 0  # the lesson that teaches it: the registry is in lesson order
+    #: Other library functions that compute this exercise's answer under another name, withheld with its
+    #: reference while the exercise is graded (``grader.withheld``): qualified name → what stands in for it,
+    #: ``None`` (calling it raises) or an expression over its own parameters that calls exercise functions
+    #: (which then dispatch to the learner's own; used only when every exercise it names is withheld too).
+    same_answer: dict[str, str | None] = field(default_factory=dict)
 
 
 #: The one registry: exercise name → :class:`Exercise`, in lesson order (filled by the lesson modules).

@@ -123,6 +123,10 @@ def _logps_shape_hint(expected: tuple, got: tuple) -> str | None:
 
 register(Exercise(
     name="get_logps",
+    same_answer={
+        "rlhf_core.logps.get_logps_loop": "get_logps(logits, input_ids, response_mask, average).double()",  # the oracle
+        "rlhf_core.logps.get_token_logps": None,            # the shifted token log-probs, before the mask
+    },
     lesson=4,
     cases=_logps_cases,
     reference=logps.get_logps,

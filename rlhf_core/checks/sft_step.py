@@ -62,6 +62,7 @@ def _sft_generic(model, batch, optimizer, *, shift=True, mask_shift=True, mask="
 
 register(Exercise(
     name="sft_step",
+    same_answer={"rlhf_core.train.sft_loss": None},   # the step's whole loss
     lesson=6,
     cases=_sft_cases,
     reference=sft_step,
