@@ -1,4 +1,4 @@
-"""The shipped SFT checkpoint and the default DPO run: the figures the README quotes.
+"""The shipped SFT checkpoint and the default DPO run: the figures docs/measurements.md quotes.
 
 The slow tests here train for real (about 1.5 min for SFT, 30 s for DPO on 2 cores).
 
@@ -60,7 +60,7 @@ def assert_retrain_matches(metrics, shipped_metrics):
     within the spread measured across seeds and machines."""
     assert metrics["eval_loss"] == pytest.approx(shipped_metrics["eval_loss"], abs=EVAL_LOSS_TOL)
     assert metrics["grammatical_t1"] >= shipped_metrics["grammatical_t1"] - GRAMMATICAL_TOL
-    assert metrics["grammatical_t1"] >= 0.90  # the README's bar
+    assert metrics["grammatical_t1"] >= 0.90  # a floor under the shipped 98.3 % (docs/measurements.md)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_the_shipped_weights_reach_the_stated_loss(shipped):
     with torch.no_grad():
         loss = sft_loss(model, collate_sft(heldout, tokenizer)).item()
     assert loss == pytest.approx(meta["metrics"]["eval_loss"], abs=1e-4)
-    assert loss < 2.1  # the README's figure: held-out loss 2.02 nats per response token
+    assert loss < 2.1  # docs/measurements.md's figure: held-out loss 2.022 nats per response token
 
 
 @pytest.mark.slow

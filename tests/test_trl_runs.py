@@ -4,7 +4,7 @@ For each seed both train the shipped SFT model on the same reward-ranked pairs (
 own batch order) and the course's ground-truth reward and sequence KL score the result on the same
 held-out samples. Bit-exact agreement is neither expected nor asserted: the two differ in batch order,
 in the warm-up's first learning rate and in float summation order. What is asserted is the claim of
-lesson 11 and of the README: the mean difference is within the spread measured across the seeds, and
+lesson 11 and of docs/measurements.md: the mean difference is within the spread measured across the seeds, and
 that spread is small next to what training changes, so that the comparison could tell a TRL run that
 learned nothing (or learned the wrong way) from one that matches.
 """
