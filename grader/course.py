@@ -1,9 +1,16 @@
 """The course's facts, in one module every other grader module imports (and that imports none of them).
 
-* where things are: :data:`ROOT`, :data:`SOLUTIONS_DIR` (the source notebooks), :data:`NOTEBOOKS_DIR`
+* where things are: :data:`ROOT`, :data:`SOLUTIONS_DIR` (the lesson sources), :data:`NOTEBOOKS_DIR`
   (the released ones), :data:`LESSONS_JSON`;
-* what nbgrader calls it: :data:`COURSE_ID`, and :data:`ASSIGNMENT` (all lessons form one assignment);
-* the lessons: :class:`Lesson` and :func:`load_lessons`, read from ``solutions/``;
+* what nbgrader calls it: :data:`COURSE_ID`, and :data:`ASSIGNMENT` (all lessons form one assignment); its
+  markers of an answer and of hidden tests (:data:`SOLUTION_BEGIN`, :data:`HIDDEN_BEGIN`, …);
+* the lessons as text: each lesson's source is ``solutions/NN_name.py``, a jupytext percent script
+  (:func:`lesson_sources`). :func:`read_lesson_text` is the one reader of that text and :func:`lesson_text`
+  its inverse; ``python -m grader release`` builds from it the nbgrader source notebook
+  ``solutions/NN_name.ipynb`` (:func:`lesson_paths`), committed and never edited by hand;
+* the lessons as graded: :class:`Lesson` and :func:`load_lessons`, read from those built notebooks — what
+  nbgrader, nbval, JupyterLab and the grader all read, and what ``release --check`` proves equal to the
+  text — so that grading needs no jupytext and reads exactly the notebook nbgrader released from;
 * ``grader/lessons.json``, the lessons as shipped with the package (no ``solutions/`` needed): each
   lesson's check cells, for the in-notebook self-check, and its typical run time, so that the
   autograder can start the longest lessons first. ``python -m grader release`` writes the check
@@ -13,7 +20,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +30,10 @@ import nbformat
 
 from .spec import GradeCell, Probe, grading_spec
 
-__all__ = ["ROOT", "SOLUTIONS_DIR", "NOTEBOOKS_DIR", "LESSONS_JSON", "ASSIGNMENT", "COURSE_ID", "Lesson",
-           "lesson_paths", "load_lessons", "lessons_json_text", "read_lessons_json", "typical_seconds"]
+__all__ = ["ROOT", "SOLUTIONS_DIR", "NOTEBOOKS_DIR", "LESSONS_JSON", "ASSIGNMENT", "COURSE_ID", "LESSON_TEXT_FORMAT", "Lesson",
+           "SOLUTION_BEGIN", "SOLUTION_END", "HIDDEN_BEGIN",
+           "HIDDEN_END", "cell_id", "lesson_sources", "read_lesson_text", "read_lesson_source", "lesson_text", "lesson_paths", "load_lessons", "lessons_json_text",
+           "read_lessons_json", "typical_seconds"]
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS_DIR = ROOT / "solutions"
@@ -30,6 +41,9 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 LESSONS_JSON = Path(__file__).with_name("lessons.json")
 ASSIGNMENT = "dpo"
 COURSE_ID = "dpo-paper-to-code"
+#: nbgrader's markers: an exercise cell's answer, and a check cell's hidden tests (removed on release).
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 @dataclass
@@ -61,12 +75,116 @@ class Lesson:
         return Lesson(self.name, self.source, cells_for_variant(self.spec, variant))
 
 
+def lesson_sources(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
+    """The lesson sources, ``NN_name.py`` (jupytext percent text), in lesson order."""
+    return sorted(Path(solutions).glob("[0-9][0-9]_*.py"))
+
+
 def lesson_paths(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
-    """The source notebooks, ``NN_name.ipynb``, in lesson order."""
+    """The nbgrader source notebooks built from the lesson sources, ``NN_name.ipynb``, in lesson order."""
     return sorted(Path(solutions).glob("[0-9][0-9]_*.ipynb"))
 
 
+# ---- the lessons as text -------------------------------------------------------------------------------------------
+#
+# A lesson source is a jupytext percent script: ``# %% [markdown]`` starts a prose cell (its lines commented out),
+# ``# %%`` a code cell, and the rest of the header line is the cell's metadata as ``key=<JSON>``:
+#
+#     # %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false}
+#     # %% nbgrader={"grade": true, "grade_id": "check_dpo_loss", "locked": true, "points": 3, ...}
+#     # %% id="demo-01"
+#
+# A cell's id is its grade_id (made id-safe, :func:`cell_id`); a cell without nbgrader metadata (a demo cell) names
+# its id in the header (``id="demo-01"``), which keeps it stable when cells are added around it — the grader knows
+# a lesson's demo cells in a submission by that id. The notebook's own metadata (kernelspec, language_info) is the
+# YAML block at the top. No jupytext version is written, so the text does not change with the jupytext release.
+
+#: jupytext's format for the lesson sources: percent cells, and only the kernel's metadata in the header.
+LESSON_TEXT_FORMAT = {"extension": ".py", "format_name": "percent", "notebook_metadata_filter": "kernelspec,language_info,-jupytext"}
+_ID_KEY = "id"
+_CELL_MARKER = re.compile(r"^# %%(?:$|[ \t])")
+
+
+def cell_id(grade_id: str) -> str:
+    """The cell id of a cell with this nbgrader ``grade_id`` (nbformat allows letters, digits, ``-`` and ``_``)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", grade_id)[:64]
+
+
+def _grade_id(cell) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return (meta.get("grade_id") or None) if isinstance(meta, dict) else None
+
+
+def lesson_text(nb) -> str:
+    """The lesson source (jupytext percent text) of the nbgrader source notebook ``nb``; :func:`read_lesson_text`
+    gives ``nb`` back, cell for cell (type, source, metadata, id) and with its kernel metadata."""
+    import jupytext
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        grade_id = _grade_id(cell)
+        if cell.get("id") and (grade_id is None or cell_id(grade_id) != cell["id"]):
+            cell.metadata = {_ID_KEY: cell["id"], **cell.metadata}
+        cell.pop("outputs", None)
+    return jupytext.writes(nb, fmt=LESSON_TEXT_FORMAT)
+
+
+def read_lesson_text(text: str, name: str = "lesson") -> tuple[object, list[str]]:
+    """The nbgrader source notebook a lesson source gives, and the problems of its text as sentences (empty when
+    it is fine): a cell with neither nbgrader metadata nor an ``id`` in its header, a solution or hidden-test
+    block in a cell whose header does not make it an exercise or a check, a repeated cell id. ``name`` (the file's
+    name) starts each sentence. A cell without an id gets ``cell-<n>`` so that the notebook is still whole."""
+    import jupytext
+
+    nb = jupytext.reads(text, fmt=LESSON_TEXT_FORMAT)
+    nb.metadata.pop("jupytext", None)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    markers = [n for n, line in enumerate(text.splitlines(), 1) if _CELL_MARKER.match(line)]
+    lines = markers if len(markers) == len(nb.cells) else [None] * len(nb.cells)
+    problems, seen = [], set()
+    for i, (cell, line) in enumerate(zip(nb.cells, lines)):
+        where = f"{name} cell {i}" + (f" (line {line})" if line else "")
+        meta = cell.metadata.get("nbgrader") or {}
+        explicit = cell.metadata.pop(_ID_KEY, None)
+        unread = cell.metadata.pop("incorrectly_encoded_metadata", None) or cell.metadata.pop("title", None)
+        if unread:      # jupytext keeps a header it cannot parse as text (or a title) instead of failing
+            problems.append(f"{where}: jupytext cannot read the metadata of its header `# %% {unread[:80]}…`: write it as "
+                            'key=<JSON> pairs (`nbgrader={"grade": true, …}`, JSON\'s true/false, double quotes)')
+        grade_id = _grade_id(cell)
+        cell["id"] = str(explicit) if explicit else cell_id(grade_id) if grade_id else f"cell-{i}"
+        if not explicit and not grade_id:
+            problems.append(f"{where}: its header `# %%` has neither nbgrader metadata nor an id; a demo cell names its "
+                            'id (`# %% id="demo-…"`), and an exercise, check, setup or prose cell needs its '
+                            '`nbgrader={"grade_id": …}` (see grader/authoring.py for each kind\'s metadata)')
+        if cell.cell_type == "code":
+            if SOLUTION_BEGIN in cell.source and not meta.get("solution"):
+                problems.append(f"{where}: holds {SOLUTION_BEGIN!r} but its header does not make it an exercise "
+                                '(`nbgrader={…, "solution": true}`), so release would hand the answer to the students')
+            if HIDDEN_BEGIN in cell.source and not meta.get("grade"):
+                problems.append(f"{where}: holds {HIDDEN_BEGIN!r} but its header does not make it a check cell "
+                                '(`nbgrader={…, "grade": true, "points": …}`), so release would hand the hidden tests to the students')
+        if cell["id"] in seen:
+            problems.append(f"{where}: cell id {cell['id']!r} is used twice (ids must be unique; a grade_id gives its cell's id)")
+        seen.add(cell["id"])
+    if not problems:
+        try:
+            nbformat.validate(nb)
+        except nbformat.ValidationError as exc:
+            problems.append(f"{name}: does not give a valid notebook ({str(exc).splitlines()[0][:200]})")
+    return nb, problems
+
+
+def read_lesson_source(path: Path):
+    """The nbgrader source notebook that the lesson source ``path`` (``NN_name.py``) gives; ValueError, with every
+    problem of its text, where it has any (see :func:`read_lesson_text`)."""
+    nb, problems = read_lesson_text(Path(path).read_text(encoding="utf-8"), Path(path).name)
+    if problems:
+        raise ValueError("\n".join(problems))
+    return nb
+
+
 def load_lessons(solutions: Path = SOLUTIONS_DIR) -> dict[str, Lesson]:
+    """Every lesson of ``solutions`` (as graded: from its built nbgrader source notebook, :func:`lesson_paths`)."""
     lessons = {}
     for path in lesson_paths(solutions):
         nb = nbformat.read(path, as_version=4)

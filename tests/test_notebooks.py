@@ -1,4 +1,5 @@
-"""The lessons: one source (solutions/), released through nbgrader (notebooks/), executed here.
+"""The lessons: one source (the texts solutions/NN_*.py, built into solutions/NN_*.ipynb), released through nbgrader
+(notebooks/), executed here. (The texts themselves: tests/test_lesson_sources.py.)
 
 Each notebook is executed once per `make test`. A *solution* notebook runs top to bottom in a fresh
 kernel: no cell may raise (what `pytest --nbval-lax solutions/` checks, which still works by hand),
@@ -46,8 +47,8 @@ def test_notebooks_are_a_fresh_release_of_solutions(capsys):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
-def test_source_notebook_passes_the_release_lint(path):
-    assert lint_source(path) == []
+def test_lesson_source_passes_the_release_lint(path):
+    assert lint_source(path.with_suffix(".py")) == []      # the text, and the notebook it gives
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=ids(SOLUTIONS))
