@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grader.autograde import autograde  # noqa: E402
+from grader.result import NotebookResult  # noqa: E402
 from grader.results import read_results  # noqa: E402
 from grader.sandbox import Limits, detect  # noqa: E402
 
@@ -84,12 +85,12 @@ def grade(submissions: Path, out: Path, options: dict) -> tuple[float, list[dict
         return seconds, list(csv.DictReader(f)), read_results(out)
 
 
-def breakdown(results: list[dict]) -> dict[str, dict[str, float]]:
+def breakdown(results: list[NotebookResult]) -> dict[str, dict[str, float]]:
     """Median seconds per stage of a notebook's grading, per lesson."""
     by_lesson: dict[str, dict[str, list[float]]] = {}
     for r in results:
-        for stage, seconds in (r.get("timing") or {}).items():
-            by_lesson.setdefault(r["notebook"], {}).setdefault(stage, []).append(seconds)
+        for stage, seconds in (r.timing or {}).items():
+            by_lesson.setdefault(r.notebook, {}).setdefault(stage, []).append(seconds)
     return {lesson: {stage: statistics.median(v) for stage, v in stages.items()} for lesson, stages in sorted(by_lesson.items())}
 
 

@@ -1,9 +1,19 @@
-"""grader — release, self-check and autograde the course notebooks (``python -m grader …``).
+"""grader — release, self-check and autograde the course notebooks (``python -m grader …``, :mod:`grader.__main__`).
 
-:mod:`grader.course` holds the course's facts (paths, lessons, ``lessons.json``) and imports no other
-grader module; the commands build on it: :mod:`~grader.release`, :mod:`~grader.publish`,
-:mod:`~grader.selfcheck` and :mod:`~grader.autograde` (planning, grading and results in
-:mod:`~grader.plan`, :mod:`~grader.grading` and :mod:`~grader.results`; on Dask workers through
-:mod:`~grader.cluster`), then what an instructor reads of a class: :mod:`~grader.report` and
-:mod:`~grader.similarity`.
+* The course's facts: :mod:`~grader.course` (paths, the lessons read from their texts ``solutions/NN_name.py``,
+  ``lessons.json``) with :mod:`~grader.spec` (what each check cell probes); the other modules build on them.
+* Authoring: :mod:`~grader.release` (the source and student notebooks built from the lesson texts),
+  :mod:`~grader.setup_cell`, :mod:`~grader.publish`.
+* Grading one notebook: :mod:`~grader.compose` (the notebook that runs: the learner's answers, the lesson's cells,
+  a preamble and probe cells from :mod:`~grader.kernel_side`, whose program inside the kernel is
+  :mod:`~grader.kernel_probe`), :mod:`~grader.execute` in the sandbox of :mod:`~grader.sandbox` (cold, or forked
+  from a kernel server: :mod:`~grader.warm`, :mod:`~grader.kernel_server`), the lesson's references withheld
+  (:mod:`~grader.withheld`, planned in :mod:`~grader.withheld_plan`, written by :mod:`~grader.withheld_rewrite`,
+  standing in through :mod:`~grader.withheld_runtime`), then :mod:`~grader.judge`, outside the kernel, and
+  :mod:`~grader.grading`, which puts it together into a :class:`~grader.result.NotebookResult`
+  (:mod:`~grader.result`: the typed result and its statuses).
+* A class: :mod:`~grader.autograde` (:mod:`~grader.plan` what to grade, :mod:`~grader.results` the files written,
+  :mod:`~grader.gradebook` nbgrader's gradebook; on Dask workers through :mod:`~grader.cluster`), then what an
+  instructor reads: :mod:`~grader.feedback`, :mod:`~grader.report` and :mod:`~grader.similarity`.
+* The learner's: :mod:`~grader.selfcheck` (``python -m grader check``, and the in-notebook verdict table).
 """

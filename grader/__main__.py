@@ -1,17 +1,23 @@
 """``python -m grader <command>``: the course's grading tool.
 
-    release [--check]        write notebooks/ from solutions/ through nbgrader (or check it is current)
-    setup-cells [--check]    rewrite the shared setup cell of every solution notebook from its template
+    release [--check]        build solutions/*.ipynb and notebooks/ from the lesson texts solutions/NN_name.py
+                             (or check that both are current)
+    setup-cells [--check]    rewrite the shared setup cell of every lesson text from its template
     publish [--check]        write the README's lesson table (Colab/Binder links, run times), binder/requirements.txt
                              and the run times in grader/lessons.json
-    check NOTEBOOK...        self-check: run your notebooks in a fresh kernel, print each check's verdict
-    autograde SUBMISSIONS --out OUT [--jobs N | --dask ADDRESS] [--timeout S] [--memory MB] [--figures] [--cold] [--force]
-                             grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv,
-                             OUT/report.html (here, or on a Dask cluster: --dask tcp://host:8786 or local:N)
+    check NOTEBOOK... [--timeout S] [--variant V]
+                             self-check: run your notebooks in a fresh kernel, print each check's verdict
+    autograde SUBMISSIONS --out OUT [--jobs N | --dask ADDRESS] [--timeout S] [--notebook-timeout S] [--memory MB]
+              [--figures] [--cold] [--no-sandbox] [--force]
+                             grade SUBMISSIONS/<student>/<NN_name>.ipynb in a sandbox; OUT/grades.csv, feedback/,
+                             the gradebook and OUT/report.html (here, or on a Dask cluster: --dask tcp://host:8786
+                             or local:N)
     report OUT [--submissions DIR]
                              the class report of an autograde run: OUT/report.html and OUT/mistakes.csv
     similarity SUBMISSIONS [--lesson NN] [--out DIR] [--threshold X]
                              near-identical exercise cells between students, and pasted library source
+    variants STUDENT...|SUBMISSIONS --out OUT
+                             each student's drill variant of lesson 10 (what autograde grades them on)
 """
 
 from __future__ import annotations
@@ -20,20 +26,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import release as release_mod
 from .course import NOTEBOOKS_DIR, SOLUTIONS_DIR
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return _COMMANDS[args.command](args)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    rel = sub.add_parser("release", help="write notebooks/ from solutions/ (student versions)")
-    rel.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
+    rel = sub.add_parser("release", help="build solutions/*.ipynb and notebooks/ from the lesson texts")
+    rel.add_argument("--check", action="store_true", help="only check that both are up to date")
     rel.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR)
     rel.add_argument("--out", type=Path, default=NOTEBOOKS_DIR)
 
-    setup = sub.add_parser("setup-cells", help="refresh the setup cell of every solution notebook")
+    setup = sub.add_parser("setup-cells", help="refresh the setup cell of every lesson text")
     setup.add_argument("--check", action="store_true", help="only check that every setup cell is current")
     setup.add_argument("--solutions", type=Path, default=SOLUTIONS_DIR)
 
@@ -46,21 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--timeout", type=float, default=300.0, help="seconds per cell (default 300)")
     chk.add_argument("--variant", default=None, help="lesson 10's drill variant (default $RLHF_DRILL_VARIANT, else dpo)")
 
-    auto = sub.add_parser("autograde", help="grade a folder of submissions in a sandbox")
-    auto.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
-    auto.add_argument("--out", type=Path, required=True, help="where grades.csv, feedback/ and the gradebook go")
-    auto.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
-    auto.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
-    auto.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
-    auto.add_argument("--memory", type=int, default=1536, help="memory cap per kernel in MB (default 1536)")
-    auto.add_argument("--force", action="store_true", help="grade again what is already graded")
-    auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
-    auto.add_argument("--cold", action="store_true",
-                      help="start every kernel from scratch instead of forking it from a kernel server (same isolation, slower)")
-    auto.add_argument("--figures", action="store_true",
-                      help="draw the notebooks' matplotlib figures into the feedback pages (slower; default: one line each)")
-    auto.add_argument("--dask", metavar="ADDRESS", default=None,
-                      help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N local workers")
+    _autograde_arguments(sub.add_parser("autograde", help="grade a folder of submissions in a sandbox"))
 
     rep = sub.add_parser("report", help="the class report of an autograde run: OUT/report.html and OUT/mistakes.csv")
     rep.add_argument("out", type=Path, help="the OUT folder of an autograde run")
@@ -76,58 +72,97 @@ def main(argv: list[str] | None = None) -> int:
     var = sub.add_parser("variants", help="each student's drill variant of lesson 10 (what autograde grades them on)")
     var.add_argument("students", nargs="+", help="student names, or a SUBMISSIONS folder (its sub-folders are the students)")
     var.add_argument("--out", type=Path, required=True, help="the OUT folder autograde will use (it holds the course secret)")
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.command == "variants":
-        from .course import load_lessons
-        from .plan import SecretSeeds
 
-        names: list[str] = []
-        for given in args.students:
-            folder = Path(given)
-            names += sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [given]
-        seeds, lessons = SecretSeeds(args.out), [lesson for lesson in load_lessons().values() if lesson.variants]
-        print("student,notebook,variant")
-        for name in names:
-            for lesson in lessons:
-                print(f"{name},{lesson.name},{seeds.variant_for(name, lesson)}")
-        print("# each student sets VARIANT = \"<variant>\" in the lesson's start cell; autograde grades that variant",
-              file=sys.stderr)
-        return 0
-    if args.command == "check":
-        from .selfcheck import check_notebooks
+def _autograde_arguments(auto: argparse.ArgumentParser) -> None:
+    auto.add_argument("submissions", type=Path, help="SUBMISSIONS/<student>/<NN_name>.ipynb")
+    auto.add_argument("--out", type=Path, required=True, help="where grades.csv, feedback/ and the gradebook go")
+    auto.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default 1)")
+    auto.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    auto.add_argument("--notebook-timeout", type=float, default=300.0, help="seconds per notebook (default 300)")
+    auto.add_argument("--memory", type=int, default=1536, help="memory cap per kernel in MB (default 1536)")
+    auto.add_argument("--force", action="store_true", help="grade again what is already graded")
+    auto.add_argument("--no-sandbox", action="store_true", help="run kernels without isolation (said in the CSV)")
+    auto.add_argument("--cold", action="store_true",
+                      help="start every kernel from scratch instead of forking it from a kernel server (same isolation, slower)")
+    auto.add_argument("--figures", action="store_true",
+                      help="draw the notebooks' matplotlib figures into the feedback pages (slower; default: one line each)")
+    auto.add_argument("--dask", metavar="ADDRESS", default=None,
+                      help="grade on a Dask cluster: a scheduler address (tcp://host:8786) or local:N for N local workers")
 
-        return check_notebooks(args.notebooks, timeout=args.timeout, variant=args.variant)
-    if args.command == "autograde":
-        from .autograde import autograde
-        from .sandbox import Limits
 
-        limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
-                        draw_figures=args.figures)
-        return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
-                         sandbox=not args.no_sandbox, dask=args.dask, warm=not args.cold)
-    if args.command == "report":
-        from .report import class_report
+def _release(args) -> int:
+    from .release import release
 
-        return class_report(args.out, submissions=args.submissions)
-    if args.command == "similarity":
-        from .similarity import DEFAULT_THRESHOLD, similarity
+    return release(args.solutions, args.out, check=args.check)
 
-        threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-        result = similarity(args.submissions, args.out, lesson=args.lesson, threshold=threshold)
-        return result if isinstance(result, int) else 0
-    if args.command == "publish":
-        from .publish import publish
 
-        stale = publish(check=args.check)
-        if stale:
-            print(("stale (run `python -m grader publish`): " if args.check else "wrote: ") + ", ".join(stale))
-        return 1 if stale and args.check else 0
-    if args.command == "release":
-        return release_mod.release(args.solutions, args.out, check=args.check)
-    if args.command == "setup-cells":
-        return release_mod.refresh_setup_cells(args.solutions, check=args.check)
-    return 2
+def _setup_cells(args) -> int:
+    from .release import refresh_setup_cells
+
+    return refresh_setup_cells(args.solutions, check=args.check)
+
+
+def _publish(args) -> int:
+    from .publish import publish
+
+    stale = publish(check=args.check)
+    if stale:
+        print(("stale (run `python -m grader publish`): " if args.check else "wrote: ") + ", ".join(stale))
+    return 1 if stale and args.check else 0
+
+
+def _check(args) -> int:
+    from .selfcheck import check_notebooks
+
+    return check_notebooks(args.notebooks, timeout=args.timeout, variant=args.variant)
+
+
+def _autograde(args) -> int:
+    from .autograde import autograde
+    from .sandbox import Limits
+
+    limits = Limits(cell_timeout=args.timeout, notebook_timeout=args.notebook_timeout, memory_mb=args.memory,
+                    draw_figures=args.figures)
+    return autograde(args.submissions, args.out, jobs=args.jobs, limits=limits, force=args.force,
+                     sandbox=not args.no_sandbox, dask=args.dask, warm=not args.cold)
+
+
+def _report(args) -> int:
+    from .report import class_report
+
+    return class_report(args.out, submissions=args.submissions)
+
+
+def _similarity(args) -> int:
+    from .similarity import DEFAULT_THRESHOLD, similarity
+
+    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
+    result = similarity(args.submissions, args.out, lesson=args.lesson, threshold=threshold)
+    return result if isinstance(result, int) else 0
+
+
+def _variants(args) -> int:
+    from .course import load_lessons
+    from .plan import SecretSeeds
+
+    names: list[str] = []
+    for given in args.students:
+        folder = Path(given)
+        names += sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else [given]
+    seeds, lessons = SecretSeeds(args.out), [lesson for lesson in load_lessons().values() if lesson.variants]
+    print("student,notebook,variant")
+    for name in names:
+        for lesson in lessons:
+            print(f"{name},{lesson.name},{seeds.variant_for(name, lesson)}")
+    print("# each student sets VARIANT = \"<variant>\" in the lesson's start cell; autograde grades that variant",
+          file=sys.stderr)
+    return 0
+
+
+_COMMANDS = {"release": _release, "setup-cells": _setup_cells, "publish": _publish, "check": _check,
+             "autograde": _autograde, "report": _report, "similarity": _similarity, "variants": _variants}
 
 
 if __name__ == "__main__":

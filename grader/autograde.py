@@ -68,37 +68,8 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     log(f"{len(plan.items)} notebooks from {plan.students} students; {len(plan.todo)} to grade"
         + (f", {done} already graded (use --force to grade again)" if done else ""))
 
-    preparing, prepared = None, []
-    if gradebook and plan.todo:
-        # The gradebook's creation is slow and independent of the grades: overlap it with the first notebooks.
-        from .gradebook import prepare_gradebook
-
-        def prepare():
-            try:
-                prepare_gradebook(out, lessons)
-                prepared.append(True)
-            except Exception:   # update_gradebook below prepares it again and reports the reason
-                pass
-
-        preparing = threading.Thread(target=prepare, daemon=True)
-        preparing.start()
-
-    csv_lock, unwritten = threading.Lock(), []
-
-    def record(outcome: Outcome) -> None:
-        """Write one outcome into OUT (this process is OUT's only writer) and log its row."""
-        item, result = outcome.item, outcome.result
-        try:
-            if outcome.notebook_text is not None:
-                write_outputs(out, result, outcome.notebook_text, outcome.page)
-            row = write_result(item.result_path, result, outcome.isolation)
-            with csv_lock:
-                write_csv(out)
-        except OSError as exc:
-            unwritten.append(item)
-            log(f"error: the result of {item.student}/{item.notebook} could not be written ({exc})")
-            return
-        log(f"  {item.student:<20} {item.notebook:<36} {row['score']:>5}/{row['max_score']:<5} {row['status']:<12} {short_form(row['message'], LOG_MESSAGE_LIMIT)}")
+    book = _Gradebook(out, lessons) if gradebook and plan.todo else None
+    recorder = _Recorder(out, log)
 
     def seeds_of(item: Item) -> dict | None:
         return plan.seeds.for_lesson(item.student, lessons[item.lesson]) if item.lesson in lessons else None
@@ -106,45 +77,108 @@ def autograde(submissions: Path, out: Path, *, jobs: int = 1, limits: Limits | N
     if dask is not None:
         from .cluster import grade_on_cluster
 
-        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, record, log=log, warm=warm) if plan.todo else 0
+        code = grade_on_cluster(dask, plan.todo, lessons, sandbox, limits, seeds_of, recorder, log=log, warm=warm) if plan.todo else 0
         if code:
             return code
     else:
-        scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
-        servers = WarmKernels(iso, limits, scratch, log=log, libraries=lambda: lesson_libraries(
-            lessons, {item.lesson for item in plan.todo}, scratch)) if warm and iso.sandboxed else None
-        todo = plan.todo
-
-        def work(item: Item) -> None:
-            record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch, warm=servers))
-
-        try:
-            if jobs <= 1:
-                for item in todo:
-                    work(item)
-            else:
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    for future in [pool.submit(work, item) for item in todo]:
-                        future.result()
-        finally:
-            if servers is not None:
-                servers.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+        _grade_here(plan.todo, lessons, iso, limits, seeds_of, recorder, jobs=jobs, warm=warm, log=log)
     write_csv(out)
-    if preparing is not None:
-        preparing.join()
     if gradebook:
-        from .gradebook import update_gradebook
-
-        try:
-            update_gradebook(out, lessons, prepared=bool(prepared))
-        except Exception as exc:
-            log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {short_form(str(exc), 200)}); grades.csv is complete")
+        _update_gradebook(out, lessons, book, log)
     log(f"wrote {out / 'grades.csv'}")
     if report:
+        _report(out, submissions, lessons, log)
+    return 1 if recorder.unwritten else 0
+
+
+class _Recorder:
+    """Writes each outcome into OUT as it arrives (this process is OUT's only writer) and logs its row;
+    ``unwritten`` holds the items whose result could not be written."""
+
+    def __init__(self, out: Path, log):
+        self.out, self.log = out, log
+        self.unwritten: list[Item] = []
+        self._csv_lock = threading.Lock()
+
+    def __call__(self, outcome: Outcome) -> None:
+        item, result = outcome.item, outcome.result
         try:
-            class_report(out, submissions=submissions, lessons=lessons, log=log)
-        except Exception as exc:   # the report is a reading of the results: its failure loses no grade
-            log(f"warning: the class report was not written ({type(exc).__name__}: {short_form(str(exc), 200)}); "
-                f"grades.csv is complete, and `python -m grader report {out}` tries again")
-    return 1 if unwritten else 0
+            if outcome.notebook_text is not None:
+                write_outputs(self.out, result, outcome.notebook_text, outcome.page)
+            row = write_result(item.result_path, result)
+            with self._csv_lock:
+                write_csv(self.out)
+        except OSError as exc:
+            self.unwritten.append(item)
+            self.log(f"error: the result of {item.student}/{item.notebook} could not be written ({exc})")
+            return
+        self.log(f"  {item.student:<20} {item.notebook:<36} {row['score']:>5}/{row['max_score']:<5} {row['status']:<12} "
+                 f"{short_form(row['message'], LOG_MESSAGE_LIMIT)}")
+
+
+def _grade_here(todo: list[Item], lessons: dict, iso, limits: Limits, seeds_of, record, *, jobs: int, warm: bool,
+                log) -> None:
+    """Grade ``todo`` on this machine, ``jobs`` notebooks at once, each in its own sandboxed kernel (forked from
+    the job's kernel server when ``warm`` and the sandbox is complete), and ``record`` each outcome."""
+    scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
+    servers = WarmKernels(iso, limits, scratch, log=log, libraries=lambda: lesson_libraries(
+        lessons, {item.lesson for item in todo}, scratch)) if warm and iso.sandboxed else None
+
+    def work(item: Item) -> None:
+        record(grade_outcome(item, lessons, iso, limits, seeds_of(item), scratch, warm=servers))
+
+    try:
+        if jobs <= 1:
+            for item in todo:
+                work(item)
+        else:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for future in [pool.submit(work, item) for item in todo]:
+                    future.result()
+    finally:
+        if servers is not None:
+            servers.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _Gradebook:
+    """The gradebook's creation, started at once in a background thread: it is slow and independent of the
+    grades, so it overlaps the first notebooks."""
+
+    def __init__(self, out: Path, lessons: dict):
+        from .gradebook import prepare_gradebook
+
+        self.prepared = False
+
+        def prepare() -> None:
+            try:
+                prepare_gradebook(out, lessons)
+                self.prepared = True
+            except Exception:   # update_gradebook prepares it again and reports the reason
+                pass
+
+        self._thread = threading.Thread(target=prepare, daemon=True)
+        self._thread.start()
+
+    def wait(self) -> bool:
+        """Whether the gradebook was prepared, once its thread is done."""
+        self._thread.join()
+        return self.prepared
+
+
+def _update_gradebook(out: Path, lessons: dict, book: _Gradebook | None, log) -> None:
+    from .gradebook import update_gradebook
+
+    prepared = book.wait() if book is not None else False
+    try:
+        update_gradebook(out, lessons, prepared=prepared)
+    except Exception as exc:
+        log(f"warning: the nbgrader gradebook was not updated ({type(exc).__name__}: {short_form(str(exc), 200)}); grades.csv is complete")
+
+
+def _report(out: Path, submissions: Path, lessons: dict, log) -> None:
+    try:
+        class_report(out, submissions=submissions, lessons=lessons, log=log)
+    except Exception as exc:   # the report is a reading of the results: its failure loses no grade
+        log(f"warning: the class report was not written ({type(exc).__name__}: {short_form(str(exc), 200)}); "
+            f"grades.csv is complete, and `python -m grader report {out}` tries again")

@@ -147,7 +147,7 @@ def grade_on_cluster(address: str, todo: list[Item], lessons: dict, sandbox: boo
             try:
                 outcome = future.result()
             except Exception as exc:   # the task never returned: its workers died (KilledWorker), or cannot import the course
-                outcome = Outcome(item, grader_error(item, lessons, exc), None, None, "unknown: the worker was lost")
+                outcome = Outcome(item, grader_error(item, lessons, exc, isolation="unknown: the worker was lost"), None, None)
             record(outcome)
             future.release()
     finally:

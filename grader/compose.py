@@ -21,9 +21,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from rlhf_core.course.drill import VARIANT_ENV
-
-from .authoring import SOLUTION_BEGIN, SOLUTION_END
+from .course import SOLUTION_BEGIN, SOLUTION_END
 from .kernel_side import preamble_source, probe_source
 from .spec import GradeCell
 
@@ -72,8 +70,7 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
             added_after.setdefault(previous, []).append(cell)
 
     out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source_nb.metadata))
-    preamble = new_code_cell(preamble_source(figures) + (f"\nimport os as _os\n_os.environ[{VARIANT_ENV!r}] = {variant!r}\ndel _os"
-                                                   if variant else ""))
+    preamble = new_code_cell(preamble_source(figures, variant))
     preamble.metadata["tags"] = ["grader"]
     preamble.id = PREAMBLE_ID
     out.cells.append(preamble)

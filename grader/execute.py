@@ -1,7 +1,7 @@
 """Run a composed notebook in one (sandboxed) kernel: deadlines, output caps, and the probe records.
 
 :func:`run_notebook` never raises for anything the submission does. It returns a :class:`RunResult`:
-the status (``graded``, ``timeout``, ``memory``, ``kernel died``), a one-line reason and the records
+the status (:class:`~grader.result.Status`: graded, timeout, memory or kernel died), a one-line reason and the records
 that probe cells published (read as the messages arrived, before any output cap); the notebook is
 executed in place, its outputs capped.
 """
@@ -21,6 +21,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .kernel_side import RECORD_MIME
+from .result import Status
 from .sandbox import Isolation, KernelSandbox, Limits
 from .warm import KernelServer, ServerUnavailable
 from .wording import short_form
@@ -32,7 +33,7 @@ MAX_RECORD_BYTES = 4_000_000
 
 @dataclass
 class RunResult:
-    status: str = "graded"
+    status: Status = Status.GRADED
     reason: str = ""
     records: dict[int, list[str]] = field(default_factory=dict)   # cell index -> raw record texts
     seconds: float = 0.0
@@ -138,7 +139,7 @@ def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path |
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    result.status, result.reason = "timeout", f"the notebook ran past its {limits.notebook_timeout:.0f} s limit before cell {index}"
+                    result.status, result.reason = Status.TIMEOUT, f"the notebook ran past its {limits.notebook_timeout:.0f} s limit before cell {index}"
                     break
                 client.timeout = max(1, int(min(limits.cell_timeout, remaining)))
                 began, kind = time.monotonic(), kinds.get(index, "lesson cells")
@@ -148,28 +149,22 @@ def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path |
                 except CellTimeoutError:
                     which = "notebook" if remaining < limits.cell_timeout else "cell"
                     limit = limits.notebook_timeout if which == "notebook" else limits.cell_timeout
-                    result.status, result.reason = "timeout", f"cell {index} ran past the {which}'s {limit:.0f} s limit"
+                    result.status, result.reason = Status.TIMEOUT, f"cell {index} ran past the {which}'s {limit:.0f} s limit"
                     break
                 except DeadKernelError:
-                    if sandbox.hit_memory_cap():
-                        result.status, result.reason = "memory", f"cell {index} went over the {limits.memory_mb} MB memory cap"
-                    else:
-                        result.status, result.reason = "kernel died", f"the kernel died in cell {index} (os._exit, a crash or a kill)"
+                    result.status, result.reason = _died(sandbox, limits, index)
                     break
                 if not run_sync(km.is_alive)():
-                    memory = sandbox.hit_memory_cap()
-                    result.status = "memory" if memory else "kernel died"
-                    result.reason = (f"cell {index} went over the {limits.memory_mb} MB memory cap" if memory
-                                     else f"the kernel died in cell {index} (os._exit, a crash or a kill)")
+                    result.status, result.reason = _died(sandbox, limits, index)
                     break
     except (RuntimeError, TimeoutError) as exc:   # the kernel never started
-        result.status, result.reason = "kernel died", f"the kernel did not start: {short_form((str(exc).splitlines() or [''])[0], 200)}"
+        result.status, result.reason = Status.KERNEL_DIED, f"the kernel did not start: {short_form((str(exc).splitlines() or [''])[0], 200)}"
     except DeadKernelError:
-        result.status, result.reason = "kernel died", "the kernel died"
+        result.status, result.reason = Status.KERNEL_DIED, "the kernel died"
     finally:
         stopping = time.monotonic()
-        if result.status == "kernel died" and sandbox.hit_memory_cap():
-            result.status, result.reason = "memory", f"the kernel went over the {limits.memory_mb} MB memory cap"
+        if result.status == Status.KERNEL_DIED and sandbox.hit_memory_cap():
+            result.status, result.reason = Status.MEMORY, f"the kernel went over the {limits.memory_mb} MB memory cap"
         try:
             if km.has_kernel:
                 run_sync(km.shutdown_kernel)(now=True)
@@ -180,6 +175,13 @@ def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path |
         result.timing["shutdown"] = time.monotonic() - stopping
     _cap_images(nb, limits.max_output_bytes)
     return result
+
+
+def _died(sandbox: KernelSandbox, limits: Limits, index: int) -> tuple[Status, str]:
+    """Why the kernel stopped in cell ``index``: its memory cap, else it died."""
+    if sandbox.hit_memory_cap():
+        return Status.MEMORY, f"cell {index} went over the {limits.memory_mb} MB memory cap"
+    return Status.KERNEL_DIED, f"the kernel died in cell {index} (os._exit, a crash or a kill)"
 
 
 def _cap_images(nb, cap: int) -> None:

@@ -36,6 +36,7 @@ import mistune
 import nbformat
 
 from .compose import source_text
+from .result import NotebookResult
 
 __all__ = ["feedback_html"]
 
@@ -143,16 +144,16 @@ def _safe_notebook(nb) -> nbformat.NotebookNode:
                                                            "language_info": {"name": "python"}})
 
 
-def _header(result: dict) -> str:
+def _header(result: NotebookResult) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr><td><code>{esc(str(c['grade_id']))}</code></td>"
-        f"<td class=\"{'pass' if c['passed'] else 'fail'}\">{'✓' if c['passed'] else '✗'}</td>"
-        f"<td>{c['score']:g}/{c['max_score']:g}</td><td>{esc(str(c['message']))}</td></tr>"
-        for c in result["cells"])
-    return (f"<div class=\"dpo-feedback\"><h1>Feedback: {esc(result['notebook'])} ({esc(result['student'])})</h1>"
-            f"<p><strong>Score: {result['score']:g} / {result['max_score']:g}</strong> — status: {esc(result['status'])} — "
-            f"{esc(result['message'])}</p>"
+        f"<tr><td><code>{esc(c.grade_id)}</code></td>"
+        f"<td class=\"{'pass' if c.passed else 'fail'}\">{'✓' if c.passed else '✗'}</td>"
+        f"<td>{c.score:g}/{c.max_score:g}</td><td>{esc(c.message)}</td></tr>"
+        for c in result.cells)
+    return (f"<div class=\"dpo-feedback\"><h1>Feedback: {esc(result.notebook)} ({esc(result.student)})</h1>"
+            f"<p><strong>Score: {result.score:g} / {result.max_score:g}</strong> — status: {esc(str(result.status))} — "
+            f"{esc(result.message)}</p>"
             f"<table class=\"verdicts\"><tr><th>check</th><th></th><th>points</th><th>verdict</th></tr>{rows}</table>"
             f"<p class=\"note\">Below is the notebook as the grader ran it: the check cells ran on the grading seeds "
             f"and hidden inputs, so their outputs (and any that depend on them) differ from what you saw in your own "
@@ -187,10 +188,10 @@ def _plain_cells(nb) -> str:
     return "".join(parts)
 
 
-def feedback_html(result: dict, nb) -> str:
-    """The page for ``result`` (the grader's result dict) and its graded notebook ``nb``."""
+def feedback_html(result: NotebookResult, nb) -> str:
+    """The page for ``result`` and its graded notebook ``nb``."""
     safe = _safe_notebook(nb)
-    title = html.escape(f"Feedback: {result['notebook']} ({result['student']})")
+    title = html.escape(f"Feedback: {result.notebook} ({result.student})")
     header = _header(result)
     try:
         body, _ = _exporter().from_notebook_node(safe)

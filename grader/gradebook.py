@@ -63,7 +63,7 @@ def update_gradebook(out: Path, lessons: dict, prepared: bool = False) -> Path:
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}", course_id=COURSE_ID) as gb:
         warnings.simplefilter("ignore")   # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
         for result in results:
-            student, notebook = result.get("student"), result.get("notebook")
+            student, notebook = result.student, result.notebook
             if notebook not in lessons:
                 continue
             gb.update_or_create_student(student)
@@ -71,7 +71,7 @@ def update_gradebook(out: Path, lessons: dict, prepared: bool = False) -> Path:
                 gb.find_submission(ASSIGNMENT, student)
             except MissingEntry:
                 gb.add_submission(ASSIGNMENT, student)
-            scores = {c["grade_id"]: c["score"] for c in result.get("cells", [])}
+            scores = {c.grade_id: c.score for c in result.cells}
             for cell in lessons[notebook].spec:
                 grade = gb.find_grade(cell.grade_id, notebook, ASSIGNMENT, student)
                 grade.auto_score = float(scores.get(cell.grade_id, 0.0))

@@ -1,9 +1,9 @@
-"""Grading one notebook: the submission read, composed, run, judged — a result dict.
+"""Grading one notebook: the submission read, composed, run, judged — a :class:`~grader.result.NotebookResult`.
 
-Every notebook ends with a status and a one-line reason: ``graded``, ``timeout``, ``memory``,
-``kernel died``, ``invalid notebook``, ``missing notebook``, ``unexpected notebook``, or ``grader
-error`` when the grader's own code failed on it (the exception, in one line, is the reason). A
-notebook that stops early keeps the points of the checks that ran before it stopped.
+Every notebook ends with a :class:`~grader.result.Status` and a one-line reason: graded, timeout, memory,
+kernel died, invalid notebook, missing notebook, unexpected notebook, or grader error when the grader's own
+code failed on it (the exception, in one line, is the reason). A notebook that stops early keeps the points
+of the checks that ran before it stopped.
 """
 
 from __future__ import annotations
@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_output
 
 from .compose import PREAMBLE_ID, compose
-from .course import Lesson
+from .course import HIDDEN_BEGIN, Lesson
 from .execute import run_notebook
-from .judge import CellVerdict, judge_cell
+from .judge import judge_cell
 from .plan import Item
+from .result import CellVerdict, NotebookResult, Status
 from .sandbox import Isolation, Limits
 from .warm import WarmKernels
 from .withheld import withheld_library
@@ -82,8 +83,8 @@ def parse_submission(raw: bytes | None, problem: str | None = None):
 
 
 def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, cell_seeds: dict | None,
-              scratch: Path, variant: str | None = None, warm: WarmKernels | None = None):
-    """Run and judge one submission notebook: ``(result dict, graded notebook)``. Nothing the submission
+              scratch: Path, variant: str | None = None, warm: WarmKernels | None = None) -> tuple[NotebookResult, object]:
+    """Run and judge one submission notebook: ``(result, graded notebook)``. Nothing the submission
     does makes this raise; an exception here is the grader's own failure.
 
     ``cell_seeds`` are the secret seeds of its hidden tests (:meth:`grader.plan.SecretSeeds.for_lesson`;
@@ -110,13 +111,11 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
         verdicts.append(judge_cell(cell, run.records.get(index), cell_seeds[cell.grade_id], ran=ran))
     _replace_probe_outputs(graded_nb, probe_index, verdicts, lesson)
     timing = {"compose": composed - began, **run.timing, "judge": time.monotonic() - judging}
-    result = {"student": student, "notebook": lesson.name, "score": sum(v.score for v in verdicts),
-              "max_score": lesson.max_score, "status": run.status, "message": summary_message(verdicts, run.status, run.reason),
-              "cells": [v.as_dict() for v in verdicts], "seconds": round(run.seconds, 2),
-              "timing": {k: round(v, 3) for k, v in timing.items()}, "kernel": "warm" if run.warm else "cold"}
-    if variant:
-        result["variant"] = variant
-        result["message"] = f"drill variant {variant}: {result['message']}"
+    message = summary_message(verdicts, run.status, run.reason)
+    result = NotebookResult(student, lesson.name, sum(v.score for v in verdicts), lesson.max_score, run.status,
+                            f"drill variant {variant}: {message}" if variant else message, verdicts,
+                            seconds=round(run.seconds, 2), timing={k: round(v, 3) for k, v in timing.items()},
+                            kernel="warm" if run.warm else "cold", variant=variant)
     return result, graded_nb
 
 
@@ -132,11 +131,11 @@ def _cell_kinds(nb, probe_index: dict[str, int]) -> dict[int, str]:
     return kinds
 
 
-def summary_message(verdicts: list[CellVerdict], status: str = "graded", reason: str = "") -> str:
+def summary_message(verdicts: list[CellVerdict], status: Status = Status.GRADED, reason: str = "") -> str:
     """A notebook's message: how many checks passed and the first failure's verdict, whole (``grades.csv``
     shows its short form, :func:`grader.wording.short_form`)."""
     failed = [v for v in verdicts if not v.passed]
-    if status != "graded":
+    if status != Status.GRADED:
         return f"{reason}; {sum(v.passed for v in verdicts)} of {len(verdicts)} checks passed before that"
     if failed:
         return f"{len(verdicts) - len(failed)} of {len(verdicts)} checks passed; first failure, {failed[0].grade_id}: {failed[0].message}"
@@ -152,50 +151,50 @@ def _replace_probe_outputs(nb, probe_index: dict, verdicts: list[CellVerdict], l
     source_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in lesson.source.cells}
     for verdict in verdicts:
         cell = nb.cells[probe_index[verdict.grade_id]]
-        cell.source = source_cells[verdict.grade_id].source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
+        cell.source = source_cells[verdict.grade_id].source.split(HIDDEN_BEGIN)[0].rstrip()
         mark = "PASSED" if verdict.passed else "FAILED"
         text = f"[grader] {mark} {verdict.score:g}/{verdict.max_score:g}: {verdict.message}\n"
         cell.outputs = [new_output("stream", name="stdout" if verdict.passed else "stderr", text=text)]
 
 
-def _empty(item: Item, lessons: dict[str, Lesson]) -> dict:
+def _not_run(item: Item, lessons: dict[str, Lesson], status: Status, message: str) -> NotebookResult:
+    """The result of an item whose notebook did not run: no points, the lesson's maximum."""
     max_score = lessons[item.lesson].for_variant(item.variant or "dpo").max_score if item.lesson in lessons else 0
-    return {"student": item.student, "notebook": item.notebook, "score": 0, "max_score": max_score, "cells": []}
+    return NotebookResult(item.student, item.notebook, 0, max_score, status, message)
 
 
 def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
-               scratch: Path, raw: tuple[bytes | None, str | None] | None = None, warm: WarmKernels | None = None):
+               scratch: Path, raw: tuple[bytes | None, str | None] | None = None,
+               warm: WarmKernels | None = None) -> tuple[NotebookResult, object | None]:
     """One planned item: ``(result, graded notebook or None)``. ``raw`` is the submission as
     :func:`read_bytes` gave it (read here from ``item.path`` when None)."""
-    empty = _empty(item, lessons)
     if item.lesson is None:
         names = ", ".join(sorted(lessons))
-        return {**empty, "status": "unexpected notebook",
-                "message": f"{item.path.name} is not a lesson of this course (expected names: {names})"}, None
+        return _not_run(item, lessons, Status.UNEXPECTED,
+                        f"{item.path.name} is not a lesson of this course (expected names: {names})"), None
     if item.path is None:
-        return {**empty, "status": "missing notebook", "message": f"no {item.lesson}.ipynb in the submission"}, None
+        return _not_run(item, lessons, Status.MISSING, f"no {item.lesson}.ipynb in the submission"), None
     if not _STUDENT.match(item.student):
-        return {**empty, "status": "invalid notebook", "message": "the student folder name has unusual characters"}, None
+        return _not_run(item, lessons, Status.INVALID, "the student folder name has unusual characters"), None
     nb, problem = parse_submission(*(raw if raw is not None else read_bytes(item.path)))
     if nb is None:
-        return {**empty, "status": "invalid notebook", "message": problem}, None
+        return _not_run(item, lessons, Status.INVALID, problem), None
     result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch, item.variant, warm)
     if item.note:
-        result["message"] = f"{item.note}; {result['message']}"
+        result.message = f"{item.note}; {result.message}"
     return result, graded_nb
 
 
 @dataclass
 class Outcome:
     """What grading one item produced, ready to be written into OUT by the instructor's process: the
-    result, the graded notebook's text and its feedback page (None when nothing ran), and the
-    isolation it ran under (a worker elsewhere may have less than this machine)."""
+    result (its ``isolation`` the one it ran under: a worker elsewhere may have less than this machine),
+    the graded notebook's text and its feedback page (None when nothing ran)."""
 
     item: Item
-    result: dict
+    result: NotebookResult
     notebook_text: str | None
     page: str | None
-    isolation: str
 
 
 def grade_outcome(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: Limits, cell_seeds: dict | None,
@@ -207,22 +206,23 @@ def grade_outcome(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits
     result = None
     try:
         result, graded_nb = grade_item(item, lessons, iso, limits, cell_seeds, scratch, raw, warm)
+        result.isolation = iso.summary()
         began = time.monotonic()
         texts = render_outputs(result, graded_nb) if graded_nb is not None else (None, None)
-        if "timing" in result:
-            result["timing"]["feedback page"] = round(time.monotonic() - began, 3)
+        if result.timing is not None:
+            result.timing["feedback page"] = round(time.monotonic() - began, 3)
     except Exception as exc:
-        return Outcome(item, grader_error(item, lessons, exc, result), None, None, iso.summary())
-    return Outcome(item, result, *texts, iso.summary())
+        return Outcome(item, grader_error(item, lessons, exc, result, iso.summary()), None, None)
+    return Outcome(item, result, *texts)
 
 
-def grader_error(item: Item, lessons: dict[str, Lesson], exc: BaseException, result: dict | None = None) -> dict:
+def grader_error(item: Item, lessons: dict[str, Lesson], exc: BaseException, result: NotebookResult | None = None,
+                 isolation: str | None = None) -> NotebookResult:
     """The result of a notebook on which the grader's own code failed; the points of ``result`` (what
-    was judged before the failure, if anything) are kept."""
+    was judged before the failure, if anything) are kept. ``isolation``: what it ran under."""
     said = str(exc).strip().splitlines()
     message = f"the grader failed on this notebook ({type(exc).__name__}: {short_form(said[0], 200) if said else ''})"
-    if result and result.get("cells"):
-        passed = sum(bool(c.get("passed")) for c in result["cells"])
-        message += f"; {passed} of {len(result['cells'])} checks passed before that"
-    base = result if result else _empty(item, lessons)
-    return {**base, "status": "grader error", "message": message}
+    if result is not None and result.cells:
+        message += f"; {result.passed_checks} of {len(result.cells)} checks passed before that"
+    base = result if result is not None else _not_run(item, lessons, Status.GRADER_ERROR, "")
+    return replace(base, status=Status.GRADER_ERROR, message=message, isolation=isolation)

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 
 from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
 from rlhf_core.checks.framework import FAILURE_KINDS as CHECK_FAILURE_KINDS
 
+from .result import CellVerdict
 from .spec import GradeCell
 from .withheld import borrowed_verdict, reached_withheld, withheld_verdict
 from .wording import clip, short_form
@@ -40,21 +40,6 @@ FAILURE_KINDS = CHECK_FAILURE_KINDS + ("not run", "no result", "tampering", "not
                                        "crashed")
 
 _LOCK = threading.Lock()
-
-
-@dataclass
-class CellVerdict:
-    grade_id: str
-    score: float
-    max_score: float
-    passed: bool
-    message: str
-    kind: str | None = None      # None when passed, else one of FAILURE_KINDS
-    mistake: str | None = None   # "<exercise>/<mistake id>" (or "<probe>/sanity-N") when a registered mistake matched
-
-    def as_dict(self) -> dict:
-        return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
-                "passed": self.passed, "message": self.message, "kind": self.kind, "mistake": self.mistake}
 
 
 def judge_cell(cell: GradeCell, raw_records: list[str] | None, seeds: dict[int, int], ran: bool = True) -> CellVerdict:

@@ -14,129 +14,56 @@ the lesson's withheld copy of the library (:mod:`grader.withheld`), where no ref
 lesson's exercises works; a probe that reaches one records the ``WithheldReference`` error it
 raised. A record also lists any tampering found against the snapshot; the grader then scores the
 cell 0. Nothing here decides a score: the kernel only measures.
+
+The preamble's program is a module of its own, :mod:`grader.kernel_probe`, which ruff reads like any other; the
+preamble is its functions' source and one call with the run's settings as JSON (:func:`preamble_settings`).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import json
 
+from . import kernel_probe
 from .spec import GradeCell
 from .wording import CRASH_LIMIT
 
 RECORD_MIME = "application/vnd.dpo-grader.record"
-
-PREAMBLE = r'''
-# Added by the grader (not part of the lesson): keeps the checks' own probe functions.
-def __dpo_grader_setup():
-    import builtins, json, sys
-    import rlhf_core.checks as checks
-    from IPython import get_ipython
-    from IPython.display import publish_display_data
-
-    shell = get_ipython()
-    watched = {"builtins": builtins, "json": json, **{name: module for name, module in sorted(sys.modules.items())
-                                                      if name == "rlhf_core.checks" or name.startswith("rlhf_core.checks.")}}
-    snapshot = {name: dict(vars(module)) for name, module in watched.items()}
-    benign = []   # matplotlib's own hooks, registered lazily on the first figure (or by %matplotlib)
-    try:
-        import matplotlib.pyplot as plt
-        plt.close(plt.figure())
-        benign.append(plt._draw_all_if_interactive)
-        import matplotlib_inline.backend_inline as inline
-        benign.append(inline.flush_figures)
-        if not DRAW_FIGURES:   # the grader judges numbers: a figure is shown as one line, never rasterised
-            from matplotlib.figure import Figure
-            for kind, formatter in shell.display_formatter.formatters.items():
-                if kind == "text/plain":
-                    formatter.for_type(Figure, lambda fig, p, cycle: p.text(FIGURE_LINE))
-                else:
-                    formatter.for_type(Figure, lambda fig: None)
-    except Exception:
-        pass
-
-    def own(callbacks):
-        return [c for c in callbacks if not any(c is b for b in benign)]
-
-    hooks = {event: own(callbacks) for event, callbacks in shell.events.callbacks.items()}
-    streams = (sys.stdout, sys.stderr, sys.displayhook)
-    probe, measure, exercises = checks.probe, checks.probe_sanity, dict(checks.EXERCISES)
-    cases = {name: exercise.cases for name, exercise in exercises.items()}
-    dumps, publish, missing = json.dumps, publish_display_data, object()
-
-    def clip(text, limit=CRASH_LIMIT):   # as grader.wording.clip: on one line, cut between words, never inside one
-        text = " ".join(str(text).split())
-        if len(text) <= limit:
-            return text
-        cut = text[:limit - 1]
-        return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
-
-    def tampering():
-        found = []
-        for name, module in watched.items():
-            now = vars(module)
-            for key, value in snapshot[name].items():
-                if name == "builtins" and (key.startswith("_") or key in ("input", "raw_input")):
-                    continue   # ipykernel swaps input() for every execution request
-                if now.get(key, missing) is not value:
-                    found.append(f"{name}.{key} was replaced")
-        for name, exercise in exercises.items():
-            if exercise.cases is not cases[name]:
-                found.append(f"the inputs of check_{name} were replaced")
-        for event, callbacks in shell.events.callbacks.items():
-            if own(callbacks) != hooks.get(event, []):
-                found.append(f"IPython '{event}' hooks were changed")
-        if (sys.stdout, sys.stderr, sys.displayhook) != streams:
-            found.append("sys.stdout, sys.stderr or sys.displayhook was replaced")
-        return found[:20]
-
-    def run(grade_id, probes):
-        namespace = shell.user_ns
-        record = {"grade_id": grade_id, "tampering": tampering(), "probes": []}
-        for kind, name, candidates, seed in probes:
-            absent = [c for c in candidates if c not in namespace]
-            if absent:
-                record["probes"].append({"absent": absent})
-                continue
-            functions = [namespace[c] for c in candidates]
-            borrowed = [f"{c}={getattr(f, '__module__', '')}.{getattr(f, '__name__', '?')}" for c, f in zip(candidates, functions)
-                        if str(getattr(f, "__module__", "") or "").startswith("rlhf_core")]   # as borrowed() below
-            if borrowed:   # the library's own function standing in for the learner's: nothing to measure
-                record["probes"].append({"borrowed": borrowed[0][:200]})
-                continue
-            try:
-                if kind == "exercise":
-                    record["probes"].append(probe(exercises[name], functions[0], seed))
-                else:
-                    record["probes"].append(measure(name, *functions))
-            except Exception as exc:
-                record["probes"].append({"crashed": clip(f"{type(exc).__name__}: {exc}")})
-        publish({"application/vnd.dpo-grader.record": dumps(record, allow_nan=True)}, metadata={})
-        print(f"[recorded for grading: {grade_id}]")
-
-    return run
-
-
-__dpo_grader_probe = __dpo_grader_setup()
-del __dpo_grader_setup
-'''.strip().replace("CRASH_LIMIT", str(CRASH_LIMIT))
-
-
-def borrowed(candidate: str, function) -> str | None:
-    """The preamble's rule, for the in-notebook self-check: ``"name=module.function"`` when the candidate
-    is one of rlhf_core's own functions, else None."""
-    if str(getattr(function, "__module__", "") or "").startswith("rlhf_core"):
-        return f"{candidate}={getattr(function, '__module__', '')}.{getattr(function, '__name__', '?')}"[:200]
-    return None
-
-
 FIGURE_LINE = "[figure not drawn: the grader judges numbers, not pictures; your own run of the notebook shows it]"
 
+#: The preamble's rule, for the in-notebook self-check: ``"name=module.function"`` when the candidate is one of
+#: rlhf_core's own functions, else None.
+borrowed = kernel_probe.__dpo_grader_borrowed
 
-def preamble_source(figures: bool = False) -> str:
-    """The first cell of every graded notebook. ``figures``: matplotlib figures are drawn (PNG outputs, as in
-    the learner's own run) instead of shown as :data:`FIGURE_LINE`; drawing them cost 8–18 % of
-    grading time (``bench/grade_throughput.py``, README), so the grader leaves it out unless asked."""
-    return PREAMBLE.replace("DRAW_FIGURES", repr(bool(figures))).replace("FIGURE_LINE", repr(FIGURE_LINE))
+
+def preamble_settings(figures: bool = False, variant: str | None = None) -> dict:
+    """What the kernel program is told (:mod:`grader.kernel_probe`), as JSON: ``environ``, the variables it sets
+    (lesson 10's drill ``variant`` in ``RLHF_DRILL_VARIANT``, so that the lesson's cells run that variant)."""
+    from rlhf_core.course.drill import VARIANT_ENV
+
+    return {"record_mime": RECORD_MIME, "crash_limit": CRASH_LIMIT, "draw_figures": bool(figures), "figure_line": FIGURE_LINE,
+            "environ": {VARIANT_ENV: variant} if variant else {}}
+
+
+@functools.lru_cache(maxsize=1)
+def _program() -> tuple[str, list[str]]:
+    """The source of :mod:`grader.kernel_probe`'s top-level functions, in order, and their names."""
+    source = inspect.getsource(kernel_probe)
+    functions = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef)]
+    return "\n\n\n".join(ast.get_source_segment(source, node) for node in functions), [node.name for node in functions]
+
+
+def preamble_source(figures: bool = False, variant: str | None = None) -> str:
+    """The first cell of every graded notebook: the kernel program, set up with :func:`preamble_settings`.
+    ``figures``: matplotlib figures are drawn (PNG outputs, as in the learner's own run) instead of shown as
+    :data:`FIGURE_LINE`; drawing them cost 8–18 % of grading time (``bench/grade_throughput.py``, README), so the
+    grader leaves it out unless asked."""
+    program, names = _program()
+    return (f"# Added by the grader (not part of the lesson): keeps the checks' own probe functions.\n{program}\n\n\n"
+            f"__dpo_grader_probe = __dpo_grader_setup({json.dumps(preamble_settings(figures, variant))!r})\n"
+            f"del {', '.join(names)}")
 
 
 def probe_source(cell: GradeCell, seeds: dict[int, int]) -> str:

@@ -38,6 +38,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .result import NotebookResult
 from .results import atomic_write, read_results
 
 __all__ = ["CheckSummary", "LessonSummary", "summarise", "class_report", "render_report", "mistakes_rows",
@@ -99,34 +100,33 @@ class LessonSummary:
         return sum(self.statuses.values())
 
 
-def summarise(results: list[dict], lessons: dict) -> dict[str, LessonSummary]:
+def summarise(results: list[NotebookResult], lessons: dict) -> dict[str, LessonSummary]:
     """Per lesson (of ``lessons``, in course order), everything the report shows."""
     summaries = {name: LessonSummary(name, lesson.max_score,
                                      checks={c.grade_id: CheckSummary(c.grade_id) for c in lesson.spec})
                  for name, lesson in lessons.items()}
-    for result in sorted(results, key=lambda r: (str(r.get("notebook")), str(r.get("student")))):
-        lesson = summaries.get(result.get("notebook"))
+    for result in sorted(results, key=lambda r: (r.notebook, r.student)):
+        lesson = summaries.get(result.notebook)
         if lesson is None:
             continue
-        student = str(result.get("student", "?"))
-        lesson.statuses[str(result.get("status", "?"))] += 1
-        lesson.scores.append(float(result.get("score") or 0))
-        if isinstance(result.get("seconds"), (int, float)):
-            lesson.seconds.append(float(result["seconds"]))
-        for cell in result.get("cells") or []:
-            check = lesson.checks.get(cell.get("grade_id"))
+        student = result.student
+        lesson.statuses[str(result.status)] += 1
+        lesson.scores.append(result.score)
+        if result.seconds is not None:
+            lesson.seconds.append(float(result.seconds))
+        for cell in result.cells:
+            check = lesson.checks.get(cell.grade_id)
             if check is None:
                 continue
             check.reached.append(student)
-            if cell.get("passed"):
+            if cell.passed:
                 check.passed.append(student)
                 continue
-            kind, mistake = cell.get("kind"), cell.get("mistake")
+            kind, mistake = cell.kind, cell.mistake
             if kind == "mistake" and mistake:
                 check.mistakes[str(mistake)].append(student)
             elif kind == "unnamed":
-                message = str(cell.get("message", ""))
-                check.unnamed[group_key(message)].append((student, message))
+                check.unnamed[group_key(cell.message)].append((student, cell.message))
             else:
                 check.other[str(kind) if kind else "unrecorded"].append(student)
     return {name: s for name, s in summaries.items() if s.notebooks}
@@ -305,7 +305,7 @@ def class_report(out: Path, *, submissions: Path | None = None, lessons: dict | 
     else:
         log("note: the submissions folder is not at hand, so the report has no similarity section "
             "(give it with --submissions)")
-    students = len({r.get("student") for r in results})
+    students = len({r.student for r in results})
     atomic_write(out / "report.html", render_report(summaries, section, note=f" from {students} students"))
     _write_mistakes_csv(mistakes_rows(summaries), out / "mistakes.csv")
     log(f"wrote {out / 'report.html'} and {out / 'mistakes.csv'}")

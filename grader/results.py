@@ -1,7 +1,8 @@
 """Writing an autograde run's results: one file per notebook, atomically, and everything rebuilt from them.
 
-* ``OUT/results/<student>/<notebook>.json`` — the result of one notebook (its CSV row included),
-  written atomically when the notebook is done; a re-run skips every notebook that has one;
+* ``OUT/results/<student>/<notebook>.json`` — the result of one notebook
+  (:meth:`grader.result.NotebookResult.to_json`, its CSV row included), written atomically when the
+  notebook is done; a re-run skips every notebook that has one;
 * ``OUT/grades.csv`` — rebuilt from the result files after every notebook, sorted, atomically; its
   ``message`` is the short form of the result's message (:func:`grader.wording.short_form`: whole
   sentences, at most :data:`~grader.wording.CSV_MESSAGE_LIMIT` characters), while the result file, the
@@ -26,12 +27,9 @@ import nbformat
 
 from .course import ASSIGNMENT
 from .feedback import feedback_html
-from .wording import CSV_MESSAGE_LIMIT, short_form
+from .result import CSV_FIELDS, NotebookResult
 
 __all__ = ["CSV_FIELDS", "atomic_write", "read_results", "render_outputs", "result_path", "write_outputs", "write_result", "write_csv"]
-
-CSV_FIELDS = ["student", "notebook", "score", "max_score", "status", "message", "isolation"]
-
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader (or a killed run) sees the old file or the new one, never half."""
@@ -59,49 +57,39 @@ def result_path(out: Path, student: str, notebook: str) -> Path:
     return out / "results" / _safe(student) / f"{_safe(notebook)}.json"
 
 
-def render_outputs(result: dict, graded_nb) -> tuple[str, str]:
+def render_outputs(result: NotebookResult, graded_nb) -> tuple[str, str]:
     """The graded notebook's text and its feedback page, made wherever the notebook was graded."""
     return nbformat.writes(graded_nb), feedback_html(result, graded_nb)
 
 
-def write_outputs(out: Path, result: dict, notebook_text: str, page: str) -> None:
+def write_outputs(out: Path, result: NotebookResult, notebook_text: str, page: str) -> None:
     """The graded notebook and its feedback page, into OUT (only the instructor's process writes there)."""
-    student, notebook = _safe(result["student"]), _safe(result["notebook"])
+    student, notebook = _safe(result.student), _safe(result.notebook)
     atomic_write(out / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb", notebook_text)
     atomic_write(out / "feedback" / student / f"{notebook}.html", page)
 
 
-def _row(result: dict, isolation: str) -> dict:
-    return {"student": result["student"], "notebook": result["notebook"], "score": f"{result['score']:g}",
-            "max_score": f"{result['max_score']:g}", "status": result["status"],
-            "message": short_form(result["message"], CSV_MESSAGE_LIMIT),
-            "isolation": isolation}
-
-
-def write_result(path: Path, result: dict, isolation: str) -> dict:
+def write_result(path: Path, result: NotebookResult) -> dict[str, str]:
     """Store one notebook's result with its CSV row; returns the row."""
-    row = _row(result, isolation)
-    atomic_write(path, json.dumps({**result, "row": row}, indent=1))
-    return row
+    atomic_write(path, json.dumps(result.to_json(), indent=1))
+    return result.csv_row()
 
 
-def read_results(out: Path) -> list[dict]:
+def read_results(out: Path) -> list[NotebookResult]:
     """Every readable result file of ``OUT/results``, in path order (what the CSV, the gradebook and the
-    class report are built from); a file that cannot be read is left out."""
+    class report are built from); a file that cannot be read as a result is left out."""
     results = []
     for path in sorted((Path(out) / "results").glob("*/*.json")):
         try:
-            result = json.loads(path.read_text())
-        except (OSError, ValueError):
+            results.append(NotebookResult.from_json(json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
             continue
-        if isinstance(result, dict):
-            results.append(result)
     return results
 
 
 def write_csv(out: Path) -> None:
-    """``OUT/grades.csv`` from every result file."""
-    rows = [r["row"] for r in read_results(out) if isinstance(r.get("row"), dict)]
+    """``OUT/grades.csv`` from every result file (each row as :meth:`~grader.result.NotebookResult.csv_row` gives it)."""
+    rows = [r.csv_row() for r in read_results(out)]
     rows.sort(key=lambda r: (r["student"], r["notebook"]))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")

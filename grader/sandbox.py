@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "library_dir"]
+from rlhf_core.paths import LIBRARY_DIR
+
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
@@ -105,13 +107,6 @@ def _python_roots() -> list[str]:
     return sorted(p for p in paths if p and os.path.exists(p))
 
 
-def library_dir() -> str:
-    """The real ``rlhf_core`` package folder."""
-    import rlhf_core
-
-    return os.path.dirname(os.path.abspath(rlhf_core.__file__))
-
-
 class KernelSandbox:
     """One kernel's jail: a scratch directory, a kernelspec that starts the kernel in it, a cgroup.
 
@@ -185,7 +180,7 @@ class KernelSandbox:
         system folders, ``rlhf_core`` (or the withheld copy over it), then ``ro_files``."""
         binds = [(path, path) for path in _python_roots()]
         binds += [(path, path) for path in ("/usr", "/bin", "/lib", "/lib64", "/etc", "/sbin") if os.path.exists(path)]
-        real = library_dir()   # after those, so that it lies over any folder above it (a venv's site-packages)
+        real = str(LIBRARY_DIR)   # after those, so that it lies over any folder above it (a venv's site-packages)
         binds.append((str(self.library / "rlhf_core") if self.library else real, real))
         return binds + list((ro_files or {}).items())
 

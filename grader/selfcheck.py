@@ -20,18 +20,19 @@ import tempfile
 from pathlib import Path
 
 from .course import cells_for_variant, load_lessons, read_lessons_json
-from .judge import CellVerdict, judge_cell
+from .judge import judge_cell
+from .result import Status
 from .wording import CRASH_LIMIT, clip
 
 __all__ = ["verdict_table", "check_notebooks", "format_table"]
 
 
-def format_table(title: str, verdicts: list, status: str = "", reason: str = "") -> str:
+def format_table(title: str, verdicts: list, status: Status | str = "", reason: str = "") -> str:
     """The verdict table: one line per check, then the total."""
     score = sum(v.score for v in verdicts)
     total = sum(v.max_score for v in verdicts)
     lines = [title]
-    if status and status != "graded":
+    if status and status != Status.GRADED:
         lines.append(f"  ! {status}: {reason}")
     width = max([len(v.grade_id) for v in verdicts] + [5])
     for v in verdicts:
@@ -133,7 +134,6 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, varian
                 continue
             log(f"running {path.name} in a fresh kernel ...")
             result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch), variant)
-            verdicts = [CellVerdict(**c) for c in result["cells"]]
-            log(format_table(f"{path.name}:", verdicts, result["status"], result["message"]))
-            failed = failed or result["score"] < result["max_score"] or result["status"] != "graded"
+            log(format_table(f"{path.name}:", result.cells, result.status, result.message))
+            failed = failed or result.score < result.max_score or result.status != Status.GRADED
     return 1 if failed else 0

@@ -68,14 +68,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import NOTEBOOKS_DIR, ROOT, SOLUTIONS_DIR, lesson_paths
+from rlhf_core.paths import LIBRARY_DIR
+
+from .course import NOTEBOOKS_DIR, SOLUTIONS_DIR, lesson_paths
 
 __all__ = ["CSS", "DEFAULT_THRESHOLD", "NOISE_T", "STUDENT", "LIBRARY", "LIBRARY_EXEC", "DYNAMIC", "Row", "Report",
            "exercise_cells", "compare", "similarity", "write_csv", "render_html", "section"]
 
 DEFAULT_THRESHOLD = 0.5
 NOISE_T = 15              # k: the shortest match, in filtered characters ("V=V-V" is 5)
-LIBRARY_DIR = ROOT / "rlhf_core"
 NOT_LIBRARY = {"exercises.py"}   # the stubs: matching them is matching the released notebook
 _READS_SOURCE = re.compile(r"getsource|__file__|\bopen\s*\(|rlhf_core|read_text|importlib")
 STUDENT, LIBRARY, LIBRARY_EXEC, DYNAMIC = ("copied from another student", "pasted library source",

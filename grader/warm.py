@@ -28,7 +28,9 @@ import time
 import uuid
 from pathlib import Path
 
-from .sandbox import Isolation, KernelSandbox, Limits, library_dir
+from rlhf_core.paths import LIBRARY_DIR
+
+from .sandbox import Isolation, KernelSandbox, Limits
 
 __all__ = ["KernelServer", "WarmKernels", "ServerUnavailable", "lesson_libraries"]
 
@@ -53,7 +55,7 @@ class KernelServer:
         self.sandbox = KernelSandbox(iso, limits, Path(root) / name, name)
         binds = {str(SERVER_FILE): SERVER_INSIDE,
                  **{str(folder / "rlhf_core"): inside for folder, inside in self.libraries.items()}}
-        setup = {"root": str(self.sandbox.scratch), "library_target": library_dir(), "libraries": LIBRARIES_INSIDE,
+        setup = {"root": str(self.sandbox.scratch), "library_target": str(LIBRARY_DIR), "libraries": LIBRARIES_INSIDE,
                  "keep": [inside for _, inside in self.sandbox.read_only_binds()]}
         argv = self.sandbox.kernel_argv(command=[sys.executable, SERVER_INSIDE, json.dumps(setup)], ro_files=binds)
         self._log = open(self.sandbox.scratch / "server.log", "wb")

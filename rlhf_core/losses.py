@@ -40,6 +40,7 @@ __all__ = [
     "orpo_log_odds",
     "orpo_odds_ratio_losses",
     "orpo_odds_ratio_loss",
+    "plackett_luce_loss",
 ]
 
 
@@ -180,9 +181,10 @@ def hinge_losses(
 ) -> Tensor:
     """Per-example hinge loss on the DPO logit, ``max(0, 1 − h)`` (see :func:`dpo_logits`), shape ``(B,)``.
 
-    The calibration loss of SLiC (Zhao et al. 2023, arXiv:2305.10425) written on reference log-ratios,
-    as TRL's ``loss_type="hinge"`` does: a pair stops contributing once ``h ≥ 1``, i.e. once the
-    unscaled margin reaches ``1/β``. Summed log-probs.
+    The reference-normalised hinge of RSO (Liu et al. 2023, arXiv:2309.06657), which TRL's
+    ``loss_type="hinge"`` computes; SLiC-HF's calibration loss (Zhao et al. 2023, arXiv:2305.10425) is a
+    hinge on the policy's raw log-likelihoods, with no reference. A pair stops contributing once
+    ``h ≥ 1``, i.e. once the unscaled margin reaches ``1/β``. Summed log-probs.
     """
     h = dpo_logits(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)
     return torch.relu(1.0 - h)
@@ -205,6 +207,8 @@ def conservative_dpo_losses(
 
     ``-(1 − ε)·log σ(h) − ε·log σ(−h)``. With ε > 0 the loss has a finite minimum at
     ``h = log((1 − ε)/ε)``, so margins stop growing there. ε = 0 is plain DPO. Summed log-probs.
+    Mitchell's note (2023). TRL 1.16 has no such loss: its ``"sigmoid"`` ignores ``label_smoothing`` (older
+    TRL versions computed cDPO there), and its ``"robust"`` is robust DPO, another loss.
     """
     if not 0.0 <= label_smoothing < 0.5:
         raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
@@ -261,3 +265,24 @@ def orpo_odds_ratio_losses(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor) -
 def orpo_odds_ratio_loss(avg_logp_chosen: Tensor, avg_logp_rejected: Tensor) -> Tensor:
     """Mean ORPO odds-ratio term (0-dim); see :func:`orpo_odds_ratio_losses`. Length-averaged log-probs."""
     return orpo_odds_ratio_losses(avg_logp_chosen, avg_logp_rejected).mean()
+
+
+def plackett_luce_loss(logp_pol: Tensor, logp_ref: Tensor, beta: float = 0.1) -> Tensor:
+    """Mean Plackett–Luce (K-wise) DPO loss (Rafailov et al. 2023, Appendix A.3), a 0-dim tensor.
+
+    ``L = -mean over prompts of Σ_k log[exp(h_k) / Σ_{j ≥ k} exp(h_j)]``, ``h_k = β·(log π(y_k) − log π_ref(y_k))``:
+    the log-likelihood of the whole ranking read as K successive choices, each one of the best response
+    among those not yet placed (position k's denominator runs over positions k, k+1, …, K only).
+
+    Args: ``logp_pol``, ``logp_ref``: ``(B, K)`` tensors of *summed* per-sequence log-probs of K responses to
+    each of B prompts, every row already ranked **best → worst** (column 0 the most preferred; the order of
+    the columns is the data), and ``β``. For K = 2 this is exactly ``dpo_loss`` on columns 0 and 1; when the
+    policy equals the reference it is ``log K!``. Finite for margins of ±1e4: each denominator is a
+    log-sum-exp over a suffix, never ``exp`` then ``log``.
+    """
+    if logp_pol.shape != logp_ref.shape or logp_pol.dim() != 2:
+        raise ValueError(f"expected two (B, K) tensors of the same shape, got {list(logp_pol.shape)} and "
+                         f"{list(logp_ref.shape)}")
+    h = beta * (logp_pol - logp_ref)  # (B, K) implicit rewards, best first
+    remaining = torch.logcumsumexp(h.flip(-1), dim=-1).flip(-1)  # (B, K) log Σ_{j ≥ k} exp(h_j)
+    return -(h - remaining).sum(-1).mean()  # the last position's term is 0: a choice among one

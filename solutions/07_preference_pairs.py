@@ -668,6 +668,105 @@ try:
 except RuntimeError as err:
     print("\nwith two different lengths:", str(err).splitlines()[0])
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-plackett-luce", "locked": true, "schema_version": 3, "solution": false}
+# ## 7. The whole ranking at once: the Plackett–Luce loss
+#
+# Best vs worst keeps one pair of the four samples; every pair keeps six overlapping ones. A third way
+# uses the **ranking itself**. The paper's Appendix A.3 derives DPO for rankings of $K$ responses under the
+# Plackett–Luce model, which reads a ranking $\tau$ (best first) as $K$ successive choices: first the best
+# response out of all $K$, then the best of the $K-1$ left, and so on, each choice a softmax of the rewards
+# of the responses **not yet placed**:
+#
+# $$p(\tau \mid x) = \prod_{k=1}^{K} \frac{\exp r(x, y_{\tau(k)})}{\sum_{j=k}^{K} \exp r(x, y_{\tau(j)})}.$$
+#
+# The same substitution as in lesson 02, $r = \beta \log \frac{\pi}{\pi_\text{ref}} + \beta \log Z(x)$, cancels
+# $Z(x)$ again — it is added to every score of one prompt, and a softmax ignores a constant shift — so with
+# $h_k = \beta\,(\log \pi(y_{\tau(k)} \mid x) - \log \pi_\text{ref}(y_{\tau(k)} \mid x))$ the loss is
+#
+# $$\mathcal{L}_\text{PL} = -\,\mathbb{E}\Big[\sum_{k=1}^{K} \Big(h_k - \log \sum_{j=k}^{K} e^{h_j}\Big)\Big].$$
+#
+# For $K = 2$ the first term is $-\log \sigma(h_1 - h_2)$ and the second is $0$ (a choice among one): exactly
+# the DPO loss. When the policy equals the reference every $h_k$ is $0$, each choice is uniform among
+# the responses left, and the loss is $\log K!$ ($\log 24 \approx 3.178$ for the four samples here).
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-header", "locked": true, "schema_version": 3, "solution": false}
+# ### Exercise 2 — `plackett_luce_loss` · ★★☆ · 15 min
+#
+# Write the Plackett–Luce DPO loss for a batch of rankings: `logp_pol` and `logp_ref` are `(B, K)` summed
+# log-probs of $K$ responses to each of $B$ prompts, every row already ranked **best → worst** (column 0
+# the preferred response). Return the mean over the $B$ prompts, a 0-dim tensor, finite for margins of
+# ±1e4. For $K = 2$ it must equal `dpo_loss`.
+
+# %% nbgrader={"grade": false, "grade_id": "plackett_luce_loss", "locked": false, "schema_version": 3, "solution": true}
+import torch
+
+
+def plackett_luce_loss(logp_pol, logp_ref, beta=0.1):
+    """Mean Plackett–Luce (K-wise) DPO loss, a 0-dim tensor.
+
+    logp_pol, logp_ref: (B, K) summed log-probs of K responses per prompt, each row ranked best → worst
+    (column 0 the preferred one). For K = 2 it equals dpo_loss; it must stay finite for margins of ±1e4.
+    """
+    ### BEGIN SOLUTION
+    h = beta * (logp_pol - logp_ref)                                # (B, K) implicit rewards, best first
+    remaining = torch.logcumsumexp(h.flip(-1), dim=-1).flip(-1)     # (B, K) log Σ_{j ≥ k} exp(h_j)
+    return -(h - remaining).sum(-1).mean()
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "check_plackett_luce_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from rlhf_core.checks import check_plackett_luce_loss
+check_plackett_luce_loss(plackett_luce_loss)
+### BEGIN HIDDEN TESTS
+check_plackett_luce_loss(plackett_luce_loss, seed=101, quiet=True)
+check_plackett_luce_loss(plackett_luce_loss, seed=202, quiet=True)
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-hint", "locked": true, "schema_version": 3, "solution": false}
+# <details><summary>Hint</summary>
+#
+# Compute the scores $h$ first, `(B, K)`. Position $k$'s denominator is a log-sum-exp over positions
+# $k, k+1, \dots, K$ — a *suffix* of the row, not the whole row. `torch.logcumsumexp` gives prefixes:
+# flip the last axis, take it, flip back. Then sum $h_k$ minus that over $k$, and average over the batch.
+# Never `exp` then `log`: at margins of ±1e4 `exp` overflows.
+# </details>
+
+# %% id="demo-plackett-luce"
+from rlhf_core.data import collate_pairs as library_collate_pairs
+from rlhf_core.losses import dpo_loss
+from rlhf_core.train import concatenated_logps
+
+pl_loss = yours_or_reference("plackett_luce_loss", plackett_luce_loss)
+ranked = []                                            # (prompt, its 4 samples best → worst), no ties
+for i, prompt in enumerate(prompts):
+    group = samples[4 * i:4 * i + 4]
+    scores = [task.reward(text) for text in group]
+    if len(set(scores)) == 4:
+        ranked.append((prompt, [text for _, text in sorted(zip(scores, group), key=lambda s: -s[0])]))
+# score the 4 responses of each prompt under the reference: columns (0, 1) then (2, 3), two pairs a prompt
+columns = []
+for a, b in [(0, 1), (2, 3)]:
+    rows = [{"prompt": p, "chosen": texts[a], "rejected": texts[b]} for p, texts in ranked]
+    with torch.no_grad():
+        columns += list(concatenated_logps(reference, library_collate_pairs(rows, tokenizer)))
+logp_ref4 = torch.stack(columns, dim=-1)               # (B, 4) summed log-probs, best first
+print(f"{len(ranked)} of {len(prompts)} prompts have four samples with four different rewards")
+print(f"policy == reference: Plackett–Luce loss {pl_loss(logp_ref4, logp_ref4).item():.4f}, "
+      f"log 4! = {math.log(24):.4f}")
+# a policy a little away from the reference: K = 2 (best and worst only) is the DPO loss
+logp_pol4 = logp_ref4 + torch.randn(logp_ref4.shape, generator=torch.Generator().manual_seed(0))
+pol2, ref2 = logp_pol4[:, [0, 3]], logp_ref4[:, [0, 3]]
+print(f"K = 2 on best and worst: {pl_loss(pol2, ref2).item():.6f}; "
+      f"dpo_loss on the same pairs: {dpo_loss(pol2[:, 0], pol2[:, 1], ref2[:, 0], ref2[:, 1]).item():.6f}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-plackett-luce-why", "locked": true, "schema_version": 3, "solution": false}
+# **What it buys, and what it costs.** One loss term per prompt now carries all three choices a ranking of
+# four makes, where best vs worst keeps one comparison and "every pair" repeats each response in three
+# terms that are not independent. The price is the ranking's demand: Plackett–Luce needs a *strict* order
+# of all $K$, so a prompt with any tie among its samples drops out entirely (the count is printed above),
+# and it trusts the middle of the ranking — second against third — as much as the top, where a noisy
+# reward is least reliable. The paper derives the loss but runs its experiments on pairs.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "takeaways", "locked": true, "schema_version": 3, "solution": false}
 # ## Takeaways
 #
@@ -690,6 +789,9 @@ except RuntimeError as err:
 # - With a subword tokenizer, `encode(prompt) + encode(response)` is not `encode(prompt + response)`, and a
 #   token can straddle the boundary. Encode the two parts separately and join the ids (the course), or give
 #   the space to the response so that the boundary falls where the tokenizer splits.
+# - A ranking of $K$ responses can train DPO directly: the Plackett–Luce loss (the paper's Appendix A.3) reads
+#   it as $K$ successive softmax choices over the responses not yet placed; $Z(x)$ cancels as for pairs,
+#   $K = 2$ is the DPO loss, and it is $\log K!$ when the policy equals the reference.
 #
 # ## Interview questions this prepares you for
 #
@@ -704,3 +806,5 @@ except RuntimeError as err:
 #    can use it?
 # 7. Why can `encode(prompt) + encode(response)` differ from `encode(prompt + response)`, and how do you
 #    build the response mask so that the difference does no harm?
+# 8. Four samples per prompt are ranked by a reward. Write a loss that uses the whole ranking, say why
+#    $Z(x)$ still cancels, and what it is when the policy equals the reference.

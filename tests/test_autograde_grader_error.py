@@ -27,7 +27,7 @@ def test_a_grader_crash_on_one_notebook_is_a_grader_error_and_the_others_are_gra
         return real_compose(source_nb, submission_nb, *args)
 
     def feedback_html(result, nb):
-        if result["student"] == "ben":
+        if result.student == "ben":
             raise KeyError("no such template")
         return real_feedback(result, nb)
 

@@ -7,13 +7,14 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from grader.feedback import feedback_html
+from grader.result import NotebookResult
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
-RESULT = {"student": "ada<script>", "notebook": "02_bradley_terry_and_dpo_loss", "score": 3.0, "max_score": 5.0,
+RESULT = NotebookResult.from_json({"student": "ada<script>", "notebook": "02_bradley_terry_and_dpo_loss", "score": 3.0, "max_score": 5.0,
           "status": "graded", "message": "1 of 2 checks passed; first failure, <b>check_x</b>: wrong",
           "cells": [{"grade_id": "check_dpo_loss", "passed": True, "score": 3.0, "max_score": 3.0, "message": "ok"},
                     {"grade_id": "check_implicit_reward", "passed": False, "score": 0.0, "max_score": 2.0,
-                     "message": "expected 0.5, got <img src=x onerror=alert(1)>"}]}
+                     "message": "expected 0.5, got <img src=x onerror=alert(1)>"}]})
 
 
 def page(cells):

@@ -3,6 +3,7 @@ left out, every variant worth the same, and the kernel running the student's var
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -69,7 +70,8 @@ def test_the_graded_notebook_runs_the_students_variant_and_holds_no_other_varian
     ipo = lesson.for_variant("ipo")
     submission = nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4)
     graded, probes = compose(ipo.source, submission, ipo.spec, {}, "ipo")
-    assert 'os.environ[\'RLHF_DRILL_VARIANT\'] = \'ipo\'' in graded.cells[0].source.replace('"', "'")
+    settings = re.search(r"__dpo_grader_setup\((.*)\)\n", graded.cells[0].source).group(1)   # the preamble's JSON
+    assert json.loads(ast.literal_eval(settings))["environ"] == {"RLHF_DRILL_VARIANT": "ipo"}
     assert set(probes) == {"check_ipo_loss", "check_implicit_reward"}
     text = "\n".join(c.source for c in graded.cells)
     assert "seed=202" not in text and "check_dpo_loss(dpo_loss, seed=" not in text

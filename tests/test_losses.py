@@ -197,3 +197,72 @@ def test_losses_prefer_the_chosen_response():
         assert fn(up, down, zero - 1, zero - 1) < fn(down, up, zero - 1, zero - 1)
     assert losses.simpo_loss(up, down) < losses.simpo_loss(down, up)
     assert losses.orpo_odds_ratio_loss(up, down) < losses.orpo_odds_ratio_loss(down, up)
+
+
+# ---- Plackett–Luce (the paper's Appendix A.3): a ranking of K responses --------------------------------
+
+
+def _ranking_nll(scores: list[float]) -> float:
+    """-log P(ranking) under Plackett–Luce, in plain Python: K successive choices among the remaining."""
+    total = 0.0
+    for k in range(len(scores)):
+        rest = scores[k:]
+        top = max(rest)
+        total -= scores[k] - (top + math.log(sum(math.exp(s - top) for s in rest)))
+    return total
+
+
+rankings = st.integers(2, 5).flatmap(lambda k: st.lists(st.lists(logp, min_size=2 * k, max_size=2 * k), min_size=1, max_size=4))
+
+
+@given(rankings, betas)
+def test_plackett_luce_matches_its_formula_per_ranking(rows, beta):
+    k = len(rows[0]) // 2
+    pol = torch.tensor([r[:k] for r in rows], dtype=torch.float64)
+    ref = torch.tensor([r[k:] for r in rows], dtype=torch.float64)
+    want = sum(_ranking_nll([beta * (p - q) for p, q in zip(r[:k], r[k:])]) for r in rows) / len(rows)
+    assert losses.plackett_luce_loss(pol, ref, beta).item() == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@given(st.lists(logp, min_size=4, max_size=4), st.lists(logp, min_size=4, max_size=4), betas)
+def test_plackett_luce_is_a_distribution_over_the_k_factorial_rankings(pol, ref, beta):
+    import itertools
+
+    pol, ref = torch.tensor([pol], dtype=torch.float64), torch.tensor([ref], dtype=torch.float64)
+    total = sum(math.exp(-losses.plackett_luce_loss(pol[:, list(order)], ref[:, list(order)], beta).item())
+                for order in itertools.permutations(range(4)))
+    assert total == pytest.approx(1.0, rel=1e-9)
+
+
+@given(st.lists(st.tuples(logp, logp, logp, logp), min_size=1, max_size=8), betas)
+def test_plackett_luce_with_two_responses_is_dpo(rows, beta):
+    pc, pr, rc, rr = (torch.tensor(col, dtype=torch.float64) for col in zip(*rows))
+    pl = losses.plackett_luce_loss(torch.stack([pc, pr], -1), torch.stack([rc, rr], -1), beta)
+    assert pl.item() == pytest.approx(losses.dpo_loss(pc, pr, rc, rr, beta).item(), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 6])
+def test_plackett_luce_is_log_k_factorial_when_policy_equals_reference(k):
+    pol = -torch.rand(5, k) * 30
+    assert losses.plackett_luce_loss(pol, pol.clone(), beta=0.3).item() == pytest.approx(math.log(math.factorial(k)), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_plackett_luce_is_finite_and_exact_at_huge_margins(dtype):
+    pol = torch.tensor([[-1.0, -10001.0, -5001.0, -20001.0], [-20001.0, -1.0, -10001.0, -5001.0]], dtype=dtype,
+                       requires_grad=True)
+    ref = torch.full((2, 4), -5001.0, dtype=dtype)
+    loss = losses.plackett_luce_loss(pol, ref, beta=0.1)
+    loss.backward()
+    want = sum(_ranking_nll([0.1 * (p - q) for p, q in zip(row, [-5001.0] * 4)]) for row in pol.tolist()) / 2
+    assert torch.isfinite(loss) and torch.isfinite(pol.grad).all()
+    assert loss.item() == pytest.approx(want, rel=1e-6)
+
+
+def test_plackett_luce_reads_the_columns_as_the_ranking():
+    pol, ref = torch.tensor([[-3.0, -7.0, -5.0]]), torch.tensor([[-4.0, -4.0, -4.0]])
+    assert losses.plackett_luce_loss(pol, ref, 0.5).item() == pytest.approx(1.720868, abs=1e-6)   # the worked example
+    by_policy = losses.plackett_luce_loss(pol[:, [0, 2, 1]], ref, 0.5)        # the policy's own order is likelier
+    assert by_policy.item() < losses.plackett_luce_loss(pol, ref, 0.5).item()
+    with pytest.raises(ValueError, match=r"\(B, K\)"):
+        losses.plackett_luce_loss(pol[0], ref[0])

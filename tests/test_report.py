@@ -32,6 +32,7 @@ from grader.course import load_lessons
 from grader.grading import summary_message
 from grader.judge import judge_cell
 from grader.report import class_report, group_key
+from grader.result import NotebookResult, Status
 from grader.results import read_results, result_path, write_csv, write_result
 from rlhf_core.checks import EXERCISES, probe, probe_sanity
 from test_similarity import ALICE, CAROL, _library_paste, _reference, _submission  # the planted similarity cases
@@ -148,20 +149,21 @@ def build(root: Path) -> tuple[Path, Path, dict]:
         spec = lessons[lesson].spec
         for student in STUDENTS:
             handed = table[lesson].get(student, {})
-            base = {"student": student, "notebook": lesson, "max_score": lessons[lesson].max_score}
+            top = lessons[lesson].max_score
             if MISSING.get(lesson) == student:
-                result = {**base, "score": 0, "status": "missing notebook", "message": "no notebook", "cells": []}
+                result = NotebookResult(student, lesson, 0, top, Status.MISSING, "no notebook")
             elif INVALID.get(lesson) == student:
-                result = {**base, "score": 0, "status": "invalid notebook", "message": "not valid JSON", "cells": []}
+                result = NotebookResult(student, lesson, 0, top, Status.INVALID, "not valid JSON")
             else:
                 stop = 1 if TIMED_OUT.get(lesson) == student else len(spec)
                 verdicts = [judge_cell(c, [_record(c, handed)] if i < stop else None, {}, ran=i < stop)
                             for i, c in enumerate(spec)]
-                status = "timeout" if stop < len(spec) else "graded"
-                result = {**base, "score": sum(v.score for v in verdicts), "status": status,
-                          "message": summary_message(verdicts, status, "the notebook ran past 300 s"),
-                          "cells": [v.as_dict() for v in verdicts], "seconds": 3.0 + STUDENTS.index(student) / 10}
-            write_result(result_path(out, student, lesson), result, "synthetic")
+                status = Status.TIMEOUT if stop < len(spec) else Status.GRADED
+                result = NotebookResult(student, lesson, sum(v.score for v in verdicts), top, status,
+                                        summary_message(verdicts, status, "the notebook ran past 300 s"), verdicts,
+                                        seconds=3.0 + STUDENTS.index(student) / 10)
+            result.isolation = "synthetic"
+            write_result(result_path(out, student, lesson), result)
             write_notebook(subs, student, lesson, handed)
     write_csv(out)
     return out, subs, table
@@ -325,7 +327,7 @@ def test_the_page_renders_in_chromium_and_its_numbers_match_grades_csv(report, t
         assert mean == pytest.approx(sum(float(r["score"]) for r in rows) / len(rows), abs=0.005), lesson
         assert widths and all(w > 200 for w in widths), f"{lesson}: the histogram did not load ({widths})"
     # the check ids of lessons 01, 02 and 04 are distinct: each heading's counts are one check's
-    results = [(c["grade_id"], c["passed"]) for r in read_results(report["out"]) for c in r["cells"]]
+    results = [(c.grade_id, c.passed) for r in read_results(report["out"]) for c in r.cells]
     assert len(checks) == 6
     for name, n_passed, n_reached in checks:
         assert (n_passed, n_reached) == (sum(p for g, p in results if g == name), sum(g == name for g, _ in results)), name

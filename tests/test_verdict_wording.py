@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from grader.feedback import feedback_html
 from grader.grading import summary_message
+from grader.result import NotebookResult, Status
 from grader.results import write_csv, write_result
 from grader.selfcheck import format_table, verdict_table
 from grader.wording import CSV_MESSAGE_LIMIT, ELLIPSIS, clip, one_line, short_form
@@ -44,11 +45,10 @@ def test_a_long_verdict_is_whole_in_the_self_check_the_results_the_csv_and_the_f
     assert UNSHIFTED_MASK_TAIL in table and UNSHIFTED_MASK_TAIL in format_table("t", verdicts)
 
     message = summary_message(verdicts)
-    result = {"student": "ada", "notebook": "04_sequence_logps", "score": 0.0, "max_score": 3.0, "status": "graded",
-              "message": message, "cells": [v.as_dict() for v in verdicts]}
+    result = NotebookResult("ada", "04_sequence_logps", 0.0, 3.0, Status.GRADED, message, verdicts, isolation="sandboxed")
     path = tmp_path / "results" / "ada" / "04_sequence_logps.json"
     path.parent.mkdir(parents=True)
-    write_result(path, result, "sandboxed")
+    write_result(path, result)
     write_csv(tmp_path)
     (row,) = csv.DictReader(open(tmp_path / "grades.csv", newline=""))
     assert len(row["message"]) <= CSV_MESSAGE_LIMIT and ends_a_sentence(row["message"], message), row["message"]
@@ -56,7 +56,7 @@ def test_a_long_verdict_is_whole_in_the_self_check_the_results_the_csv_and_the_f
     stored = json.loads(path.read_text())
     assert stored["message"] == message and stored["cells"][0]["message"].endswith(UNSHIFTED_MASK_TAIL)
 
-    page = feedback_html(stored, nbformat.v4.new_notebook())
+    page = feedback_html(NotebookResult.from_json(stored), nbformat.v4.new_notebook())
     assert html.escape(UNSHIFTED_MASK_TAIL) in page
 
 

@@ -55,15 +55,15 @@ def _grade(tmp_path, students, **options):
     said = []
     assert autograde(tmp_path / "submissions", tmp_path / "out", jobs=1, limits=LIMITS, gradebook=False, report=False,
                      log=said.append, **options) == 0
-    return {r["student"]: r for r in read_results(tmp_path / "out")}, said
+    return {r.student: r for r in read_results(tmp_path / "out")}, said
 
 
 def test_a_warm_kernel_sees_nothing_the_notebook_before_it_left(tmp_path):
     results, _ = _grade(tmp_path, {"ann": answered(extra_loss=LEAVE_TRACES), "ben": answered(loss=LOOK_FOR_TRACES)})
-    assert [results[s]["kernel"] for s in ("ann", "ben")] == ["warm", "warm"], results
-    assert results["ann"]["score"] == FULL, results["ann"]["message"]
-    assert (results["ben"]["score"], results["ben"]["status"]) == (FULL, "graded"), results["ben"]["message"]
-    assert results["ben"]["timing"]["grader preamble"] < 1.0, results["ben"]["timing"]   # the imports were paid before
+    assert [results[s].kernel for s in ("ann", "ben")] == ["warm", "warm"], results
+    assert results["ann"].score == FULL, results["ann"].message
+    assert (results["ben"].score, results["ben"].status) == (FULL, "graded"), results["ben"].message
+    assert results["ben"].timing["grader preamble"] < 1.0, results["ben"].timing   # the imports were paid before
 
 
 def test_the_same_traces_are_seen_by_a_later_cell_of_the_same_notebook(tmp_path):
@@ -71,8 +71,8 @@ def test_the_same_traces_are_seen_by_a_later_cell_of_the_same_notebook(tmp_path)
     results, _ = _grade(tmp_path, {"ann": answered(extra_loss=LEAVE_TRACES,
                                                    reward=LOOK_FOR_TRACES.replace(RIGHT_LOSS, RIGHT_REWARD))})
     # left in the loss cell, looked for in the reward cell: the assertion fails there, so no implicit_reward
-    failed = [c["grade_id"] for c in results["ann"]["cells"] if not c["passed"]]
-    assert "check_implicit_reward" in failed and "check_dpo_loss" not in failed, results["ann"]["cells"]
+    failed = [c.grade_id for c in results["ann"].cells if not c.passed]
+    assert "check_implicit_reward" in failed and "check_dpo_loss" not in failed, results["ann"].cells
 
 
 def test_a_notebook_that_kills_its_server_ends_only_itself(tmp_path):
@@ -83,8 +83,8 @@ for _cmdline in glob.glob("/proc/[0-9]*/cmdline"):
         os.kill(int(_cmdline.split("/")[2]), signal.SIGKILL)
 '''
     results, _ = _grade(tmp_path, {"ann": answered(extra_loss=kill_server), "ben": answered()})
-    assert results["ann"]["status"] == "kernel died", results["ann"]
-    assert (results["ben"]["score"], results["ben"]["kernel"]) == (FULL, "warm"), results["ben"]
+    assert results["ann"].status == "kernel died", results["ann"]
+    assert (results["ben"].score, results["ben"].kernel) == (FULL, "warm"), results["ben"]
 
 
 def test_a_server_that_cannot_start_leaves_cold_kernels_and_says_so(tmp_path, monkeypatch):
@@ -93,7 +93,7 @@ def test_a_server_that_cannot_start_leaves_cold_kernels_and_says_so(tmp_path, mo
 
     monkeypatch.setattr(grader.warm.KernelServer, "__init__", refuse)
     results, said = _grade(tmp_path, {"ann": answered(), "ben": answered()})
-    assert all((r["score"], r["kernel"]) == (FULL, "cold") for r in results.values()), results
+    assert all((r.score, r.kernel) == (FULL, "cold") for r in results.values()), results
     notes = [line for line in said if "start cold" in line]
     assert len(notes) == 1 and "user namespaces are turned off" in notes[0], said
 
@@ -110,13 +110,13 @@ def _spawn_refused(self, notebook, connection_file):
 def test_a_kernel_the_server_cannot_give_is_run_cold_and_costs_no_grade(tmp_path, monkeypatch, spawn, said):
     monkeypatch.setattr(grader.warm.KernelServer, "spawn", spawn)
     results, log = _grade(tmp_path, {"ann": answered(), "ben": answered()})
-    assert all((r["score"], r["status"], r["kernel"]) == (FULL, "graded", "cold") for r in results.values()), results
+    assert all((r.score, r.status, r.kernel) == (FULL, "graded", "cold") for r in results.values()), results
     assert sum("start cold" in line and said in line for line in log) == 1, log
 
 
 def test_cold_kernels_on_request(tmp_path):
     results, _ = _grade(tmp_path, {"ann": answered()}, warm=False)
-    assert (results["ann"]["score"], results["ann"]["kernel"]) == (FULL, "cold")
+    assert (results["ann"].score, results["ann"].kernel) == (FULL, "cold")
 
 
 def _dead_pid() -> int:

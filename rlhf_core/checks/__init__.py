@@ -1,15 +1,22 @@
-"""``check_<exercise>(candidate)``: one check per exercise, and the drill's six sanity checks.
+"""``check_<exercise>(candidate)``: one check per exercise, read from its record; and the drill's six sanity checks.
 
-Every check
+Every exercise is one record (:class:`~rlhf_core.checks.framework.Exercise`, registered in
+:data:`EXERCISES`); this package's ``check_<name>`` functions and ``__all__`` are made from the registry
+(:func:`~rlhf_core.checks.derived.make_check`), never listed by hand. Every ``check_<name>(candidate,
+seed=0, quiet=False)``
 
 * prints one ``✓ <what held>`` line when the candidate agrees with the reference on every case
-  (``quiet=True``: prints nothing — for hidden tests) and returns None, so a notebook shows it once;
+  (``quiet=True``: prints nothing — for hidden tests) and **returns None**, either way, so that a
+  notebook shows the line once and a hidden test as a cell's last line shows nothing;
 * otherwise raises :class:`CheckFailed` (an ``AssertionError``) saying what was expected, what came
   back, and — when the candidate's output equals that of a known mistake — which mistake;
 * turns wrong shapes, ``NotImplementedError``, NaNs and wrong types into that same kind of message.
 
+(The framework's ``check(exercise, candidate, quiet=True)`` returns the ``✓`` text instead, for code
+that shows it elsewhere.) The sanity checks (``sanity_*``, ``check_toy_training``) return None too.
+
 A verdict is one plain line (``str(exc)``: what the grader records), with plain numbers (``1.5506``,
-never ``tensor(1.5506)``: :func:`~rlhf_core.checks.framework.plain`), and the same verdict in parts
+never ``tensor(1.5506)``: :func:`~rlhf_core.checks.verdicts.plain`), and the same verdict in parts
 (``expected``, ``got``, ``advice``…). In a notebook a failing check shows those parts as a short HTML
 block and leaves one short red error line (``CheckFailed._render_traceback_``, IPython's hook for
 it); in a terminal, wrapped plain text (:mod:`~rlhf_core.checks.render`). A stub's verdict says what
@@ -18,25 +25,34 @@ to do, never the formula.
 The cases mix random inputs (seeded: ``check_dpo_loss(f, seed=1)`` draws other ones) with
 adversarial ones (margins of ±1e4, logits ×100, fully masked rows).
 
-Layout: :mod:`~rlhf_core.checks.framework` (cases, mistakes, the registry :data:`EXERCISES` — each
-exercise's reference is the library's own function — serialisation, probe and judge);
-:mod:`~rlhf_core.checks.cases` (inputs the lessons share); one module per lesson with its cases,
-known mistakes and ``check_<exercise>`` functions (``objective`` 01, ``dpo_loss`` 02, ``toy_step``
-03, ``logps`` 04, ``model_parts`` 05, ``sft_step`` 06, ``pairs`` 07, ``dpo_step`` 08,
-``diagnosis`` 09, ``variant_losses`` 10 (the drill's
-interview variants), ``hf_export`` 11); and the six sanity checks of the drill (:mod:`~rlhf_core.checks.sanity`, built
-on :mod:`~rlhf_core.checks.sanity_probe` and :mod:`~rlhf_core.checks.sanity_judge`).
+Layout: :mod:`~rlhf_core.checks.framework` (the record, the registry, probe, judge and check, and the
+rules the grader sets for this package), built on :mod:`~rlhf_core.checks.records` (values and
+exceptions as data), :mod:`~rlhf_core.checks.compare` and :mod:`~rlhf_core.checks.verdicts`;
+:mod:`~rlhf_core.checks.derived` (what is read from a record: check functions, stubs, check cells);
+:mod:`~rlhf_core.checks.cases` (inputs the lessons share); one module per lesson with its records —
+cases, known mistakes — (``objective`` 01, ``dpo_loss`` 02, ``toy_step`` 03, ``logps`` 04,
+``model_parts`` 05, ``sft_step`` 06, ``pairs`` and ``plackett_luce`` 07, ``dpo_step`` 08, ``diagnosis``
+09, ``variant_losses`` 10 (the drill's interview variants), ``hf_export`` 11); and the six sanity checks
+of the drill (:mod:`~rlhf_core.checks.sanity`, built on :mod:`~rlhf_core.checks.sanity_probe` and
+:mod:`~rlhf_core.checks.sanity_judge`).
 """
 
-from .diagnosis import check_diagnose_run
-from .dpo_loss import check_dpo_loss, check_implicit_reward
-from .dpo_step import check_dpo_step
+from . import (  # noqa: F401 — each lesson's module registers its exercises
+    diagnosis,
+    dpo_loss,
+    dpo_step,
+    hf_export,
+    logps,
+    model_parts,
+    objective,
+    pairs,
+    plackett_luce,
+    sft_step,
+    toy_step,
+    variant_losses,
+)
+from .derived import make_check
 from .framework import EXERCISES, CheckFailed, check, judge, probe
-from .hf_export import check_export_model
-from .logps import check_get_logps
-from .model_parts import check_apply_rope, check_rms_norm, check_swiglu
-from .objective import check_optimal_policy, check_rlhf_objective
-from .pairs import check_collate_pairs
 from .sanity import (
     SANITY_CHECKS,
     SANITY_PROBES,
@@ -52,34 +68,19 @@ from .sanity import (
     sanity_reference_frozen,
     sanity_reward_scales_with_beta,
 )
-from .sft_step import check_sft_step
-from .toy_step import check_toy_dpo_step
-from .variant_losses import check_conservative_dpo_loss, check_ipo_loss, check_orpo_odds_ratio_loss, check_simpo_loss
+
+#: ``check_<name>`` for every registered exercise, in lesson order.
+CHECKS = {f"check_{name}": make_check(name) for name in EXERCISES}
+globals().update(CHECKS)
 
 __all__ = [
     "CheckFailed",
     "EXERCISES",
+    "CHECKS",
     "check",
     "probe",
     "judge",
-    "check_optimal_policy",
-    "check_rlhf_objective",
-    "check_dpo_loss",
-    "check_implicit_reward",
-    "check_toy_dpo_step",
-    "check_get_logps",
-    "check_rms_norm",
-    "check_swiglu",
-    "check_apply_rope",
-    "check_sft_step",
-    "check_collate_pairs",
-    "check_dpo_step",
-    "check_diagnose_run",
-    "check_export_model",
-    "check_ipo_loss",
-    "check_conservative_dpo_loss",
-    "check_simpo_loss",
-    "check_orpo_odds_ratio_loss",
+    *CHECKS,
     "SANITY_CHECKS",
     "SANITY_PROBES",
     "SanityResult",

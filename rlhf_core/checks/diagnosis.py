@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..diagnostics import diagnose_run
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
 
 def _history(steps, **series) -> list[dict]:
@@ -125,6 +125,7 @@ def _dg_accuracy_is_explosion(history):
 register(Exercise(
     name="diagnose_run",
     lesson=9,
+    points=2,
     cases=_diagnosis_cases,
     reference=diagnose_run,
     mistakes=[
@@ -143,8 +144,3 @@ register(Exercise(
             "(logratio/margin) exceeds 50 nats (the course's rule, calibrated for β = 0.1 and short responses); "
             "otherwise healthy",
 ))
-
-
-def check_diagnose_run(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``diagnose_run(history) -> label`` on seven textbook runs."""
-    check(EXERCISES["diagnose_run"], candidate, seed, quiet)

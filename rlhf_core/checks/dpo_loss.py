@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
 from .. import losses
 from .cases import fn_case, policy_logprobs, reduction_hint, seq_logps
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
 
 def _dpo_cases(seed: int) -> list[Case]:
@@ -104,6 +102,7 @@ register(Exercise(
                                        " - implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)",
     },
     lesson=2,
+    points=3,
     cases=_dpo_cases,
     reference=losses.dpo_loss,
     mistakes=[
@@ -175,6 +174,8 @@ register(Exercise(
     name="implicit_reward",
     same_answer={"rlhf_core.objective.reward_from_policy": None},   # implicit_reward with log_z = 0
     lesson=2,
+    points=1,
+    hidden_seeds=(303,),
     cases=_reward_cases,
     reference=losses.implicit_reward,
     mistakes=[
@@ -190,13 +191,3 @@ register(Exercise(
     formula="beta * (logp_pol - logp_ref), same shape as the inputs",
     shape_hint=lambda expected, got: "the reward is elementwise: return the same shape as the inputs." if expected != got else None,
 ))
-
-
-def check_dpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)``."""
-    check(EXERCISES["dpo_loss"], candidate, seed, quiet)
-
-
-def check_implicit_reward(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``implicit_reward(logp_pol, logp_ref, beta)``."""
-    check(EXERCISES["implicit_reward"], candidate, seed, quiet)

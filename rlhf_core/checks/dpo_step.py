@@ -9,7 +9,7 @@ import torch
 
 from .. import losses, train
 from .cases import flat_params, tiny_model, tiny_rows
-from .framework import EXERCISES, Case, Exercise, Missing, Mistake, check, plain_number, register
+from .framework import Case, Exercise, Missing, Mistake, plain_number, register
 
 DPO_METRIC_KEYS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
                    "logps/chosen", "logps/rejected", "logratio/margin")
@@ -83,6 +83,7 @@ def _dpo_step_generic(policy, batch, logp_ref_chosen, logp_ref_rejected, optimiz
 register(Exercise(
     name="dpo_step",
     lesson=8,
+    points=3,
     cases=_dpo_step_cases,
     reference=train.dpo_step,  # called positionally by the cases
     mistakes=[
@@ -106,8 +107,3 @@ register(Exercise(
     formula="pc, pr = summed log-probs of chosen/rejected under the policy; loss = dpo_loss(pc, pr, ref_c, ref_r, beta); "
             "zero_grad, backward, step; rewards = β·(logp − ref); accuracy = mean(chosen reward > rejected reward)",
 ))
-
-
-def check_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``dpo_step(policy, batch, logp_ref_chosen, logp_ref_rejected, optimizer, beta) -> metrics``."""
-    check(EXERCISES["dpo_step"], candidate, seed, quiet)

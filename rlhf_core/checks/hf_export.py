@@ -18,7 +18,7 @@ import torch
 from .. import hf
 from ..model import ModelConfig, TinyLM
 from ..tokenizer import WordTokenizer
-from .framework import EXERCISES, Case, Exercise, Missing, Mistake, check, register
+from .framework import Case, Exercise, Missing, Mistake, register
 
 _SMALL = dict(d_model=8, n_layers=2, n_heads=2, d_ff=12, max_seq_len=16)
 _CONFIGS = {
@@ -179,6 +179,7 @@ def _explain(key: str, got: dict, want: dict) -> str | None:
 register(Exercise(
     name="export_model",
     lesson=11,
+    points=3,
     cases=_cases,
     reference=hf.export_model,
     mistakes=[
@@ -213,10 +214,3 @@ register(Exercise(
     atol=1e-5,
 ))
 
-
-def check_export_model(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``export_model(model, tokenizer)`` → a ``LlamaForCausalLM`` equal to the TinyLM."""
-    check(EXERCISES["export_model"], candidate, seed, quiet)
-
-
-__all__ = ["check_export_model"]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from .. import logps
 from .cases import fn_case
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
 
 def _logps_batch(g: torch.Generator, batch=4, length=10, vocab=7, left_pad=False, empty_row=None, scale=1.0):
@@ -128,6 +126,7 @@ register(Exercise(
         "rlhf_core.logps.get_token_logps": None,            # the shifted token log-probs, before the mask
     },
     lesson=4,
+    points=3,
     cases=_logps_cases,
     reference=logps.get_logps,
     mistakes=[
@@ -149,8 +148,3 @@ register(Exercise(
             "(divide by that count, at least 1, when average=True)",
     shape_hint=_logps_shape_hint,
 ))
-
-
-def check_get_logps(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``get_logps(logits, input_ids, response_mask, average=False) -> (B,)``."""
-    check(EXERCISES["get_logps"], candidate, seed, quiet)

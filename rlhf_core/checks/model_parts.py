@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
 from ..model import LIBRARY_PARTS, rope_angles
 from .cases import fn_case
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
 
 def _norm_cases(seed: int) -> list[Case]:
@@ -51,6 +49,7 @@ def _rms_wrong_axis(x, weight, eps=1e-6):
 register(Exercise(
     name="rms_norm",
     lesson=5,
+    points=1,
     cases=_norm_cases,
     reference=LIBRARY_PARTS["rms_norm"],  # the library's own, immune to model.using_parts
     mistakes=[
@@ -104,6 +103,7 @@ def _sw_sum(x, wg, wu, wd):
 register(Exercise(
     name="swiglu",
     lesson=5,
+    points=2,
     cases=_swiglu_cases,
     reference=LIBRARY_PARTS["swiglu"],  # the library's own, immune to model.using_parts
     mistakes=[
@@ -180,6 +180,7 @@ def _rope_halves_swapped(x, cos, sin):
 register(Exercise(
     name="apply_rope",
     lesson=5,
+    points=3,
     cases=_rope_cases,
     reference=LIBRARY_PARTS["apply_rope"],  # the library's own, immune to model.using_parts
     mistakes=[
@@ -196,18 +197,3 @@ register(Exercise(
             "(cos/sin (T, Dh/2) broadcast over batch and heads; (B, T, Dh/2) needs a head axis: cos[:, None])",
     shape_hint=lambda e, g: "RoPE keeps the shape of x; insert the head axis into a (B, T, Dh/2) cos/sin (cos[:, None])." if e != g else None,
 ))
-
-
-def check_rms_norm(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``rms_norm(x, weight, eps=1e-6)``."""
-    check(EXERCISES["rms_norm"], candidate, seed, quiet)
-
-
-def check_swiglu(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``swiglu(x, w_gate, w_up, w_down)``."""
-    check(EXERCISES["swiglu"], candidate, seed, quiet)
-
-
-def check_apply_rope(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``apply_rope(x, cos, sin)`` (rotate-half convention)."""
-    check(EXERCISES["apply_rope"], candidate, seed, quiet)

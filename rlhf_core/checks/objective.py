@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
 from .. import objective
 from .cases import fn_case, policy_logprobs, reduction_hint
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
 
 def _optimal_policy_cases(seed: int) -> list[Case]:
@@ -59,6 +58,7 @@ def _op_sign(ref, r, beta):
 register(Exercise(
     name="optimal_policy",
     lesson=1,
+    points=2,
     cases=_optimal_policy_cases,
     reference=objective.optimal_policy,
     mistakes=[
@@ -126,6 +126,7 @@ def _obj_logratio_mean(pol, ref, r, beta):
 register(Exercise(
     name="rlhf_objective",
     lesson=1,
+    points=2,
     cases=_objective_cases,
     reference=objective.rlhf_objective,
     mistakes=[
@@ -142,13 +143,3 @@ register(Exercise(
     formula="J = Σ_y π(y)·r(y) − β·Σ_y π(y)·(log π(y) − log π_ref(y)), per prompt (last axis reduced)",
     shape_hint=reduction_hint("rlhf_objective"),
 ))
-
-
-def check_optimal_policy(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``optimal_policy(ref_logprobs, rewards, beta) -> log-probs`` against the closed form."""
-    check(EXERCISES["optimal_policy"], candidate, seed, quiet)
-
-
-def check_rlhf_objective(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``rlhf_objective(policy_logprobs, ref_logprobs, rewards, beta) -> (...)`` (E_π[r] − β·KL)."""
-    check(EXERCISES["rlhf_objective"], candidate, seed, quiet)

@@ -11,7 +11,7 @@ import torch
 from .. import task
 from ..data import collate_pairs
 from ..tokenizer import WordTokenizer
-from .framework import EXERCISES, Case, Exercise, Missing, Mistake, check, register
+from .framework import Case, Exercise, Missing, Mistake, register
 
 PAIR_KEYS = tuple(f"{side}_{part}" for side in ("chosen", "rejected") for part in ("input_ids", "attention_mask", "response_mask"))
 
@@ -80,6 +80,7 @@ def _collate_generic(examples, tokenizer, max_length=None, *, bos=True, eos=True
 register(Exercise(
     name="collate_pairs",
     lesson=7,
+    points=3,
     cases=_collate_cases,
     reference=collate_pairs,
     mistakes=[
@@ -105,8 +106,3 @@ register(Exercise(
     rtol=0.0,
     atol=0.0,
 ))
-
-
-def check_collate_pairs(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``collate_pairs(examples, tokenizer, max_length=None) -> dict`` against the library's collation."""
-    check(EXERCISES["collate_pairs"], candidate, seed, quiet)

@@ -1,6 +1,6 @@
 """How a verdict looks: a short HTML block in a notebook, wrapped plain text in a terminal.
 
-A :class:`~rlhf_core.checks.framework.CheckFailed` carries its verdict twice: as its message, one
+A :class:`~rlhf_core.checks.verdicts.CheckFailed` carries its verdict twice: as its message, one
 plain line (what the grader records, what ``str(exc)`` and tests read), and as parts — ``title``
 (``"✗ dpo_loss — β = 0.5"``), ``problem``, ``what`` (the quantity compared), ``expected``, ``got``
 and ``advice`` — from which this module draws the two renderings:

@@ -23,7 +23,7 @@ Every check runs in the same two halves as the exercise checks, so that a grader
 
 1. **probe** — :func:`probe_sanity` calls the learner's function on fixed inputs and records what
    happened as plain JSON-able data (exceptions, odd types and NaNs included), with the same
-   serialiser and error record as every check (:mod:`rlhf_core.checks.framework`). It stops
+   serialiser and error record as every check (:mod:`rlhf_core.checks.records`). It stops
    calling the learner's code as soon as the verdict is settled, so a failing check makes the
    same calls it always made (:mod:`rlhf_core.checks.sanity_probe`).
 2. **judge** — :func:`judge_sanity` reads that record and returns the ``✓`` lines or raises
@@ -39,9 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .framework import CheckFailed
 from .sanity_judge import JUDGES, Incomplete, failure, judge_ranking_recovered, judge_reference_frozen, run_judges
 from .sanity_probe import PROBES, probe_ranking, probe_reference
+from .verdicts import CheckFailed
 
 __all__ = [
     "SANITY_CHECKS",

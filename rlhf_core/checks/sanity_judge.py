@@ -1,9 +1,9 @@
 """The judge half of the drill's six sanity checks: a verdict on a record, never the learner's code.
 
 Each ``judge_<check>`` reads a record that :mod:`rlhf_core.checks.sanity_probe` made (values and
-exceptions as :func:`~rlhf_core.checks.framework.serialise` and
-:func:`~rlhf_core.checks.framework.error_record` write them) and returns its ``✓`` line or raises
-:class:`~rlhf_core.checks.framework.CheckFailed`. :data:`JUDGES` lists them per probe name.
+exceptions as :func:`~rlhf_core.checks.records.serialise` and
+:func:`~rlhf_core.checks.records.error_record` write them) and returns its ``✓`` line or raises
+:class:`~rlhf_core.checks.verdicts.CheckFailed`. :data:`JUDGES` lists them per probe name.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor
 
-from .framework import CheckFailed, plain, shorten
+from .verdicts import CheckFailed, plain, shorten
 
 LOG2 = math.log(2.0)
 
@@ -31,7 +31,7 @@ def failure(number: int, text: str, *, kind: str = "mistake", **parts: str | Non
                        mistake=f"sanity-{number}" if kind == "mistake" else None, **({"problem": text} | parts))
 
 
-def _fail(number: int, text: str, **parts: str | None) -> None:
+def _fail(number: int, text: str, **parts: str | None) -> NoReturn:
     raise failure(number, text, **parts)
 
 
@@ -127,7 +127,7 @@ def _as_float(number: int, value: dict, what: str) -> float:
 
 def _nested(value: dict) -> str:
     """A recorded value as a learner reads it: ``.tolist()``'s nesting (ints for integer dtypes, bools
-    for bool) with plain numbers (:func:`~rlhf_core.checks.framework.plain`)."""
+    for bool) with plain numbers (:func:`~rlhf_core.checks.verdicts.plain`)."""
     if value["kind"] != "tensor":
         return plain(value["data"][0]) if _is_number(value) else value["type"]
     if value["data"] is None:

@@ -1,8 +1,8 @@
 """The probe half of the drill's six sanity checks: call the learner's function, record plain data.
 
 Each ``probe_<check>`` calls the learner's function on fixed inputs and records what happened as
-JSON-able data — values by :func:`~rlhf_core.checks.framework.serialise`, exceptions by
-:func:`~rlhf_core.checks.framework.error_record` — and stops calling the learner's code as soon
+JSON-able data — values by :func:`~rlhf_core.checks.records.serialise`, exceptions by
+:func:`~rlhf_core.checks.records.error_record` — and stops calling the learner's code as soon
 as the verdict is settled, so a failing check makes the same calls it always made.
 :data:`PROBES` lists them by name.
 """
@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from ..toy import ToyPolicy, frozen_copy, make_toy_pairs, run_toy_task
-from .framework import CheckFailed, error_record, serialise
+from .records import error_record, serialise
 from .sanity_judge import Incomplete, run_judges
+from .verdicts import CheckFailed
 
 
 def _name_of(fn: Any) -> str:

@@ -9,7 +9,7 @@ import torch
 
 from ..train import sft_step
 from .cases import flat_params, tiny_model, tiny_rows
-from .framework import EXERCISES, Case, Exercise, Mistake, check, plain_number, register
+from .framework import Case, Exercise, Mistake, plain_number, register
 
 
 def _sft_case(name: str, seed: int, steps: int) -> Case:
@@ -64,6 +64,7 @@ register(Exercise(
     name="sft_step",
     same_answer={"rlhf_core.train.sft_loss": None},   # the step's whole loss
     lesson=6,
+    points=2,
     cases=_sft_cases,
     reference=sft_step,
     mistakes=[
@@ -87,8 +88,3 @@ register(Exercise(
     formula="logits = model(input_ids, attention_mask); token log-probs of input_ids[:, 1:] under logits[:, :-1]; "
             "loss = -(logp · response_mask[:, 1:]).sum() / response_mask[:, 1:].sum(); zero_grad, backward, step; return loss.item()",
 ))
-
-
-def check_sft_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``sft_step(model, batch, optimizer) -> float`` on a tiny model."""
-    check(EXERCISES["sft_step"], candidate, seed, quiet)

@@ -9,7 +9,7 @@ import torch
 
 from .. import losses
 from ..toy import ToyPolicy, frozen_copy, make_toy_pairs, toy_dpo_step
-from .framework import EXERCISES, Case, Exercise, Mistake, check, plain_number, register
+from .framework import Case, Exercise, Mistake, plain_number, register
 
 REF_LOGITS = "the reference's logits (must not move)"
 REF_TRAINABLE = "reference parameters requiring grad (must be 0)"
@@ -100,6 +100,8 @@ def _toy_loss_after_step(policy, ref, batch, optimizer, beta=0.1):
 register(Exercise(
     name="toy_dpo_step",
     lesson=3,
+    points=2,
+    library_only=("loss_fn",),
     cases=_toy_cases,
     reference=toy_dpo_step,
     mistakes=[
@@ -121,8 +123,3 @@ register(Exercise(
             "optimizer.zero_grad(); loss.backward(); optimizer.step(); return loss.item(). (This check compares with the "
             "library's dpo_loss: if your step calls your own dpo_loss, make sure check_dpo_loss passes first.)",
 ))
-
-
-def check_toy_dpo_step(candidate: Callable, seed: int = 0, quiet: bool = False) -> None:
-    """Check ``toy_dpo_step(policy, ref, batch, optimizer, beta) -> float`` (one DPO update of the toy policy)."""
-    check(EXERCISES["toy_dpo_step"], candidate, seed, quiet)

@@ -2,7 +2,8 @@
 ``simpo_loss`` and ``orpo_odds_ratio_loss``.
 
 Each exercise is checked against the library's own loss (:mod:`rlhf_core.losses`) on seeded cases,
-and its common mistakes are named. The conventions the stubs state (``rlhf_core.course.variants``):
+and its common mistakes are named. The conventions each exercise's contract states (the reference's docstring
+in :mod:`rlhf_core.losses`, which every stub of it carries):
 
 * ``ipo_loss`` — four ``(B,)`` log-prob tensors as for ``dpo_loss``; the course feeds it length-averaged
   log-probs (TRL's convention), the paper summed ones: the formula is the same. β only sets the target.
@@ -19,7 +20,6 @@ average=...)``), so no check here can see it: the variants' debriefs and red fla
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,9 +27,9 @@ from torch import Tensor
 
 from .. import losses
 from .cases import fn_case, reduction_hint, seq_logps
-from .framework import EXERCISES, Case, Exercise, Mistake, check, register
+from .framework import Case, Exercise, Mistake, register
 
-__all__ = ["check_ipo_loss", "check_conservative_dpo_loss", "check_simpo_loss", "check_orpo_odds_ratio_loss", "avg_logps"]
+__all__ = ["avg_logps"]
 
 FOUR = ("arg0", "arg1", "arg2", "arg3")
 
@@ -44,7 +44,7 @@ def _pair_margin(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_r
 
     Deliberately not lesson 02's own helper of that meaning (and not of its name): the grader withholds that
     module's helpers while lesson 02 is graded, and keeps any helper whose bare name appears anywhere else in
-    the library (``grader.withheld``)."""
+    the library (rule 3 of :mod:`rlhf_core.checks.framework`'s docstring)."""
     return (logp_pol_chosen - logp_ref_chosen) - (logp_pol_rejected - logp_ref_rejected)
 
 
@@ -117,6 +117,8 @@ def _ipo_target_fixed(*logps, beta=0.1):
 register(Exercise(
     name="ipo_loss",
     lesson=10,
+    points=6,
+    hidden_seeds=(101,),
     cases=_ipo_cases,
     reference=losses.ipo_loss,
     mistakes=[
@@ -235,6 +237,8 @@ def _cdpo_beta_outside(*logps, beta=0.1, label_smoothing=0.1):
 register(Exercise(
     name="conservative_dpo_loss",
     lesson=10,
+    points=6,
+    hidden_seeds=(101,),
     cases=_cdpo_cases,
     reference=losses.conservative_dpo_loss,
     mistakes=[
@@ -331,6 +335,8 @@ def _simpo_mean_first(avg_logp_chosen, avg_logp_rejected, beta=2.0, gamma=0.5):
 register(Exercise(
     name="simpo_loss",
     lesson=10,
+    points=6,
+    hidden_seeds=(101,),
     cases=_simpo_cases,
     reference=losses.simpo_loss,
     mistakes=[
@@ -432,6 +438,8 @@ def _orpo_no_minus(avg_logp_chosen, avg_logp_rejected):
 register(Exercise(
     name="orpo_odds_ratio_loss",
     lesson=10,
+    points=6,
+    hidden_seeds=(101,),
     cases=_orpo_cases,
     reference=losses.orpo_odds_ratio_loss,
     mistakes=[
@@ -458,24 +466,3 @@ register(Exercise(
             "log_odds(a) = a − log(1 − exp(a)) computed as a − log(−expm1(a))",
     shape_hint=reduction_hint("the loss"),
 ))
-
-
-def check_ipo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
-    """Check ``ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta)``."""
-    return check(EXERCISES["ipo_loss"], candidate, seed, quiet)
-
-
-def check_conservative_dpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
-    """Check ``conservative_dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected,
-    beta, label_smoothing)``."""
-    return check(EXERCISES["conservative_dpo_loss"], candidate, seed, quiet)
-
-
-def check_simpo_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
-    """Check ``simpo_loss(avg_logp_chosen, avg_logp_rejected, beta, gamma)`` (length-averaged log-probs)."""
-    return check(EXERCISES["simpo_loss"], candidate, seed, quiet)
-
-
-def check_orpo_odds_ratio_loss(candidate: Callable, seed: int = 0, quiet: bool = False) -> str | None:
-    """Check ``orpo_odds_ratio_loss(avg_logp_chosen, avg_logp_rejected)``, ORPO's odds-ratio term (length-averaged log-probs)."""
-    return check(EXERCISES["orpo_odds_ratio_loss"], candidate, seed, quiet)
