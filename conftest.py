@@ -5,7 +5,7 @@ nbclient) goes past a check that fails (:mod:`grader.release`). nbval reads the 
 may raise" and would then pass a failing check. Run from this repository, this hook gives nbgrader's
 check cells back their strictness under nbval: an error in one fails that cell's test, as it did
 before the tag. Every other cell keeps nbval's own reading of its tags and comments, and outside this
-repository nbval's documented behaviour applies (the README says what holds where).
+repository nbval's documented behaviour applies (``docs/grading.md`` says what holds where).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ with ``dask-jobqueue`` (``SLURMCluster(cores=2, memory="4GB", processes=1)``, ``
 then pass ``cluster.scheduler_address``); on Kubernetes, with ``dask-kubernetes``
 (``KubeCluster(name="grader", image=<an image with the course installed>)``, ``cluster.scale(10)``).
 Give each worker one thread per notebook it may run at once (``--nthreads``) and at least the
-kernel's memory cap (``--memory``, 1.5 GB by default) per thread. The README's *Grading on a cluster*
+kernel's memory cap (``--memory``, 1.5 GB by default) per thread. ``docs/grading.md``'s *Grading on a cluster*
 has the commands.
 """
 

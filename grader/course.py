@@ -1,4 +1,4 @@
-"""The course's facts, in one module every other grader module imports (and that imports none of them).
+"""The course's facts, in one module every other grader module imports (it imports only :mod:`grader.spec`, which imports no grader module).
 
 * where things are: :data:`ROOT`, :data:`SOLUTIONS_DIR` (the lesson sources), :data:`NOTEBOOKS_DIR`
   (the released ones), :data:`LESSONS_JSON`;

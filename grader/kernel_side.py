@@ -58,7 +58,7 @@ def _program() -> tuple[str, list[str]]:
 def preamble_source(figures: bool = False, variant: str | None = None) -> str:
     """The first cell of every graded notebook: the kernel program, set up with :func:`preamble_settings`.
     ``figures``: matplotlib figures are drawn (PNG outputs, as in the learner's own run) instead of shown as
-    :data:`FIGURE_LINE`; drawing them cost 8–18 % of grading time (``bench/grade_throughput.py``, README), so the
+    :data:`FIGURE_LINE`; drawing them cost 8–18 % of grading time (``bench/grade_throughput.py``, ``docs/measurements.md``), so the
     grader leaves it out unless asked."""
     program, names = _program()
     return (f"# Added by the grader (not part of the lesson): keeps the checks' own probe functions.\n{program}\n\n\n"

@@ -40,7 +40,7 @@ Kinds of row:
 **Threshold.** Rows below ``threshold`` (default :data:`DEFAULT_THRESHOLD`) are not flagged; the HTML
 also lists the five closest unflagged pairs with their scores. Measured on the synthetic class of
 ``tests/test_similarity.py`` (lessons 02 and 04, k = :data:`NOISE_T`), see ``measure()`` there and the
-README's *Similarity*: the copy with renamed variables and reordered lines scores 0.99 and 1.0, pasted
+``docs/measurements.md``'s *Similarity*: the copy with renamed variables and reordered lines scores 0.99 and 1.0, pasted
 library source 0.99–1.0 (0.73–0.78 inside an ``exec``'d string: the ``exec(...)`` around it is the student's
 own), while independent correct answers written differently score at most 0.25 against each other and
 at most 0.29 against their closest library file; 0.5 sits in the gap (k = 12 gives 0.38 for the closest

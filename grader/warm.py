@@ -1,7 +1,7 @@
 """Warm kernels: each grading job keeps a sandboxed server that has imported torch, numpy, matplotlib and
 ipykernel once, and forks every notebook's kernel from it into namespaces of its own.
 
-A cold kernel spends about two seconds of its notebook's grading importing those libraries (the README's time
+A cold kernel spends about two seconds of its notebook's grading importing those libraries (``docs/measurements.md``'s time
 breakdown); a kernel forked from :mod:`grader.kernel_server` starts with them imported. Isolation is the
 cold kernel's: the server runs in a :class:`grader.sandbox.KernelSandbox` like a kernel's, which also shows,
 read-only and out of the way, the withheld copy of ``rlhf_core`` of every lesson the run grades; each kernel it

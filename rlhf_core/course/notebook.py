@@ -12,7 +12,7 @@ import torch
 __all__ = ["DEFAULT_THREADS", "THREADS_ENV", "lesson_threads", "setup", "yours_or_reference"]
 
 #: torch threads in a lesson. One, because it holds up in the worst case: measured by
-#: ``bench/threads.py`` on the 2-core machine (README, *Measured figures*), two threads saved at most
+#: ``bench/threads.py`` on the 2-core machine (``docs/measurements.md``), two threads saved at most
 #: about a quarter of a lesson's time on an idle machine but made lessons up to 12.7× slower beside
 #: one busy competing process (the shared vCPUs of Binder and Colab), while one thread lost little.
 DEFAULT_THREADS = 1

@@ -2,7 +2,7 @@
 
 Trains :func:`rlhf_core.train.train_sft` with the JSON config, measures the held-out loss and the
 grammatical fraction of temperature-1 samples, and writes ``rlhf_core/assets/sft.pt`` with the
-config, those figures and this machine's fingerprint inside (the README quotes the figures; a test checks
+config, those figures and this machine's fingerprint inside (``docs/measurements.md`` quotes the figures; a test checks
 them, bit for bit only on the machine whose fingerprint the checkpoint carries).
 """
 
