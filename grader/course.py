@@ -93,7 +93,12 @@ def lesson_paths(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
 #     # %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, "solution": false}
 #     # %% nbgrader={"grade": true, "grade_id": "check_dpo_loss", "locked": true, "points": 3, ...}
 #     # %% id="demo-01"
+#     # %% check="dpo_loss"
 #
+# ``check="<exercise>"`` is a graded check cell made from the exercise's record (:func:`check_cell`): its nbgrader
+# metadata (``grade_id`` ``check_<exercise>``, the record's points) and its code (the visible check, then the hidden
+# tests at the record's seeds) are written nowhere else, so the text holds nothing but the header. A check cell
+# that is not the standard one (lesson 10's, which also skip for other variants) is written out in full.
 # A cell's id is its grade_id (made id-safe, :func:`cell_id`); a cell without nbgrader metadata (a demo cell) names
 # its id in the header (``id="demo-01"``), which keeps it stable when cells are added around it — the grader knows
 # a lesson's demo cells in a submission by that id. The notebook's own metadata (kernelspec, language_info) is the
@@ -102,6 +107,7 @@ def lesson_paths(solutions: Path = SOLUTIONS_DIR) -> list[Path]:
 #: jupytext's format for the lesson sources: percent cells, and only the kernel's metadata in the header.
 LESSON_TEXT_FORMAT = {"extension": ".py", "format_name": "percent", "notebook_metadata_filter": "kernelspec,language_info,-jupytext"}
 _ID_KEY = "id"
+_CHECK_KEY = "check"
 _CELL_MARKER = re.compile(r"^# %%(?:$|[ \t])")
 
 
@@ -115,6 +121,45 @@ def _grade_id(cell) -> str | None:
     return (meta.get("grade_id") or None) if isinstance(meta, dict) else None
 
 
+def check_cell(name: str) -> tuple[dict, str]:
+    """The nbgrader metadata and the code of exercise ``name``'s graded check cell, both read from its record."""
+    from rlhf_core.checks import EXERCISES
+    from rlhf_core.checks.derived import check_cell_source
+
+    exercise = EXERCISES[name]
+    meta = {"grade": True, "grade_id": f"check_{name}", "locked": True, "points": exercise.points,
+            "schema_version": 3, "solution": False}
+    return meta, check_cell_source(exercise).rstrip("\n")
+
+
+def _as_check_directive(cell) -> str | None:
+    """The exercise whose standard check cell ``cell`` is (its record gives it back exactly), else None."""
+    from rlhf_core.checks import EXERCISES
+
+    grade_id = _grade_id(cell) or ""
+    name = grade_id.removeprefix("check_")
+    if cell.cell_type != "code" or not grade_id.startswith("check_") or name not in EXERCISES:
+        return None
+    meta, source = check_cell(name)
+    return name if cell.metadata == {"nbgrader": meta} and cell.source == source else None
+
+
+def _expand_check(cell, where: str, problems: list[str]) -> None:
+    """Fill a ``check="<exercise>"`` cell from the exercise's record (a problem sentence when it cannot be)."""
+    from rlhf_core.checks import EXERCISES
+
+    name = cell.metadata.pop(_CHECK_KEY)
+    if not isinstance(name, str) or name not in EXERCISES:
+        problems.append(f"{where}: `check={name!r}` names no registered exercise; the names are those of "
+                        "rlhf_core.checks.EXERCISES (an exercise's record must exist before its check cell)")
+        return
+    if cell.source.strip():
+        problems.append(f"{where}: a `check={name!r}` cell is made from the exercise's record, so its body must be empty; "
+                        "write a check cell that differs from the standard one out in full, with its nbgrader metadata")
+    meta, cell.source = check_cell(name)
+    cell.metadata["nbgrader"] = meta
+
+
 def lesson_text(nb) -> str:
     """The lesson source (jupytext percent text) of the nbgrader source notebook ``nb``; :func:`read_lesson_text`
     gives ``nb`` back, cell for cell (type, source, metadata, id) and with its kernel metadata."""
@@ -123,6 +168,9 @@ def lesson_text(nb) -> str:
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         grade_id = _grade_id(cell)
+        check = _as_check_directive(cell)
+        if check is not None:
+            cell.metadata, cell.source = {_CHECK_KEY: check}, ""
         if cell.get("id") and (grade_id is None or cell_id(grade_id) != cell["id"]):
             cell.metadata = {_ID_KEY: cell["id"], **cell.metadata}
         cell.pop("outputs", None)
@@ -145,6 +193,9 @@ def read_lesson_text(text: str, name: str = "lesson") -> tuple[object, list[str]
     for i, (cell, line) in enumerate(zip(nb.cells, lines)):
         where = f"{name} cell {i}" + (f" (line {line})" if line else "")
         meta = cell.metadata.get("nbgrader") or {}
+        if _CHECK_KEY in cell.metadata and cell.cell_type == "code":
+            _expand_check(cell, where, problems)
+            meta = cell.metadata.get("nbgrader") or {}
         explicit = cell.metadata.pop(_ID_KEY, None)
         unread = cell.metadata.pop("incorrectly_encoded_metadata", None) or cell.metadata.pop("title", None)
         if unread:      # jupytext keeps a header it cannot parse as text (or a title) instead of failing

@@ -138,13 +138,7 @@ def rlhf_objective(policy_logprobs, ref_logprobs, rewards, beta):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_rlhf_objective", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_rlhf_objective
-check_rlhf_objective(rlhf_objective)
-### BEGIN HIDDEN TESTS
-check_rlhf_objective(rlhf_objective, seed=101, quiet=True)
-check_rlhf_objective(rlhf_objective, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="rlhf_objective"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -248,13 +242,7 @@ def optimal_policy(ref_logprobs, rewards, beta):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_optimal_policy", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_optimal_policy
-check_optimal_policy(optimal_policy)
-### BEGIN HIDDEN TESTS
-check_optimal_policy(optimal_policy, seed=101, quiet=True)
-check_optimal_policy(optimal_policy, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="optimal_policy"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>

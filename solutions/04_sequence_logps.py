@@ -217,13 +217,7 @@ def get_logps(logits, input_ids, response_mask, average=False):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_get_logps", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_get_logps
-check_get_logps(get_logps)
-### BEGIN HIDDEN TESTS
-check_get_logps(get_logps, seed=101, quiet=True)
-check_get_logps(get_logps, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="get_logps"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>

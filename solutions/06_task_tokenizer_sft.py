@@ -310,13 +310,7 @@ def sft_step(model, batch, optimizer):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_sft_step", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_sft_step
-check_sft_step(sft_step)
-### BEGIN HIDDEN TESTS
-check_sft_step(sft_step, seed=101, quiet=True)
-check_sft_step(sft_step, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="sft_step"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>

@@ -478,13 +478,7 @@ def collate_pairs(examples, tokenizer, max_length=None):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_collate_pairs", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_collate_pairs
-check_collate_pairs(collate_pairs)
-### BEGIN HIDDEN TESTS
-check_collate_pairs(collate_pairs, seed=101, quiet=True)
-check_collate_pairs(collate_pairs, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="collate_pairs"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -714,13 +708,7 @@ def plackett_luce_loss(logp_pol, logp_ref, beta=0.1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_plackett_luce_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_plackett_luce_loss
-check_plackett_luce_loss(plackett_luce_loss)
-### BEGIN HIDDEN TESTS
-check_plackett_luce_loss(plackett_luce_loss, seed=101, quiet=True)
-check_plackett_luce_loss(plackett_luce_loss, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="plackett_luce_loss"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>

@@ -63,7 +63,8 @@ def test_the_text_is_what_its_notebook_converts_to(path, tmp_path):
 def test_a_demo_cell_names_its_id_and_a_graded_cell_takes_its_grade_id():
     text = (SOLUTIONS / f"{LESSON}.py").read_text(encoding="utf-8")
     assert '\n# %% id="demo-01"\n' in text
-    assert re.search(r'^# %% nbgrader=\{"grade": true, "grade_id": "check_dpo_loss", ', text, re.M)
+    assert re.search(r'^# %% nbgrader=\{"grade": true, "grade_id": "sanity_1_4_6", ', text, re.M)
+    assert '\n# %% check="dpo_loss"\n' in text                      # made from the record, with its id
     nb = read_lesson_source(SOLUTIONS / f"{LESSON}.py")
     assert {c.id for c in nb.cells} >= {"demo-01", "check_dpo_loss", "dpo_loss", "setup", "intro"}
 
@@ -119,13 +120,14 @@ def without_header(text: str, grade_id: str) -> tuple[str, int]:
     return "".join(lines), n + 1
 
 
-@pytest.mark.parametrize("grade_id, says", [
-    ("check_dpo_loss", "holds '### BEGIN HIDDEN TESTS' but its header does not make it a check cell"),
-    ("dpo_loss", "holds '### BEGIN SOLUTION' but its header does not make it an exercise"),
+@pytest.mark.parametrize("lesson, grade_id, says", [
+    # lesson 10's check cells are written out in full (they skip for other variants); lesson 02's are record-made
+    ("10_mock_interview", "check_ipo_loss", "holds '### BEGIN HIDDEN TESTS' but its header does not make it a check cell"),
+    (LESSON, "dpo_loss", "holds '### BEGIN SOLUTION' but its header does not make it an exercise"),
 ])
-def test_the_lint_refuses_a_graded_cell_whose_header_lost_its_nbgrader_metadata(tmp_path, capsys, grade_id, says):
-    text, line = without_header((SOLUTIONS / f"{LESSON}.py").read_text(encoding="utf-8"), grade_id)
-    broken = tmp_path / "solutions" / f"{LESSON}.py"
+def test_the_lint_refuses_a_graded_cell_whose_header_lost_its_nbgrader_metadata(tmp_path, capsys, lesson, grade_id, says):
+    text, line = without_header((SOLUTIONS / f"{lesson}.py").read_text(encoding="utf-8"), grade_id)
+    broken = tmp_path / "solutions" / f"{lesson}.py"
     broken.parent.mkdir()
     broken.write_text(text, encoding="utf-8")
     problems = lint_source(broken)
@@ -133,7 +135,7 @@ def test_the_lint_refuses_a_graded_cell_whose_header_lost_its_nbgrader_metadata(
     assert any("has neither nbgrader metadata nor an id" in p and "nbgrader={" in p for p in where), problems
     assert any(says in p for p in where), problems
     assert release(broken.parent, tmp_path / "notebooks") == 1
-    assert f"{LESSON}.py cell" in capsys.readouterr().out and not (tmp_path / "notebooks").exists()
+    assert f"{lesson}.py cell" in capsys.readouterr().out and not (tmp_path / "notebooks").exists()
 
 
 def test_setup_cells_are_rewritten_in_the_text(tmp_path, capsys):
@@ -174,7 +176,64 @@ def test_ruff_finds_a_mistake_in_a_lesson_code_cell():
 
 def test_the_lint_names_a_header_whose_metadata_is_not_json():
     text = (SOLUTIONS / f"{LESSON}.py").read_text(encoding="utf-8")
-    broken = text.replace('"grade_id": "check_dpo_loss", "locked": true', '"grade_id": "check_dpo_loss", "locked": True', 1)
+    broken = text.replace('"grade_id": "sanity_1_4_6", "locked": true', '"grade_id": "sanity_1_4_6", "locked": True', 1)
     assert broken != text
     problems = read_lesson_text(broken, f"{LESSON}.py")[1]
-    assert any("jupytext cannot read the metadata of its header" in p and "check_dpo_loss" in p for p in problems), problems
+    assert any("jupytext cannot read the metadata of its header" in p and "sanity_1_4_6" in p for p in problems), problems
+
+
+# ---- check cells made from the exercise records -------------------------------------------------------------------
+
+def _check_cells(nb):
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade", False)}
+
+
+def test_a_check_directive_is_filled_from_the_record(monkeypatch):
+    """Points, the visible check and the hidden seeds come from the record: change the record, the cell follows."""
+    from grader.course import read_lesson_text
+    from rlhf_core.checks import EXERCISES
+
+    text = (SOLUTIONS / "02_bradley_terry_and_dpo_loss.py").read_text()
+    assert '# %% check="dpo_loss"' in text and "check_dpo_loss(dpo_loss, seed=" not in text   # written once, in the record
+    cell = _check_cells(read_lesson_text(text)[0])["check_dpo_loss"]
+    record = EXERCISES["dpo_loss"]
+    assert cell.metadata["nbgrader"]["points"] == record.points and cell.id == "check_dpo_loss"
+    for seed in record.hidden_seeds:
+        assert f"check_dpo_loss(dpo_loss, seed={seed}, quiet=True)" in cell.source
+    monkeypatch.setattr(record, "points", record.points + 4)
+    monkeypatch.setattr(record, "hidden_seeds", (7,))
+    cell = _check_cells(read_lesson_text(text)[0])["check_dpo_loss"]
+    assert cell.metadata["nbgrader"]["points"] == record.points
+    assert "seed=7, quiet=True" in cell.source and "seed=101" not in cell.source
+
+
+def test_every_standard_check_cell_is_written_as_a_directive():
+    """A check cell that its record would make is not written out a second time in a lesson's text; only lesson 10's
+    (which skip for the drill's other variants) differ from their records' cells."""
+    from grader.course import check_cell, lesson_sources, read_lesson_text
+    from rlhf_core.checks import EXERCISES
+
+    for path in lesson_sources(SOLUTIONS):
+        text = path.read_text()
+        for grade_id, cell in _check_cells(read_lesson_text(text, path.name)[0]).items():
+            name = grade_id.removeprefix("check_")
+            if name not in EXERCISES or f'# %% check="{name}"' in text:
+                continue                       # a sanity check's cell, or one made from its record
+            made = "\n".join(check_cell(name)[1].splitlines())
+            assert cell.source != made, f"{path.name}: {grade_id} is written out in full, but its record makes it: " \
+                                        f'write the cell as `# %% check="{name}"`'
+            assert path.name.startswith("10_"), f"{path.name}: {grade_id} differs from the cell its record makes"
+
+
+@pytest.mark.parametrize("header, body, says", [
+    ('check="no_such_exercise"', "", "names no registered exercise"),
+    ('check="dpo_loss"', "check_dpo_loss(dpo_loss)\n", "its body must be empty"),
+])
+def test_a_wrong_check_directive_is_refused_in_a_sentence(header, body, says):
+    from grader.course import read_lesson_text
+
+    text = ('# %% [markdown] nbgrader={"grade": false, "grade_id": "intro", "locked": true, "schema_version": 3, '
+            f'"solution": false}}\n# # A lesson\n\n# %% {header}\n{body}')
+    problems = read_lesson_text(text, "99_x.py")[1]
+    assert any(says in p and p.startswith("99_x.py cell 1") for p in problems), problems

@@ -37,20 +37,9 @@ of the drill (:mod:`~rlhf_core.checks.sanity`, built on :mod:`~rlhf_core.checks.
 :mod:`~rlhf_core.checks.sanity_judge`).
 """
 
-from . import (  # noqa: F401 — each lesson's module registers its exercises
-    diagnosis,
-    dpo_loss,
-    dpo_step,
-    hf_export,
-    logps,
-    model_parts,
-    objective,
-    pairs,
-    plackett_luce,
-    sft_step,
-    toy_step,
-    variant_losses,
-)
+import importlib
+import pkgutil
+
 from .derived import make_check
 from .framework import EXERCISES, CheckFailed, check, judge, probe
 from .sanity import (
@@ -68,6 +57,11 @@ from .sanity import (
     sanity_reference_frozen,
     sanity_reward_scales_with_beta,
 )
+
+# Import every module of this package, so that each lesson's module registers its records: a new exercise's
+# module is found without being listed here (adding an exercise touches its reference, its record and its lesson).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 #: ``check_<name>`` for every registered exercise, in lesson order.
 CHECKS = {f"check_{name}": make_check(name) for name in EXERCISES}
