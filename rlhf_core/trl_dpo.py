@@ -12,7 +12,15 @@ course (``DPOConfig``)      TRL (``trl.DPOConfig``)            note
 ``loss_type="sigmoid"``     ``loss_type=["sigmoid"]``          the paper's loss
 ``average_logps=True``      ``loss_type=["sigmoid_norm"]``     length-normalised DPO
 ``loss_type="ipo"``         ``loss_type=["ipo"]``              both average the log-ratios per token
-``loss_type="cdpo"``        —                                  TRL's label smoothing is *robust* DPO, another loss
+``loss_type="cdpo"``        —                                  no TRL 1.16 loss: ``"sigmoid"`` ignores
+                                                               ``label_smoothing``; ``"robust"`` (robust DPO),
+                                                               ``"exo_pair"``, ``"aot"``, ``"aot_unpaired"``
+                                                               read it, and are other losses
+``rpo_alpha``               — (not mapped here)                TRL 1.16 has no ``rpo_alpha``: RPO there is
+                                                               ``loss_type=["sigmoid", "sft"]`` with
+                                                               ``loss_weights=[1.0, α]``; its NLL averages over
+                                                               the batch's chosen tokens, the course's per
+                                                               response
 ``batch_size``              ``per_device_train_batch_size``    × processes = the global batch
 ``grad_accum_steps``        ``gradient_accumulation_steps``
 ``steps``, ``lr``           ``max_steps``, ``learning_rate``
@@ -62,8 +70,9 @@ def _trl_loss_type(config: DPOConfig) -> list[str]:
         return ["sigmoid_norm" if config.average_logps else "sigmoid"]
     if config.loss_type == "ipo":
         return ["ipo"]
-    raise ValueError(f"TRL has no loss equal to the course's {config.loss_type!r}: its label smoothing is robust DPO "
-                     "((1−ε)·ℓ(h) − ε·ℓ(−h))/(1−2ε), not conservative DPO; use loss_type 'sigmoid' or 'ipo'")
+    raise ValueError(f"TRL has no loss equal to the course's {config.loss_type!r}: its 'sigmoid' ignores label_smoothing, "
+                     "and its 'robust' is robust DPO ((1−ε)·ℓ(h) − ε·ℓ(−h))/(1−2ε), not conservative DPO; "
+                     "use loss_type 'sigmoid' or 'ipo'")
 
 
 def trl_arguments(config: DPOConfig, output_dir: str | Path, num_processes: int = 1, **overrides):

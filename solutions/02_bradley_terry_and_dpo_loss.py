@@ -105,10 +105,14 @@ print(f"\na tie: conservative DPO (ε = 1/2) is smallest at m = {m[cdpo_tie.argm
 # **This is the reparameterisation, and the paper's Theorem 1 says what it keeps** (Rafailov et al. 2023,
 # §5.1: Lemmas 1–2 and Theorem 1). Call two rewards *equivalent* when they differ by a function of the
 # prompt alone, $r'(x, y) = r(x, y) + f(x)$. Equivalent rewards give the same Bradley–Terry preferences
-# (Lemma 1) and the same KL-regularised optimal policy (Lemma 2). Theorem 1: every equivalence class
-# holds exactly one reward of the form $\beta \log \frac{\pi(y|x)}{\pi_\text{ref}(y|x)}$ for some policy
-# $\pi$ — for the class of $r$, it is $r - \beta\log Z(x)$, with $\pi$ the optimum $\pi^*$. So writing the
-# reward through a policy loses no reward that Bradley–Terry preferences can tell apart.
+# (Lemma 1) and the same KL-regularised optimal policy (Lemma 2). Theorem 1, as the paper states it: under
+# mild assumptions, every equivalence class of rewards consistent with Bradley–Terry (indeed Plackett–Luce)
+# preferences can be *represented* as $\beta \log \frac{\pi(y|x)}{\pi_\text{ref}(y|x)}$ for some policy $\pi$. The
+# assumptions, spelled out in the appendix's restatement, are $\beta > 0$ and a reference with **full
+# support**, $\pi_\text{ref}(y|x) > 0$ for every response, so that every log-ratio is finite; and the proof
+# there (Appendix A.6) also shows the representative is *unique* within its class. For the class of $r$ it
+# is $r - \beta\log Z(x)$, with $\pi$ the optimum $\pi^*$. So writing the reward through a policy loses no
+# reward that Bradley–Terry preferences can tell apart.
 #
 # Below, a small discrete problem: we compute the true rewards from the optimal policy *with* $\log Z$
 # and *with a wrong* $\log Z$ (anything at all), and the preference probabilities agree to the last digit.
@@ -224,13 +228,7 @@ def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejec
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_dpo_loss", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_dpo_loss
-check_dpo_loss(dpo_loss)
-### BEGIN HIDDEN TESTS
-check_dpo_loss(dpo_loss, seed=101, quiet=True)
-check_dpo_loss(dpo_loss, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="dpo_loss"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -264,12 +262,7 @@ def implicit_reward(logp_pol, logp_ref, beta=0.1):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_implicit_reward", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_implicit_reward
-check_implicit_reward(implicit_reward)
-### BEGIN HIDDEN TESTS
-check_implicit_reward(implicit_reward, seed=303, quiet=True)
-### END HIDDEN TESTS
+# %% check="implicit_reward"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -382,8 +375,9 @@ fig.tight_layout()
 # - The DPO loss is a logistic loss on $h = \beta\,[\text{chosen log-ratio} - \text{rejected log-ratio}]$;
 #   it is $\log 2$ at the start, and it needs `F.logsigmoid` to stay finite.
 # - The implicit reward $\beta \log \pi_\theta/\pi_\text{ref}$ is how you read preferences off a policy.
-# - Theorem 1: each Bradley–Terry class of rewards holds exactly one reward $\beta \log \pi/\pi_\text{ref}$,
-#   so the reparameterisation loses nothing. DPO's minimiser is the RLHF optimum only for Bradley–Terry
+# - Theorem 1: when $\pi_\text{ref}$ has full support, each Bradley–Terry class of rewards can be written as
+#   $\beta \log \pi/\pi_\text{ref}$ (the theorem), by exactly one such reward (the appendix's proof), so the
+#   reparameterisation loses nothing. DPO's minimiser is the RLHF optimum only for Bradley–Terry
 #   preferences, a policy class that can represent $\pi^*$ and data covering the responses; on a finite
 #   set of hard labels the minimisers form a large set that can move mass to responses outside the data.
 # - The gradient weights each pair by $\sigma(-h)$: ½ at a tie, towards 1 only as a pair is badly

@@ -128,13 +128,7 @@ def rms_norm(x, weight, eps=1e-6):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_rms_norm", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_rms_norm
-check_rms_norm(rms_norm)
-### BEGIN HIDDEN TESTS
-check_rms_norm(rms_norm, seed=101, quiet=True)
-check_rms_norm(rms_norm, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="rms_norm"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -230,13 +224,7 @@ def swiglu(x, w_gate, w_up, w_down):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_swiglu", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_swiglu
-check_swiglu(swiglu)
-### BEGIN HIDDEN TESTS
-check_swiglu(swiglu, seed=101, quiet=True)
-check_swiglu(swiglu, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="swiglu"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex2-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -327,13 +315,7 @@ def apply_rope(x, cos, sin):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_apply_rope", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_apply_rope
-check_apply_rope(apply_rope)
-### BEGIN HIDDEN TESTS
-check_apply_rope(apply_rope, seed=101, quiet=True)
-check_apply_rope(apply_rope, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="apply_rope"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex3-hint", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -570,8 +552,9 @@ print("the same formula, LLaMA-7B's shape (V=32000, D=4096, L=32, F=11008, untie
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-11", "locked": true, "schema_version": 3, "solution": false}
 # At this size the embedding is a small share because the vocabulary has only 90 words; with a real
 # tokenizer ($V$ = 32k–150k) it is a large part of a small model, one reason small models often tie the
-# input and output matrices. The same formula gives LLaMA-7B's published 6.74 B parameters: the
-# architecture is the same, only $V$, $D$, $L$ and $F$ grow.
+# input and output matrices. The same formula gives LLaMA-7B's published 6.74 B parameters once its output
+# head is counted as a separate $V \times D$ matrix (`tied=False`): LLaMA does not tie it, so the blocks are
+# the same as here, but the head is not — beyond that, only $V$, $D$, $L$ and $F$ grow.
 #
 # ## 7. One forward pass, shape by shape
 #

@@ -153,13 +153,7 @@ def export_model(model, tokenizer):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "check_export_model", "locked": true, "points": 3, "schema_version": 3, "solution": false}
-from rlhf_core.checks import check_export_model
-check_export_model(export_model)
-### BEGIN HIDDEN TESTS
-check_export_model(export_model, seed=101, quiet=True)
-check_export_model(export_model, seed=202, quiet=True)
-### END HIDDEN TESTS
+# %% check="export_model"
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-04", "locked": true, "schema_version": 3, "solution": false}
 # <details><summary>Hint</summary>
@@ -301,9 +295,13 @@ for name in ("rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/a
 # Where the conventions differ, the numbers show it. The IPO paper (Azar et al., 2023) writes its loss on
 # full-sequence log-ratios; TRL's `loss_type="ipo"` averages each log-ratio over the completion's tokens
 # (the course's `ipo_loss` follows TRL and says so), so the same β sets a target gap of $1/(2\beta)$ per
-# *token* in TRL and per *sequence* in the paper. TRL's `label_smoothing` gives *robust* DPO
-# (Chowdhury et al., 2024), not the conservative DPO of lesson 09. And TRL's default `bf16=True` rounds
-# the forward passes: `hf.trl_config` sets it off, which is what keeps the loss within 1e-6.
+# *token* in TRL and per *sequence* in the paper. TRL's `label_smoothing` ε is read by four of its losses
+# only: `"robust"` (robust DPO, Chowdhury et al. 2024, which subtracts the flipped-label term and rescales by
+# $1/(1-2\varepsilon)$), `"exo_pair"`, `"aot"` and `"aot_unpaired"`. TRL 1.16's `"sigmoid"` loss ignores it and
+# stays plain DPO, and no TRL 1.16 loss is lesson 09's conservative DPO pair by pair (older TRL versions, in
+# 2023–24, computed conservative DPO inside `"sigmoid"` when ε > 0). The second cell below measures it. And
+# TRL's default `bf16=True` rounds the forward passes: `hf.trl_config` sets it off, which is what keeps the
+# loss within 1e-6.
 
 # %% id="demo-07"
 from rlhf_core.losses import ipo_loss
@@ -316,6 +314,17 @@ with torch.no_grad():
 print(f"TRL ipo:                           {trl_ipo:.6f}")
 print(f"IPO on per-token averages (TRL's): {ipo_loss(*averaged, beta=BETA).item():.6f}")
 print(f"IPO on summed log-probs (paper's): {ipo_loss(*logps, beta=BETA).item():.6f}")
+
+# %% id="demo-07b"
+from rlhf_core.losses import conservative_dpo_loss
+
+eps = 0.3
+trl_smoothed, _, _ = loss_on_batch(policy, reference, tokenizer, pairs, beta=BETA, label_smoothing=eps)
+trl_robust, _, _ = loss_on_batch(policy, reference, tokenizer, pairs, beta=BETA, loss_type=["robust"], label_smoothing=eps)
+print(f"TRL sigmoid, label_smoothing 0:   {trl_loss:.6f}")
+print(f"TRL sigmoid, label_smoothing {eps}: {trl_smoothed:.6f}   (ignored: the same loss)")
+print(f"TRL robust,  label_smoothing {eps}: {trl_robust:.6f}")
+print(f"conservative DPO, ε {eps} (lesson 09): {conservative_dpo_loss(*logps, beta=BETA, label_smoothing=eps).item():.6f}")
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-09", "locked": true, "schema_version": 3, "solution": false}
 # ## 4. A TRL training run beside the course's trainer
@@ -373,13 +382,15 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-10", "locked": true, "schema_version": 3, "solution": false}
 # ## 5. Which TRL argument is which course concept
 #
-# | `trl.DPOConfig` | what it is in this course |
+# | `trl.DPOConfig` (or `DPOTrainer`) | what it is in this course |
 # |---|---|
 # | `beta` | β of the objective (lesson 01) and of the loss (lesson 02) |
 # | `loss_type=["sigmoid"]` | the paper's loss, lesson 02's `dpo_loss`; `"ipo"`, `"hinge"` and `"sigmoid_norm"` (length-normalised) are the variants of lesson 09, with the conventions of section 3 |
-# | `label_smoothing` | with `"sigmoid"`: robust DPO; the course's conservative DPO (lesson 09) is another loss |
+# | `label_smoothing` | ε, read by `"robust"` (robust DPO), `"exo_pair"`, `"aot"` and `"aot_unpaired"`; `"sigmoid"` ignores it (older TRL versions computed conservative DPO there); no TRL 1.16 loss is the course's conservative DPO (lesson 09) |
+# | `loss_type=["sigmoid", "sft"]`, `loss_weights=[1.0, α]` | lesson 08's RPO (TRL 1.16 has no `rpo_alpha`): DPO plus α times the chosen responses' NLL, which TRL averages over all chosen tokens of the batch, the course per response |
+# | `f_divergence_type` (default `"reverse_kl"`) | the paper's reverse KL; `"forward_kl"`, `"js_divergence"` and `"alpha_divergence"` put another f-divergence in its place (f-DPO, Wang et al. 2023) |
 # | `precompute_ref_log_probs=True` | lesson 08's cached reference: the frozen model runs once over the data, not at every step |
-# | `ref_model` | the frozen copy of the SFT model (lesson 08's `make_reference`), passed here explicitly. Left out, TRL uses the policy's own starting point when it precomputes (or disables a PEFT adapter), and otherwise loads the model again *by its name*, which means a hub download: this course never does |
+# | `DPOTrainer(ref_model=...)` | the frozen copy of the SFT model (lesson 08's `make_reference`), passed here explicitly. Left out, TRL uses the policy's own starting point when it precomputes (or disables a PEFT adapter), and otherwise loads the model again *by its name*, which means a hub download: this course never does |
 # | `max_length`, `truncation_mode` | lesson 04's mask meets a length limit: truncated tokens leave the `completion_mask`, so they count in no log-prob |
 # | `completion_mask` (in the batch) | lesson 04's response mask: the response and its EOS |
 # | `per_device_train_batch_size` × processes × `gradient_accumulation_steps` | the global batch (lesson 08's `batch_size` and `micro_batches`) |
@@ -407,7 +418,8 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 # - Positions are a convention too. With RoPE a constant shift per row is harmless (scores depend on
 #   distances); `position_ids` from the mask give exactly the course's numbering.
 # - TRL's sigmoid loss and its logged rewards and log-probs equal the ones you wrote, to float32
-#   rounding, once bf16 is off. Its IPO averages per token, its `label_smoothing` is robust DPO.
+#   rounding, once bf16 is off. Its IPO averages per token; TRL 1.16's `"sigmoid"` loss ignores
+#   `label_smoothing`, which only `"robust"` (robust DPO) and a few others read.
 # - `precompute_ref_log_probs`, `completion_mask` and `max_length` are lessons 08 and 04 under other
 #   names; a short TRL run and the course's trainer reach the same kind of policy on the same task.
 #

@@ -174,3 +174,76 @@ def test_the_margin_minimum_of_each_variant_is_where_its_reference_loss_is_small
     for key in finite:
         m, loss = margin_minimum(key), toy_loss_fn(key)
         assert at(loss, m) < at(loss, 0.9 * m) and at(loss, m) < at(loss, 1.1 * m), key
+
+
+# --- DPO is one variant among five: the drill reads the record, never the paper's name ---------------------------
+
+def test_no_course_module_branches_on_a_variants_name():
+    import pathlib
+    import re
+
+    import rlhf_core.course as course
+
+    branches = []
+    for path in pathlib.Path(course.__file__).parent.glob("*.py"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"""(\bkey|variant)\s*(==|!=|in)\s*\(?["'](dpo|ipo|cdpo|simpo|orpo)["']""", line):
+                branches.append(f"{path.name}:{number}: {line.strip()}")
+    assert not branches, "\n".join(branches)
+
+
+def test_a_renamed_dpo_record_gets_the_dpo_drill(monkeypatch, capsys):
+    """The same record under another key: the same exercises, skips, toy training, sanity plan and scorecard."""
+    from dataclasses import replace
+
+    from rlhf_core.course import variants as variants_module
+    from rlhf_core.toy import toy_dpo_step
+
+    renamed = replace(VARIANTS["dpo"], key="dpo-again", names=("dpo",))
+    monkeypatch.setitem(variants_module.VARIANTS, "dpo-again", renamed)
+    monkeypatch.delitem(variants_module.VARIANTS, "dpo")
+    drill = Drill(variant=renamed)
+    drill.begin("implement")
+    drill.begin("sanity-check")
+    out = capsys.readouterr().out
+    assert "Your exercises: dpo_loss, implicit_reward, toy_dpo_step" in out and "sanity plan" not in out
+    assert drill.applies("toy_dpo_step") and drill.applies("six sanity checks") and not drill.applies("ipo_loss")
+    card = drill.scorecard({}, "DPO runs PPO.", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
+                           toy_step=toy_dpo_step, print_it=False)
+    assert [r.passed for r in card["sanity"]] == [True] * 6 and set(card["checks"]) == set(renamed.exercises)
+    assert [f for f, _ in card["red_flags"]] == ["described a PPO / RL loop"]
+
+
+def test_the_dpo_scorecard_trains_the_toy_with_the_learners_step_and_says_when_it_is_missing():
+    from rlhf_core.toy import toy_dpo_step
+
+    card = Drill().scorecard({}, "", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
+                             toy_step=None, print_it=False)
+    missing = {r.number: r.message for r in card["sanity"] if not r.passed}
+    assert set(missing) == {2, 5} and all(m == "not run: no toy_result given" for m in missing.values())
+
+    def broken_step(policy, ref, batch, optimizer, beta=0.1):
+        raise RuntimeError("element 0 of tensors does not require grad")
+
+    card = Drill().scorecard({}, "", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
+                             toy_step=broken_step, print_it=False)
+    assert "training the toy policy with your toy_dpo_step failed" in card["sanity"][1].message
+    assert not card["checks"]["toy_dpo_step"][0]
+    card = Drill().scorecard({}, "", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
+                             toy_step=toy_dpo_step, print_it=False)
+    assert all(r.passed for r in card["sanity"]) and all(ok for ok, _ in card["checks"].values())
+
+
+def test_a_reference_free_variants_check_6_says_it_needs_the_loss_not_implicit_reward():
+    results = run_variant_sanity("simpo", None, losses.implicit_reward, None, quiet=True)
+    assert results[5].message == "not run: no simpo_loss given"
+
+
+def test_a_history_saved_before_variants_reads_as_the_default_variant(fresh, capsys):
+    import json
+
+    (fresh / "history.jsonl").write_text(json.dumps({"saved_at": "2024-01-01T00:00:00+00:00", "blocks": {},
+                                                     "sanity": [], "checks": {}}) + "\n")
+    (record,) = drill_history(plot=False)
+    assert record["variant"] == "dpo" and "variants done: dpo" in capsys.readouterr().out
+    assert start_drill().variant.key != "dpo"          # that attempt counts: the next one is drawn at random

@@ -347,8 +347,14 @@ def test_each_red_flag_is_raised_by_its_example_and_not_when_negated(key):
 
 
 @pytest.mark.parametrize("key", list(VARIANTS))
-def test_the_model_answers_raise_no_red_flag(key):
+def test_the_model_answers_and_the_records_own_text_raise_no_red_flag(key):
+    """The variant's own prose (Read block, rubric, questions, debrief answers, sanity plan, notes) names what the
+    paper replaces by contrast throughout: the scanner must read all of it as correct."""
     variant = VARIANTS[key]
     for question, answer in variant.debrief:
         assert find_red_flags(variant, answer) == [], (question, find_red_flags(variant, answer))
-    assert find_red_flags(variant, variant.read.idea) == []
+    read = variant.read
+    texts = [read.problem, read.idea, read.evidence, read.limitations, variant.notes, *variant.rubric,
+             *variant.explain_questions, *(step.check for step in variant.sanity)]
+    for text in texts:
+        assert find_red_flags(variant, text) == [], text

@@ -42,7 +42,7 @@ from ..checkpoint import load_sft_model, machine_fingerprint
 from ..diagnostics import EXPLOSION_THRESHOLD, first_explosion_step
 from ..evaluation import FrontierPoint, betas_above_baseline
 from ..metrics import MetricsHistory
-from ..paths import ASSETS_DIR, FRONTIER_PATH, MARGIN_STUDY_PATH
+from ..paths import ASSETS_DIR, DISPLACEMENT_STUDY_PATH, FRONTIER_PATH, MARGIN_STUDY_PATH
 from ..recipes import DEFAULT_DPO, reward_pairs
 from ..train import DPOConfig, make_reference, reference_logps, train_dpo, train_preferred_ft
 
@@ -164,7 +164,6 @@ def load_frontier(path: Path = FRONTIER_PATH) -> list[FrontierPoint]:
 # ------------------------------------------------------------------------------------------------
 # the displacement study (lesson 08)
 
-DISPLACEMENT_STUDY_PATH = ASSETS_DIR / "displacement_study.json"
 DISPLACEMENT_SEEDS = (0, 1, 2)
 #: Lesson 08's run, and the same run with RPO's NLL term (α 1, as in Pang et al. 2024).
 DISPLACEMENT_VARIANTS: dict[str, dict] = {"DPO": {}, "DPO + NLL (RPO, α 1)": {"rpo_alpha": 1.0}}

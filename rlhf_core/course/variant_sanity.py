@@ -25,7 +25,8 @@ that does not apply: SimPO and ORPO have no reference to freeze). It never raise
 =  ====================  ==========================================================================
 
 The adapter is :func:`rlhf_core.course.variants.toy_loss_fn` with the learner's function: it gives any
-variant's loss ``dpo_loss``'s signature, so the standard checks and the toy task run unchanged.
+variant's loss ``dpo_loss``'s signature, so the standard checks and the toy task run unchanged. Which of the
+rows above a step runs is data: its :attr:`~rlhf_core.course.variant_types.SanityStep.probe`, never the paper's name.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ from collections.abc import Callable
 
 import torch
 
-from ..checks import CheckFailed, SanityResult, run_sanity_checks
-from ..checks.sanity_judge import judge_ranking_recovered, judge_reference_frozen
-from ..checks.sanity_probe import probe_ranking, probe_reference
+from ..checks import SANITY_CHECKS, CheckFailed, SanityResult, run_sanity_checks
+from .variant_types import SanityStep
 from .variants import Variant, get_variant, toy_loss_fn
 
 __all__ = ["run_variant_sanity", "margin_minimum"]
@@ -48,14 +48,9 @@ _BASE = -12.0   # the log-probs the margin probes centre on: valid (negative) fo
 def margin_minimum(variant: str | Variant) -> float:
     """The margin (log-ratio margin for a reference-based loss, log-prob gap for a reference-free one)
     at which the variant's loss is smallest, in the units its inputs are in: ∞ for DPO, SimPO and ORPO,
-    1/(2β) for IPO, log((1 − ε)/ε)/β for cDPO."""
+    1/(2β) for IPO, log((1 − ε)/ε)/β for cDPO (``Variant.best_margin`` at the drill's values)."""
     v = get_variant(variant)
-    if v.key == "ipo":
-        return 1.0 / (2.0 * v.params["beta"])
-    if v.key == "cdpo":
-        eps = v.params["label_smoothing"]
-        return math.log((1.0 - eps) / eps) / v.params["beta"]
-    return math.inf
+    return v.best_margin(**v.params)
 
 
 def _value(loss: Callable, pc: float, pr: float) -> float:
@@ -162,43 +157,42 @@ def _result(number: int, name: str, run: Callable[[], str]) -> SanityResult:
         return SanityResult(number, name, False, f"✗ sanity check {number} — could not run: {type(exc).__name__}: {exc}")
 
 
+#: What each sanity probe of a plan needs, by the names :func:`run_variant_sanity` gives its inputs.
+_NEEDS = {"init_loss": "adapted", "margin": "adapted", "reward_linear_in_beta": "loss", "log_odds_near_one": "loss"}
+_STANDARD_NEEDS = {"dpo_loss": "adapted", "toy_result": "toy_result", "implicit_reward": "implicit_reward"}
+
+
+def _step(v: Variant, step: SanityStep, given: dict, standard: dict[int, SanityResult]) -> SanityResult:
+    """One step of the variant's plan (:attr:`SanityStep.probe` says how it runs)."""
+    n = step.number
+    if step.probe == "none":
+        return SanityResult(n, step.name, True, f"— sanity check {n}: {step.check}", applies=False)
+    needs = _NEEDS.get(step.probe) or _STANDARD_NEEDS[SANITY_CHECKS[n - 1][2]]
+    if given[needs] is None:
+        what = {"adapted": v.exercise, "loss": v.exercise}.get(needs, needs)
+        return SanityResult(n, step.name, False, f"not run: no {what} given")
+    if step.probe == "init_loss":
+        return _result(n, f"loss at initialisation is {v.init_loss(**v.params):.4g}", lambda: _check_init(v, given[needs]))
+    if step.probe == "margin":
+        return _result(n, step.name, lambda: _check_margin(v, given[needs]))
+    if step.probe == "reward_linear_in_beta":
+        return _result(n, "reward linear in β, γ outside it", lambda: _check_simpo_beta(v, given[needs]))
+    if step.probe == "log_odds_near_one":
+        return _result(n, "log-odds finite as P nears 1", lambda: _check_orpo_near_one(v, given[needs]))
+    return standard[n]
+
+
 def run_variant_sanity(variant: str | Variant, loss: Callable | None, implicit_reward: Callable | None = None,
                        toy_result: dict | None = None, quiet: bool = False) -> list[SanityResult]:
     """The variant's sanity plan on a learner's ``loss`` (the variant's exercise, its own signature),
     ``implicit_reward`` (checks 6 of the reference-based variants) and ``toy_result`` (a toy run trained
     with that loss, for checks 2 and 5). Returns six results in order; prints each line unless ``quiet``.
-    Never raises. For DPO it is :func:`rlhf_core.checks.run_sanity_checks`."""
+    Never raises. A plan of the six as they are (DPO's) is :func:`rlhf_core.checks.run_sanity_checks` on the loss."""
     v = get_variant(variant)
-    if v.key == "dpo":
-        return run_sanity_checks(loss, implicit_reward, toy_result, quiet=quiet)
     adapted = toy_loss_fn(v, loss) if loss is not None else None
     standard = {r.number: r for r in run_sanity_checks(adapted, implicit_reward, toy_result, quiet=True)}
-    results: list[SanityResult] = []
-    for step in v.sanity:
-        n = step.number
-        if n == 2 and not step.applies:
-            results.append(SanityResult(n, step.name, True, f"— sanity check 2: {step.check}", applies=False))
-            continue
-        needs = {1: adapted, 3: adapted, 4: adapted, 2: toy_result, 5: toy_result,
-                 6: implicit_reward if v.uses_reference else loss}[n]
-        if needs is None:
-            what = {1: "loss", 3: "loss", 4: "loss", 2: "toy_result", 5: "toy_result", 6: "implicit_reward"}[n]
-            results.append(SanityResult(n, step.name, False, f"not run: no {what} given"))
-        elif n == 1 and not step.applies:
-            results.append(_result(n, f"loss at initialisation is {v.init_loss(**v.params):.4g}",
-                                   lambda: _check_init(v, adapted)))
-        elif n == 4:
-            results.append(_result(n, step.name, lambda: _check_margin(v, adapted)))
-        elif n == 6 and v.key == "simpo":
-            results.append(_result(n, "reward linear in β, γ outside it", lambda: _check_simpo_beta(v, loss)))
-        elif n == 6 and v.key == "orpo":
-            results.append(_result(n, "log-odds finite as P nears 1", lambda: _check_orpo_near_one(v, loss)))
-        elif n == 2:
-            results.append(_result(n, step.name, lambda: judge_reference_frozen(probe_reference(toy_result))))
-        elif n == 5:
-            results.append(_result(n, step.name, lambda: judge_ranking_recovered(probe_ranking(toy_result))))
-        else:
-            results.append(standard[n])
+    given = {"adapted": adapted, "loss": loss, "implicit_reward": implicit_reward, "toy_result": toy_result}
+    results = [_step(v, step, given, standard) for step in v.sanity]
     if not quiet:
         for r in results:
             print(r.message)
