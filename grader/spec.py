@@ -114,18 +114,15 @@ def probes_in_source(source: str) -> list[Probe]:
 
 def drill_variant_of(source: str) -> str | None:
     """The drill variant a check cell belongs to alone, read from its ``drill.check("label", …)``: the variant
-    whose exercise the label is, "dpo" for a DPO-only check (:data:`rlhf_core.course.drill.DPO_ONLY_CHECKS`), else None
-    (the same rule as :meth:`rlhf_core.course.drill.Drill.applies`)."""
-    from rlhf_core.course.drill import DPO_ONLY_CHECKS
-    from rlhf_core.course.variants import VARIANTS
+    whose exercise or own check it is (:func:`rlhf_core.course.variants.owner_of_check`), else None (the same rule
+    as :meth:`rlhf_core.course.drill.Drill.applies`)."""
+    from rlhf_core.course.variants import owner_of_check
 
     tree = ast.parse(source)
     for call in _calls(tree.body):
         if _name(call.func) == "check" and isinstance(call.func, ast.Attribute) and call.args \
                 and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
-            label = call.args[0].value
-            owner = next((v.key for v in VARIANTS.values() if v.exercise == label), None)
-            return owner or ("dpo" if label in DPO_ONLY_CHECKS else None)
+            return owner_of_check(call.args[0].value)
     return None
 
 

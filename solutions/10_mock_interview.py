@@ -696,7 +696,7 @@ drill.check("six sanity checks", six_sanity_checks, dpo_loss, implicit_reward, t
 # %% id="demo-variant-sanity"
 # Another variant's sanity plan, on your loss (DPO's six ran in the check cell above; this cell never fails:
 # read its ✗ lines)
-if drill.variant.key != "dpo":
+if not drill.variant.standard_sanity:
     variant_sanity = drill.sanity_checks(YOUR_LOSS, implicit_reward)
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-diagnose", "locked": true, "schema_version": 3, "solution": false}
@@ -765,8 +765,11 @@ attempts = drill_history()
 # optimises it approximately: it samples from the current policy, scores the samples with a learned
 # reward model, and follows a clipped policy gradient with a value function as baseline. DPO uses the
 # exact optimum of that objective to rewrite the reward in terms of the policy, so fitting the
-# preferences *is* optimising the policy. It is exact if the policy can represent $\pi^*$ and the
-# preferences follow Bradley–Terry; PPO additionally explores responses that are not in the data.
+# preferences *is* optimising the policy. The two reach the same policy only under conditions: the
+# preferences follow Bradley–Terry, the policy class can represent $\pi^*$, and the data cover the responses
+# (each compared, often enough). On finitely many hard labels the DPO loss has no finite minimiser, and its
+# minimisers can move mass to responses no pair mentions (Azar et al. 2023; Xu et al. 2024); PPO additionally
+# explores responses that are not in the data.
 # </details>
 #
 # **2. Why does the partition function cancel?**

@@ -85,7 +85,8 @@ CASES: dict[str, Case] = {c.key: c for c in (
          "add an NLL term on the chosen responses (RPO), or a smaller learning rate / larger β",
          "The margin grows and accuracy is high, but logps/chosen falls steadily: the policy separates the pair by "
          "pushing both responses down, the rejected one faster. Probability mass goes to responses that are in "
-         "neither. First change: an NLL term on the chosen responses (RPO, rpo_alpha), or a gentler step."),
+         "neither. First change: an NLL term on the chosen responses (RPO: the course's rpo_alpha; in TRL 1.16 "
+         "loss_type=[\"sigmoid\", \"sft\"] with loss_weights), or a gentler step."),
     Case("beta_too_large", "β is too large: the policy barely moves from the reference", {"beta": 5.0}, None,
          (r"(lower|smaller|decrease|reduce|reducing|lowering)\w* (the )?(beta|β)", r"(beta|β) (is )?too (large|big|high)",
           r"(beta|β)\s*(=|to)\s*0?\.\d"),

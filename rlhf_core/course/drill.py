@@ -58,7 +58,7 @@ from .variants import DEFAULT_VARIANT, VARIANTS, Variant, find_red_flags, get_va
 
 __all__ = ["BLOCKS", "OPTIONAL_BLOCKS", "DIAGNOSIS_CURVES", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard",
            "start_drill", "red_flags_in", "format_minutes", "history_dir", "drill_history", "HISTORY_ENV",
-           "VARIANT_ENV", "DPO_ONLY_CHECKS", "choose_variant"]
+           "VARIANT_ENV", "choose_variant"]
 
 #: The curves the diagnosis round shows, under TRL's names (and the course's unscaled margin).
 DIAGNOSIS_CURVES = ("loss", "rewards/accuracies", "rewards/margins", "logratio/margin", "logps/chosen", "logps/rejected")
@@ -66,10 +66,6 @@ DIAGNOSIS_CURVES = ("loss", "rewards/accuracies", "rewards/margins", "logratio/m
 #: The rubric of the first attempt's variant, DPO (each variant has its own: ``Variant.rubric``).
 RUBRIC_ITEMS: tuple[str, ...] = VARIANTS[DEFAULT_VARIANT].rubric
 
-#: Check labels of :meth:`Drill.check` that belong to the DPO drill alone besides its exercise (its
-#: ``Variant.own_checks``): another variant trains the toy with its own loss through the course's step, and runs
-#: its own sanity plan. :func:`rlhf_core.course.variants.owner_of_check` answers the question for any label.
-DPO_ONLY_CHECKS: frozenset[str] = frozenset(VARIANTS["dpo"].own_checks)
 
 #: The environment variable that fixes the variant of ``start_drill(variant=None)`` (tests, the grader).
 VARIANT_ENV = "RLHF_DRILL_VARIANT"
@@ -359,8 +355,8 @@ def start_drill(variant: str | Variant | None = None, seed: int | None = None, r
             how = (f", drawn at random with seed {drawn_seed}"
                    + (f" (leaving out {left_out}, the previous attempt's)" if left_out else "")
                    + f"; start_drill(variant={chosen.key!r}, restart=True) repeats it")
-        print(f"This attempt's paper: {chosen.title} — {chosen.citation.authors.split(',')[0]} et al. "
-              f"{chosen.citation.year}{how}.")
+        lead = chosen.citation.authors.split(",")[0] + (" et al." if "," in chosen.citation.authors else "")
+        print(f"This attempt's paper: {chosen.title} — {lead} {chosen.citation.year}{how}.")
     else:
         print(f"The drill is already running, on {_CURRENT.variant.title} (start_drill(restart=True) starts over).")
     _CURRENT.begin("read")
