@@ -26,8 +26,9 @@ import torch
 from rlhf_core import task
 from rlhf_core.checkpoint import load_sft_model
 from rlhf_core.data import collate_pairs
+from rlhf_core.logps import concatenated_logps, side_logps
 from rlhf_core.losses import dpo_loss
-from rlhf_core.train import concatenated_logps, make_reference, reference_logps, side_logps
+from rlhf_core.train import make_reference, reference_logps
 
 
 def naive_step(policy, reference, batch, cached, optimizer):

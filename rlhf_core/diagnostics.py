@@ -34,28 +34,25 @@ falling. So :func:`diagnose` reads ``eval/kl`` when the history has it, through 
 every label says whether the policy drifted, ``Diagnosis.drift_step`` says where, and a run that
 drifted is never ``ok``, whatever its label.
 
-What to do about each label is :data:`rlhf_core.advice.FIXES`; comparing runs on the reward-vs-KL
-frontier is :mod:`rlhf_core.evaluation`; reading a history in any form is
-:func:`rlhf_core.metrics.as_history`.
+The :class:`~rlhf_core.fixes.Diagnosis` it returns, how it prints, and what to do about each label
+(:data:`~rlhf_core.fixes.FIXES`) are :mod:`rlhf_core.fixes`; reading a history in any form, and the
+margin series the rules read, are :mod:`rlhf_core.metrics`; comparing runs on the reward-vs-KL
+frontier is :mod:`rlhf_core.evaluation`.
 """
 
 from __future__ import annotations
 
-import html
 import math
-import re
-import textwrap
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .advice import FIXES
-from .metrics import TRAIN_METRICS, MetricsHistory, as_history
+from .fixes import FIXES, Diagnosis
+from .metrics import TRAIN_METRICS, MetricsHistory, as_history, finite_series, infer_beta, quarter_means, unscaled_margin
 
 __all__ = [
     "DIAGNOSIS_LABELS",
     "EXPLOSION_THRESHOLD",
+    "HEALTHY_MARGIN_BAND",
     "LOG2",
     "Diagnosis",
     "detect_margin_explosion",
@@ -101,15 +98,9 @@ DISPLACEMENT_MIN_DROP = 1.0           # the chosen log-ratio must fall by at lea
 DISPLACEMENT_DROP_FRACTION = 0.5      # ... and by at least this fraction of the margin's growth
 SATURATED_LOSS = 0.05          # "loss ~ 0" in the evidence of an explosion
 SATURATED_ACCURACY = 0.95      # "accuracy ~ 1" in the evidence of an explosion
-DEFAULT_BETA = 0.1             # only used when β cannot be read off the history
-WIDTH = 100                    # columns of the printed diagnosis
 
 # Metrics checked for NaN/inf: every training metric, and the held-out margin.
 _FINITE_CHECKED = TRAIN_METRICS + ("eval/margin",)
-
-
-
-
 
 _TOO_SHORT = (
     "Log at least two steps (the first, where the loss should be log 2 ≈ 0.693, and later ones) "
@@ -117,147 +108,16 @@ _TOO_SHORT = (
 )
 
 
-@dataclass
-class Diagnosis:
-    """What :func:`diagnose` concluded about a run.
-
-    ``label`` is one of :data:`DIAGNOSIS_LABELS`; ``evidence`` holds one line per number that led
-    to it; ``step`` is the first step where the problem was seen (``None`` when there is none, as
-    for ``healthy``); ``also`` lists the other labels that applied but lost on precedence;
-    ``advice``, when set, replaces the label's paragraph of :data:`FIXES` (used for histories too
-    short to judge). ``drift_step`` is the first evaluation step whose held-out sampled KL passed
-    :data:`DRIFT_KL_THRESHOLD` (:func:`first_drift_step`; ``None`` when it never did or was not logged).
-    """
-
-    label: str
-    evidence: list[str] = field(default_factory=list)
-    step: int | None = None
-    also: list[str] = field(default_factory=list)
-    advice: str | None = None
-    drift_step: int | None = None
-
-    @property
-    def fix(self) -> str:
-        """What to do: ``advice`` if set, else the paragraph of :data:`FIXES` for this label."""
-        return self.advice if self.advice is not None else FIXES.get(self.label, "")
-
-    @property
-    def ok(self) -> bool:
-        """True when the run is healthy by its training metrics *and* its held-out KL did not drift."""
-        return self.label == "healthy" and self.drift_step is None
-
-    def headline(self) -> str:
-        """One line: the label, the step where it was first seen, the drift, and ok / not ok."""
-        parts = [self.label + (f" from step {self.step}" if self.step is not None else "")]
-        if self.drift_step is not None:
-            parts.append(f"drifted at step {self.drift_step}")
-        if self.also:
-            parts.append("also " + ", ".join(self.also))
-        parts.append("ok" if self.ok else "not ok")
-        return "Diagnosis: " + " · ".join(parts)
-
-    def advice_paragraphs(self) -> list[str]:
-        """:attr:`fix` split before each numbered step ("(1) …", "(2) …"), one paragraph each."""
-        return [p.strip() for p in re.split(r" (?=\(\d+\) )", self.fix) if p.strip()]
-
-    def __str__(self) -> str:
-        """The headline, the evidence as bullets, then what to do, wrapped to :data:`WIDTH` columns."""
-        wrap = lambda text, first, rest: textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,  # noqa: E731
-                                                       break_long_words=False, break_on_hyphens=False)
-        lines = [self.headline()]
-        if self.evidence:
-            lines.append("Evidence:")
-            for item in self.evidence:
-                lines += wrap(item, "  • ", "    ")
-        if self.fix:
-            lines.append("What to do:")
-            for paragraph in self.advice_paragraphs():
-                lines += wrap(paragraph, "  ", "      " if re.match(r"\(\d+\) ", paragraph) else "  ")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        """The same in a notebook: the headline in bold, the evidence as a list, the advice as paragraphs."""
-        esc = html.escape
-        color = "#2e7d32" if self.ok else "#d32f2f"
-        rows = [f'<div style="font-weight:600">{esc(self.headline())}</div>']
-        if self.evidence:
-            rows.append('<div style="margin-top:.3em">Evidence:</div><ul style="margin:.1em 0 .3em 1.2em;padding:0">'
-                        + "".join(f"<li>{esc(item)}</li>" for item in self.evidence) + "</ul>")
-        if self.fix:
-            rows.append("<div>What to do:</div>"
-                        + "".join(f'<p style="margin:.2em 0 .2em 1em">{esc(p)}</p>' for p in self.advice_paragraphs()))
-        return (f'<div class="rlhf-diagnosis" style="border-left:4px solid {color};padding:.35em .8em;'
-                f'line-height:1.5;max-width:60em">' + "".join(rows) + "</div>")
-
-
-def _finite_series(h: MetricsHistory, name: str) -> tuple[list[int], list[float]]:
-    steps, values = h.series(name)
-    pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
-    return [s for s, _ in pairs], [v for _, v in pairs]
-
-
-def _infer_beta(h: MetricsHistory, beta: float | None) -> tuple[float, str]:
-    """β from the history (``rewards/margins / logratio/margin``), else ``beta``, else 0.1."""
-    if beta is not None:
-        return float(beta), f"β={beta:g} (given)"
-    ratios = []
-    for row in h.rows:
-        scaled, unscaled = row.get("rewards/margins"), row.get("logratio/margin")
-        if scaled is None or unscaled is None:
-            continue
-        if math.isfinite(scaled) and math.isfinite(unscaled) and abs(unscaled) > 1e-8:
-            ratios.append(scaled / unscaled)
-    if ratios:
-        b = float(np.median(ratios))
-        if b > 0:
-            return b, f"β={b:.3g} (read from rewards/margins ÷ logratio/margin)"
-    return DEFAULT_BETA, f"β={DEFAULT_BETA:g} (assumed)"
-
-
-def _unscaled_margin(h: MetricsHistory, beta: float | None = None) -> tuple[list[int], list[float], str]:
-    """The training unscaled margin series, ``(steps, values, where it came from)``.
-
-    Row by row: ``logratio/margin`` where logged, else ``rewards/margins`` ÷ β, else
-    ``(rewards/chosen − rewards/rejected)`` ÷ β. Non-finite values are left out.
-    """
-    b, how = _infer_beta(h, beta)
-    steps, values, sources = [], [], set()
-    for row in h.rows:
-        if "logratio/margin" in row:
-            value, source = row["logratio/margin"], "logratio/margin"
-        elif "rewards/margins" in row:
-            value, source = row["rewards/margins"] / b, f"rewards/margins ÷ {how}"
-        elif "rewards/chosen" in row and "rewards/rejected" in row:
-            value = (row["rewards/chosen"] - row["rewards/rejected"]) / b
-            source = f"(rewards/chosen − rewards/rejected) ÷ {how}"
-        else:
-            continue
-        if math.isfinite(value):
-            steps.append(int(row["step"]))
-            values.append(value)
-            sources.add(source)
-    if steps:
-        return steps, values, " and ".join(sorted(sources))
-    return [], [], ""
-
-
-def _windows(values: Sequence[float]) -> tuple[float, float]:
-    """Means of the first and the last quarter (at least one value each)."""
-    n = len(values)
-    w = max(1, n // 4)
-    return float(np.mean(values[:w])), float(np.mean(values[-w:]))
+def _distinct_steps(h: MetricsHistory) -> list[int]:
+    return sorted({int(r["step"]) for r in h.rows})
 
 
 def _value_at_or_before(h: MetricsHistory, name: str, step: int) -> tuple[int, float] | None:
     best = None
-    for s, v in zip(*_finite_series(h, name)):
+    for s, v in zip(*finite_series(h, name)):
         if s <= step:
             best = (s, v)
     return best
-
-
-def _distinct_steps(h: MetricsHistory) -> list[int]:
-    return sorted({int(r["step"]) for r in h.rows})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -275,7 +135,7 @@ def _detect_diverged(h: MetricsHistory) -> Diagnosis | None:
                 break
     if first is None:
         return None
-    last_ok = [(s, v) for s, v in zip(*_finite_series(h, "loss")) if s < first]
+    last_ok = [(s, v) for s, v in zip(*finite_series(h, "loss")) if s < first]
     if last_ok:
         evidence.append(f"last finite loss {last_ok[-1][1]:.4g} at step {last_ok[-1][0]}")
     return Diagnosis("diverged", evidence, int(first))
@@ -283,17 +143,17 @@ def _detect_diverged(h: MetricsHistory) -> Diagnosis | None:
 
 def _detect_reversed(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
     candidates = []
-    m_steps, m_vals, source = _unscaled_margin(h, beta)
-    a_steps, a_vals = _finite_series(h, "rewards/accuracies")
+    m_steps, m_vals, source = unscaled_margin(h, beta)
+    a_steps, a_vals = finite_series(h, "rewards/accuracies")
     candidates.append(("train", a_steps, a_vals, m_steps, m_vals, source))
-    e_m_steps, e_m_vals = _finite_series(h, "eval/margin")
-    e_a_steps, e_a_vals = _finite_series(h, "eval/accuracy")
+    e_m_steps, e_m_vals = finite_series(h, "eval/margin")
+    e_a_steps, e_a_vals = finite_series(h, "eval/accuracy")
     candidates.append(("held-out", e_a_steps, e_a_vals, e_m_steps, e_m_vals, "eval/margin"))
     for which, _a_steps, a_v, m_s, m_v, src in candidates:
         if not a_v or not m_v or len(set(m_s)) < 2:
             continue
-        late_acc = _windows(a_v)[1]
-        early_m, late_m = _windows(m_v)
+        late_acc = quarter_means(a_v)[1]
+        early_m, late_m = quarter_means(m_v)
         if late_acc < REVERSED_ACCURACY and late_m < -REVERSED_MARGIN:
             step = next(s for s, v in zip(m_s, m_v) if v < -REVERSED_MARGIN)
             evidence = [
@@ -306,10 +166,10 @@ def _detect_reversed(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
 
 
 def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
-    l_steps, l_vals = _finite_series(h, "loss")
-    m_steps, m_vals, source = _unscaled_margin(h, beta)
+    l_steps, l_vals = finite_series(h, "loss")
+    m_steps, m_vals, source = unscaled_margin(h, beta)
     if not m_vals:  # a run that only logs held-out metrics
-        m_steps, m_vals = _finite_series(h, "eval/margin")
+        m_steps, m_vals = finite_series(h, "eval/margin")
         source = "eval/margin"
     if not l_vals and not m_vals:
         return None
@@ -330,7 +190,7 @@ def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | No
             f"unscaled margin ({source}) never left ±{worst:.3f} (tolerance {NO_LEARNING_MARGIN_TOL:g}; "
             f"a learning run reaches 1–10)"
         )
-    a_vals = _finite_series(h, "rewards/accuracies")[1]
+    a_vals = finite_series(h, "rewards/accuracies")[1]
     if a_vals:
         evidence.append(f"train accuracy averaged {np.mean(a_vals):.2f}")
     first = (l_steps or m_steps)[0]
@@ -338,9 +198,9 @@ def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | No
 
 
 def _explosion_series(h: MetricsHistory, beta: float | None) -> tuple[list[int], list[float], str]:
-    steps, values, source = _unscaled_margin(h, beta)
+    steps, values, source = unscaled_margin(h, beta)
     if not values:  # a run that only logs held-out metrics
-        steps, values = _finite_series(h, "eval/margin")
+        steps, values = finite_series(h, "eval/margin")
         source = "eval/margin"
     return steps, values, source
 
@@ -387,7 +247,7 @@ def first_drift_step(history, threshold: float = DRIFT_KL_THRESHOLD, by_step: in
     hundred samples (its standard error is printed in lesson 09), so a value near the threshold is a
     tie, not a verdict.
     """
-    for step, value in zip(*_finite_series(as_history(history), "eval/kl")):
+    for step, value in zip(*finite_series(as_history(history), "eval/kl")):
         if by_step is not None and step > by_step:
             break
         if value > threshold:
@@ -397,12 +257,12 @@ def first_drift_step(history, threshold: float = DRIFT_KL_THRESHOLD, by_step: in
 
 def _drift_evidence(h: MetricsHistory, threshold: float = DRIFT_KL_THRESHOLD) -> tuple[list[str], int | None]:
     """The held-out KL (and grammar, when logged) in words, and :func:`first_drift_step`."""
-    k_steps, k_vals = _finite_series(h, "eval/kl")
+    k_steps, k_vals = finite_series(h, "eval/kl")
     if not k_vals:
         return [], None
     step = first_drift_step(h, threshold)
     grammar = ""
-    g_steps, g_vals = _finite_series(h, "eval/grammatical")
+    g_steps, g_vals = finite_series(h, "eval/grammatical")
     if g_vals:
         grammar = f"; grammatical samples {g_vals[0]:.0%} → {g_vals[-1]:.0%}"
     if step is not None:
@@ -455,9 +315,9 @@ def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, 
             parts.append(f"train accuracy {acc[1]:.2f}{tag}")
         evidence.append(" and ".join(parts) + f" at step {step}")
     if source != "eval/margin":
-        e_steps, e_vals = _finite_series(h, "eval/margin")
+        e_steps, e_vals = finite_series(h, "eval/margin")
         if e_vals:
-            early, late = _windows(e_vals)
+            early, late = quarter_means(e_vals)
             flat = " — the held-out margin stays flat: the gain does not generalise" if late < threshold / 5 else ""
             evidence.append(f"held-out margin went from {early:.1f} to {late:.1f} (eval/margin){flat}")
     if first_drift_step(h) is None:
@@ -467,21 +327,21 @@ def detect_margin_explosion(history, threshold: float = EXPLOSION_THRESHOLD, *, 
 
 
 def _detect_displacement(h: MetricsHistory, beta: float | None) -> Diagnosis | None:
-    m_steps, m_vals, m_source = _unscaled_margin(h, beta)
+    m_steps, m_vals, m_source = unscaled_margin(h, beta)
     if len(set(m_steps)) < 2:
         return None
-    b, how = _infer_beta(h, beta)
-    c_steps, c_vals = _finite_series(h, "rewards/chosen")
+    b, how = infer_beta(h, beta)
+    c_steps, c_vals = finite_series(h, "rewards/chosen")
     if len(set(c_steps)) >= 2:
         c_vals = [v / b for v in c_vals]
         c_name = f"chosen log-ratio (rewards/chosen ÷ {how})"
     else:
-        c_steps, c_vals = _finite_series(h, "logps/chosen")
+        c_steps, c_vals = finite_series(h, "logps/chosen")
         c_name = "logps/chosen"
         if len(set(c_steps)) < 2:
             return None
-    m_early, m_late = _windows(m_vals)
-    c_early, c_late = _windows(c_vals)
+    m_early, m_late = quarter_means(m_vals)
+    c_early, c_late = quarter_means(c_vals)
     growth, drop = m_late - m_early, c_early - c_late
     needed = max(DISPLACEMENT_MIN_DROP, DISPLACEMENT_DROP_FRACTION * growth)
     if growth < DISPLACEMENT_MIN_MARGIN_GROWTH or drop < needed:
@@ -492,28 +352,28 @@ def _detect_displacement(h: MetricsHistory, beta: float | None) -> Diagnosis | N
         f"{c_name} fell by {drop:.1f} nats ({c_early:.1f} → {c_late:.1f}), "
         f"more than {DISPLACEMENT_DROP_FRACTION:g} × the margin's growth",
     ]
-    r_steps, r_vals = _finite_series(h, "rewards/rejected")
+    r_steps, r_vals = finite_series(h, "rewards/rejected")
     if len(r_vals) >= 2 and c_name.startswith("chosen log-ratio"):
-        r_early, r_late = _windows([v / b for v in r_vals])
+        r_early, r_late = quarter_means([v / b for v in r_vals])
         evidence.append(f"rejected log-ratio fell faster: {r_early:.1f} → {r_late:.1f}")
     return Diagnosis("likelihood_displacement", evidence, int(step))
 
 
 def _healthy(h: MetricsHistory, beta: float | None, threshold: float) -> Diagnosis:
     evidence = []
-    l_vals = _finite_series(h, "loss")[1]
+    l_vals = finite_series(h, "loss")[1]
     if l_vals:
-        early, late = _windows(l_vals)
+        early, late = quarter_means(l_vals)
         evidence.append(
             f"loss went from {early:.3f} to {late:.3f} (first vs last quarter; "
             f"it is log 2 = {LOG2:.3f} where policy = reference)"
         )
-    a_vals = _finite_series(h, "rewards/accuracies")[1]
+    a_vals = finite_series(h, "rewards/accuracies")[1]
     if a_vals:
-        evidence.append(f"train accuracy {_windows(a_vals)[1]:.2f} over the last quarter")
-    m_steps, m_vals, source = _unscaled_margin(h, beta)
+        evidence.append(f"train accuracy {quarter_means(a_vals)[1]:.2f} over the last quarter")
+    m_steps, m_vals, source = unscaled_margin(h, beta)
     if m_vals:
-        late = _windows(m_vals)[1]
+        late = quarter_means(m_vals)[1]
         lo, hi = HEALTHY_MARGIN_BAND
         if late > hi:
             note = f"above the usual {lo:g}–{hi:g} band but below the explosion threshold {threshold:g}: watch it"
@@ -522,9 +382,9 @@ def _healthy(h: MetricsHistory, beta: float | None, threshold: float) -> Diagnos
         else:
             note = f"inside the healthy {lo:g}–{hi:g} band"
         evidence.append(f"unscaled margin ({source}) {late:.2f} over the last quarter, {note}")
-    e_vals = _finite_series(h, "eval/margin")[1]
+    e_vals = finite_series(h, "eval/margin")[1]
     if e_vals and m_vals:
-        e_late, m_late = _windows(e_vals)[1], _windows(m_vals)[1]
+        e_late, m_late = quarter_means(e_vals)[1], quarter_means(m_vals)[1]
         tracks = "tracks it" if e_late >= 0.25 * m_late else "lags it: some of the gain does not generalise"
         evidence.append(f"held-out margin {e_late:.2f} vs train {m_late:.2f}: {tracks}")
     if not evidence:
@@ -592,6 +452,7 @@ def _diagnose_training_metrics(h: MetricsHistory, explosion_threshold: float, be
     winner = next(found[label] for label in _PRECEDENCE if label in found)
     winner.also = [label for label in _PRECEDENCE if label in found and label != winner.label]
     return winner
+
 
 def diagnose_run(history) -> str:
     """The exercise's five-label answer (notebook 09): :func:`diagnose`'s label, with

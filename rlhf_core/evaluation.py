@@ -22,6 +22,9 @@ token_kl=True)`` computes the second as well):
   sampling it). PPO-style RLHF puts a per-token penalty ``−β log π(y_t|…)/π_ref(y_t|…)`` on the
   sampled tokens; summed over a response that is the sampled estimator of the sequence KL.
 
+On held-out *pairs* instead of samples, :func:`heldout_pair_metrics` gives the unscaled margin and the
+accuracy a DPO run logs as ``eval/margin`` and ``eval/accuracy``.
+
 Runs are compared on the **reward-vs-KL frontier** (the paper's controlled-sentiment figure), the
 course's one way to compare methods. A run is a :class:`FrontierPoint` (its sequence KL to the reference and its mean ground-truth reward);
 :func:`pareto_frontier` keeps the points no other beats on both; :func:`baseline_reward_at` reads the
@@ -40,12 +43,13 @@ from dataclasses import dataclass, field
 import torch
 
 from . import task
-from .data import collate_prompts, join_prompt_response
-from .logps import get_logps
+from .data import collate_pairs, collate_prompts, join_prompt_response
+from .logps import concatenated_logps, get_logps
 from .tokenizer import WordTokenizer
 
-__all__ = ["SampleReport", "sample_and_score", "evaluate_policy", "sequence_logps", "token_kl_sums", "FrontierPoint",
-           "pareto_frontier", "baseline_reward_at", "frontier_gap", "betas_above_baseline"]
+__all__ = ["SampleReport", "sample_and_score", "evaluate_policy", "heldout_pair_metrics", "sequence_logps",
+           "token_kl_sums", "FrontierPoint", "pareto_frontier", "baseline_reward_at", "frontier_gap",
+           "betas_above_baseline"]
 
 
 @dataclass
@@ -155,6 +159,25 @@ def evaluate_policy(policy, reference, tokenizer: WordTokenizer, prompts: Sequen
     return sample_and_score(policy, reference, tokenizer, prompts, n_per_prompt, temperature, seed=seed).summary()
 
 
+def heldout_pair_metrics(policy, pairs: Sequence[dict], logp_ref_chosen: torch.Tensor,
+                         logp_ref_rejected: torch.Tensor, tokenizer: WordTokenizer,
+                         average: bool = False) -> dict[str, float]:
+    """Mean unscaled margin and accuracy of ``policy`` on ``pairs`` (no gradient, eval mode, one batch).
+
+    ``logp_ref_chosen``, ``logp_ref_rejected``: the reference's log-probs of the pairs, ``(N,)`` each
+    (:func:`rlhf_core.train.reference_logps`). Returns ``{"eval/margin": …, "eval/accuracy": …}``, the margin in nats.
+    """
+    was_training = policy.training
+    policy.eval()
+    with torch.no_grad():
+        device = next(policy.parameters()).device
+        batch = {k: v.to(device) for k, v in collate_pairs(pairs, tokenizer).items()}
+        logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch, average)
+    policy.train(was_training)
+    margins = (logp_pol_chosen.cpu() - logp_ref_chosen) - (logp_pol_rejected.cpu() - logp_ref_rejected)  # unscaled, (N,)
+    return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
+
+
 # --------------------------------------------------------------------------------------------
 # the reward-vs-KL frontier
 
@@ -232,6 +255,7 @@ def betas_above_baseline(points: Sequence[FrontierPoint], kl_min: float = 0.5, m
     strictly above ``baseline``'s frontier (:func:`frontier_gap` > 0)? A ``param`` with no point past
     ``kl_min`` gets no verdict.
 
+    >>> from rlhf_core.course.studies import load_frontier
     >>> betas_above_baseline(load_frontier())   # lesson 09: {0.1: True, 0.3: True, 1.0: True, 2.0: False}
     """
     base = [p for p in points if p.label == baseline]

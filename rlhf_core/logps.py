@@ -14,6 +14,10 @@ Conventions (the ones that fail silently when wrong):
   what DPO is defined on. ``average=True`` divides by the number of response tokens; a row with
   no response token gives 0 either way, never NaN.
 * Padding may be on either side; only ``response_mask`` decides what counts.
+
+The same, one level up: :func:`concatenated_logps` runs a model once over the chosen and the rejected
+sequences of a :func:`~rlhf_core.data.collate_pairs` batch stacked into ``(2B, T)`` and returns both
+``(B,)`` log-probs, as DPO's training step does; :func:`side_logps` scores one side on its own.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["get_token_logps", "get_logps", "get_logps_loop"]
+__all__ = ["get_token_logps", "get_logps", "get_logps_loop", "side_logps", "concatenated_logps"]
 
 
 def get_token_logps(logits: Tensor, input_ids: Tensor) -> Tensor:
@@ -74,3 +78,25 @@ def get_logps_loop(logits: Tensor, input_ids: Tensor, response_mask: Tensor, ave
                 count += 1
         out[b] = total / max(count, 1) if average else total
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# the log-probs of a preference-pair batch under a model (a :func:`~rlhf_core.data.collate_pairs` batch)
+
+
+def side_logps(model: torch.nn.Module, batch: dict[str, Tensor], side: str, average: bool = False) -> Tensor:
+    """Summed (or averaged) log-probs ``(B,)`` of one side (``"chosen"`` or ``"rejected"``) of a
+    :func:`~rlhf_core.data.collate_pairs` batch, from its own forward pass — the naive alternative
+    to :func:`concatenated_logps`."""
+    ids = batch[f"{side}_input_ids"]  # (B, T)
+    return get_logps(model(ids, batch[f"{side}_attention_mask"]), ids, batch[f"{side}_response_mask"], average=average)
+
+
+def concatenated_logps(model: torch.nn.Module, batch: dict[str, Tensor], average: bool = False) -> tuple[Tensor, Tensor]:
+    """Chosen and rejected log-probs ``(B,)`` each, from ONE forward pass over the stacked ``(2B, T)`` batch."""
+    ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])  # (2B, T)
+    attention = torch.cat([batch["chosen_attention_mask"], batch["rejected_attention_mask"]])  # (2B, T)
+    response = torch.cat([batch["chosen_response_mask"], batch["rejected_response_mask"]])  # (2B, T)
+    logps = get_logps(model(ids, attention), ids, response, average=average)  # (2B,)
+    half = batch["chosen_input_ids"].shape[0]
+    return logps[:half], logps[half:]

@@ -1,4 +1,4 @@
-"""A metrics history: what a training loop logs, and what diagnostics and plots read.
+"""What a DPO run logs, and how to read it back: the metric names, the history, the series a diagnosis reads.
 
 Names follow the convention of the common DPO trainers, so that what a learner sees here reads the
 same as a real run's logs:
@@ -24,9 +24,12 @@ same as a real run's logs:
 A history is a list of rows ``{"step": int, name: float, ...}``; training rows and evaluation rows
 may carry different names. It round-trips through JSON.
 
-The training metrics are computed (``rlhf_core.train.dpo_metrics``) from the four ``(B,)`` log-prob
-tensors named as in ``rlhf_core.losses.dpo_loss``: ``logp_pol_chosen``, ``logp_pol_rejected`` (the
-policy) and ``logp_ref_chosen``, ``logp_ref_rejected`` (the frozen reference).
+The training metrics are computed by :func:`dpo_metrics` from the four ``(B,)`` log-prob tensors
+named as in ``rlhf_core.losses.dpo_loss``: ``logp_pol_chosen``, ``logp_pol_rejected`` (the policy) and
+``logp_ref_chosen``, ``logp_ref_rejected`` (the frozen reference); :class:`UpdateSizeMonitor` records,
+beside them, how far each optimizer step moved the weights. :func:`as_history` reads a history in any
+form a learner may hold it; :func:`unscaled_margin`, :func:`finite_series`, :func:`infer_beta` and
+:func:`quarter_means` are the readings :mod:`rlhf_core.diagnostics` and :mod:`rlhf_core.plots` share.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import losses
+
+__all__ = ["TRAIN_METRICS", "EVAL_METRICS", "MetricsHistory", "dpo_metrics", "UpdateSizeMonitor", "as_history",
+           "DEFAULT_BETA", "finite_series", "infer_beta", "unscaled_margin", "quarter_means"]
 
 TRAIN_METRICS = (
     "loss",
@@ -114,6 +125,62 @@ class MetricsHistory:
     @classmethod
     def load(cls, path: str | Path) -> MetricsHistory:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+@torch.no_grad()
+def dpo_metrics(logp_pol_chosen: torch.Tensor, logp_pol_rejected: torch.Tensor, logp_ref_chosen: torch.Tensor,
+                logp_ref_rejected: torch.Tensor, beta: float) -> dict[str, float]:
+    """The conventional metrics of a batch from the four ``(B,)`` log-prob tensors (the names above)."""
+    reward_chosen = losses.implicit_reward(logp_pol_chosen, logp_ref_chosen, beta)  # (B,)
+    reward_rejected = losses.implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)  # (B,)
+    margins = reward_chosen - reward_rejected  # (B,)
+    return {
+        "rewards/chosen": reward_chosen.mean().item(),
+        "rewards/rejected": reward_rejected.mean().item(),
+        "rewards/accuracies": (reward_chosen > reward_rejected).float().mean().item(),
+        "rewards/margins": margins.mean().item(),
+        "logps/chosen": logp_pol_chosen.mean().item(),
+        "logps/rejected": logp_pol_rejected.mean().item(),
+        "logratio/margin": (margins / beta).mean().item(),
+    }
+
+
+class UpdateSizeMonitor:
+    """How far each optimizer step moved the weights, relative to that step's learning rate.
+
+    An ``on_log`` callback for :func:`rlhf_core.train.train_dpo` (pass the same ``optimizer`` to both):
+    after every training step it records ``|Δθ| / η`` over all trainable weights — its median and its mean —
+    where ``η`` is the learning rate the step used (the schedule's, read off the optimizer). With
+    Adam a ratio near 1 means full-size steps; the ratio falls when a weight's recent gradients are
+    small next to the ones its second-moment average still remembers, or keep changing sign.
+    Evaluation rows (no ``"loss"``) are skipped: the weights do not move there.
+    """
+
+    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 on_log: Callable[[int, dict], None] | None = None):
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = optimizer
+        self.on_log = on_log
+        self._last = self._flat()  # (P,): every trainable weight, as after the last step seen
+        self.steps: list[int] = []
+        self.median_ratio: list[float] = []
+        self.mean_ratio: list[float] = []
+
+    def _flat(self) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in self.params]).cpu()  # (P,), a copy
+
+    def __call__(self, step: int, metrics: dict) -> None:
+        if "loss" in metrics:
+            lr = self.optimizer.param_groups[0]["lr"]
+            now = self._flat()
+            moved = (now - self._last).abs_().numpy()  # (P,)
+            self._last = now
+            middle = (moved.size - 1) // 2  # the lower median, as torch.median: a partition, not a sort
+            self.steps.append(int(step))
+            self.median_ratio.append(float(np.partition(moved, middle)[middle]) / lr)
+            self.mean_ratio.append(float(moved.mean()) / lr)
+        if self.on_log is not None:
+            self.on_log(step, metrics)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -195,13 +262,67 @@ def _is_sequence(value) -> bool:
     return hasattr(value, "__len__") and hasattr(value, "__getitem__")
 
 
-def first_step_where(history, name: str, predicate: Callable[[float], bool]) -> int | None:
-    """The first logged step whose ``name`` value satisfies ``predicate``, or ``None``.
+# ------------------------------------------------------------------------------------------------
+# the series a diagnosis reads (margins and log-ratios in nats, *unscaled*: not multiplied by β)
 
-    >>> first_step_where(history, "rewards/accuracies", lambda a: a >= 0.99)
+DEFAULT_BETA = 0.1  # only used when β cannot be read off the history
+
+
+def finite_series(h: MetricsHistory, name: str) -> tuple[list[int], list[float]]:
+    """``(steps, values)`` of ``name``, as :meth:`MetricsHistory.series`, without the NaN and inf values."""
+    steps, values = h.series(name)
+    pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
+    return [s for s, _ in pairs], [v for _, v in pairs]
+
+
+def infer_beta(h: MetricsHistory, beta: float | None) -> tuple[float, str]:
+    """β and how it was found: ``beta`` when given, else read off the history (the median of
+    ``rewards/margins ÷ logratio/margin``), else :data:`DEFAULT_BETA`."""
+    if beta is not None:
+        return float(beta), f"β={beta:g} (given)"
+    ratios = []
+    for row in h.rows:
+        scaled, unscaled = row.get("rewards/margins"), row.get("logratio/margin")
+        if scaled is None or unscaled is None:
+            continue
+        if math.isfinite(scaled) and math.isfinite(unscaled) and abs(unscaled) > 1e-8:
+            ratios.append(scaled / unscaled)
+    if ratios:
+        b = float(np.median(ratios))
+        if b > 0:
+            return b, f"β={b:.3g} (read from rewards/margins ÷ logratio/margin)"
+    return DEFAULT_BETA, f"β={DEFAULT_BETA:g} (assumed)"
+
+
+def unscaled_margin(h: MetricsHistory, beta: float | None = None) -> tuple[list[int], list[float], str]:
+    """The training unscaled margin series, ``(steps, values, where it came from)``.
+
+    Row by row: ``logratio/margin`` where logged, else ``rewards/margins`` ÷ β, else
+    ``(rewards/chosen − rewards/rejected)`` ÷ β (β from :func:`infer_beta`). Non-finite values are left out.
     """
-    h = as_history(history)
-    for step, value in zip(*h.series(name)):
-        if predicate(value):
-            return int(step)
-    return None
+    b, how = infer_beta(h, beta)
+    steps, values, sources = [], [], set()
+    for row in h.rows:
+        if "logratio/margin" in row:
+            value, source = row["logratio/margin"], "logratio/margin"
+        elif "rewards/margins" in row:
+            value, source = row["rewards/margins"] / b, f"rewards/margins ÷ {how}"
+        elif "rewards/chosen" in row and "rewards/rejected" in row:
+            value = (row["rewards/chosen"] - row["rewards/rejected"]) / b
+            source = f"(rewards/chosen − rewards/rejected) ÷ {how}"
+        else:
+            continue
+        if math.isfinite(value):
+            steps.append(int(row["step"]))
+            values.append(value)
+            sources.add(source)
+    if steps:
+        return steps, values, " and ".join(sorted(sources))
+    return [], [], ""
+
+
+def quarter_means(values: Sequence[float]) -> tuple[float, float]:
+    """Means of the first and the last quarter of ``values`` (at least one value each)."""
+    n = len(values)
+    w = max(1, n // 4)
+    return float(np.mean(values[:w])), float(np.mean(values[-w:]))

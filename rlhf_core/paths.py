@@ -1,9 +1,10 @@
 """Where the course's shipped files live: one folder, ``rlhf_core/assets/``.
 
-Every path to a shipped file is built here, from :data:`ASSETS_DIR`; the modules that use them
-(``checkpoint``, ``data``, ``course.studies``, ``course.diagnosis_round``) re-export their own; :data:`LIBRARY_DIR`
-is the one place the package folder is found (the grader reads it too). ``pyproject.toml`` ships the folder
-as package data (``assets/*``).
+Every path to a shipped file is built here, from :data:`ASSETS_DIR`; ``checkpoint`` (``SFT_CHECKPOINT``),
+``data`` (``HH_SAMPLE_PATH``) and ``course.studies`` (the three studies) re-export the ones they read.
+:data:`LIBRARY_DIR`, the package folder, is found from this file, so it is right in a checkout and in an
+installed wheel alike. ``pyproject.toml`` ships the folder's files as package data (``assets/*.pt``,
+``*.json``, ``*.jsonl``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["LIBRARY_DIR", "ASSETS_DIR", "SFT_CHECKPOINT", "MARGIN_STUDY_PATH", "FRONTIER_PATH", "HH_SAMPLE_PATH",
-           "DIAGNOSIS_RUNS_PATH"]
+           "DISPLACEMENT_STUDY_PATH", "DIAGNOSIS_RUNS_PATH"]
 
 LIBRARY_DIR = Path(__file__).resolve().parent   # the rlhf_core package folder, in a checkout or a wheel alike
 ASSETS_DIR = LIBRARY_DIR / "assets"
 SFT_CHECKPOINT = ASSETS_DIR / "sft.pt"              # made by `python -m rlhf_core.course.sft_checkpoint` (make sft-checkpoint)
 MARGIN_STUDY_PATH = ASSETS_DIR / "margin_study.json"  # made by `python -m rlhf_core.course.studies --only margin`
 FRONTIER_PATH = ASSETS_DIR / "frontier.json"          # made by `python -m rlhf_core.course.studies --only frontier`
+DISPLACEMENT_STUDY_PATH = ASSETS_DIR / "displacement_study.json"  # made by `... course.studies --only displacement`
 HH_SAMPLE_PATH = ASSETS_DIR / "hh_sample.jsonl"       # six HH-format rows, written by hand
 DIAGNOSIS_RUNS_PATH = ASSETS_DIR / "diagnosis_runs.json"  # made by `python -m rlhf_core.course.diagnosis_round`

@@ -1,4 +1,4 @@
-"""Figures for DPO runs: training curves, loss vs margin, probability shifts, frontiers.
+"""Figures for DPO runs: training curves, loss vs margin, probability shifts, frontiers, drill attempts.
 
 Every function builds a new figure with ``plt.subplots`` and returns the
 :class:`matplotlib.figure.Figure`; none calls ``plt.show()`` or closes anything, so the caller
@@ -21,17 +21,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .diagnostics import HEALTHY_MARGIN_BAND, LOG2, _unscaled_margin
+from .diagnostics import HEALTHY_MARGIN_BAND, LOG2
 from .evaluation import FrontierPoint, pareto_frontier
-from .metrics import as_history
+from .metrics import as_history, unscaled_margin
 
 __all__ = [
     "DEFAULT_CURVES",
     "METRIC_LABELS",
-    "compare_runs",
     "plot_frontier",
     "plot_loss_and_margin",
-    "plot_margin_histogram",
     "plot_probability_bars",
     "plot_training_curves",
     "plot_drill_history",
@@ -124,11 +122,6 @@ def _to_numpy(x) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 
-def _draw_metric(ax, history, name: str, label: str | None = None, color=None) -> None:
-    steps, values = history.series(name)
-    ax.plot(steps, _plottable(values), marker=_marker(len(steps)), markersize=3, label=label, color=color)
-
-
 def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: str | None = None) -> Figure:
     """A grid of small panels, one per metric of ``names`` that the history holds.
 
@@ -147,7 +140,8 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
         return fig
     for ax, name in zip(axes, present):
         what, unit = _describe(name)
-        _draw_metric(ax, h, name)
+        steps, values = h.series(name)
+        ax.plot(steps, _plottable(values), marker=_marker(len(steps)), markersize=3)
         if name == "loss":
             ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2 (policy = reference)")
             ax.legend(fontsize=9, loc="best")
@@ -158,7 +152,6 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
         if name == "eval/reward":
             s_steps, s_vals = h.series("eval/reward_std")
             std = dict(zip(s_steps, s_vals))
-            steps, values = h.series(name)
             if steps and all(s in std for s in steps):
                 mean = _plottable(values)
                 spread = _plottable([std[s] for s in steps])
@@ -190,7 +183,7 @@ def plot_loss_and_margin(history, title: str | None = None) -> Figure:
     m_steps, m_vals = h.series("logratio/margin")  # raw, so that a diverged run shows gaps
     source = "logratio/margin"
     if not m_steps:
-        m_steps, m_vals, source = _unscaled_margin(h)
+        m_steps, m_vals, source = unscaled_margin(h)
     band = ax2.axhspan(
         *HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0,
         label=f"healthy margin {HEALTHY_MARGIN_BAND[0]:g}–{HEALTHY_MARGIN_BAND[1]:g}",
@@ -212,36 +205,6 @@ def plot_loss_and_margin(history, title: str | None = None) -> Figure:
     ax.set_title(title or "DPO loss and unscaled reward margin")
     if not l_steps and not m_steps:
         _empty(fig, ax, "neither loss nor margin was logged")
-    return fig
-
-
-def compare_runs(histories: Mapping[str, object], name: str, title: str | None = None) -> Figure:
-    """One metric across several runs: one line per run that logged ``name``.
-
-    ``histories`` maps a run's label (e.g. ``"β=0.1, batch 1"``) to its history; runs without
-    ``name`` are skipped. For ``loss`` a dashed line marks log 2; for margins the healthy band is
-    shaded.
-    """
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    what, unit = _describe(name)
-    drawn = 0
-    for label, history in histories.items():
-        h = as_history(history)
-        if h.series(name)[0]:
-            _draw_metric(ax, h, name, label=str(label))
-            drawn += 1
-    if name == "loss":
-        ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2")
-    if name in _MARGIN_NAMES:
-        ax.axhspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0, label="healthy band")
-    ax.set_title(title or f"{name} across runs")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"{what} — {unit}")
-    ax.grid(alpha=0.3)
-    if drawn:
-        ax.legend(fontsize=9)
-    else:
-        _empty(fig, ax, f"no run logged {name!r}")
     return fig
 
 
@@ -325,44 +288,6 @@ def plot_probability_bars(before, after, labels=None, title: str | None = None, 
                          *ax.get_lines()],
                 fontsize=9,
             )
-    return fig
-
-
-def plot_margin_histogram(margins_by_label: Mapping[str, Sequence[float]], title: str | None = None) -> Figure:
-    """Overlaid histograms of unscaled margins, one per label (e.g. ``train`` vs ``held-out``).
-
-    All histograms share bins; a dashed vertical line marks each label's mean, and the healthy band
-    1–10 is shaded. Values may be lists, arrays or tensors; NaN/inf values are left out (and
-    counted in the legend). Labels with no finite value are skipped.
-    """
-    fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
-    data = {}
-    dropped = {}
-    for label, values in margins_by_label.items():
-        arr = _to_numpy(values).ravel()
-        finite = arr[np.isfinite(arr)]
-        dropped[label] = int(arr.size - finite.size)
-        if finite.size:
-            data[label] = finite
-    ax.axvspan(*HEALTHY_MARGIN_BAND, color="tab:green", alpha=0.12, lw=0, label="healthy band 1–10")
-    ax.set_title(title or "Unscaled reward margins")
-    ax.set_xlabel("unscaled margin: chosen − rejected log-ratio (nats)")
-    ax.set_ylabel("number of pairs")
-    if not data:
-        _empty(fig, ax, "no finite margins to plot")
-        return fig
-    everything = np.concatenate(list(data.values()))
-    lo, hi = float(everything.min()), float(everything.max())
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-    bins = np.histogram_bin_edges(everything, bins=min(40, max(8, int(np.sqrt(everything.size)) * 2)), range=(lo, hi))
-    for color, (label, values) in zip(_colors() * 10, data.items()):
-        note = f", {dropped[label]} non-finite left out" if dropped[label] else ""
-        ax.hist(values, bins=bins, alpha=0.5, color=color,
-                label=f"{label} (n={values.size}, mean {values.mean():.2f}{note})")
-        ax.axvline(values.mean(), color=color, ls="--", lw=1.2)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
     return fig
 
 

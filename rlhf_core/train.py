@@ -10,12 +10,13 @@ before training and cached — it never changes, so recomputing them each step w
 lesson 08's exercise is judged against — which stacks chosen and rejected into one ``(2B, T)`` batch
 for a single policy forward pass; :func:`train_dpo` adds around it the learning-rate schedule and,
 through ``dpo_step``'s keyword arguments, the other losses, gradient clipping and accumulation. It logs
-the conventional metrics (see :mod:`rlhf_core.metrics`), plus held-out sampled reward, KL and
-grammaticality every ``eval_every`` steps.
+the conventional metrics (:func:`rlhf_core.metrics.dpo_metrics`), plus held-out sampled reward, KL and
+grammaticality every ``eval_every`` steps (:mod:`rlhf_core.evaluation`). Preferred-FT, the paper's
+simplest baseline, closes the file: SFT on the chosen responses only.
 
 The four log-probs of a pair are named as in :func:`rlhf_core.losses.dpo_loss`: ``logp_pol_chosen``,
-``logp_pol_rejected`` (the policy's), ``logp_ref_chosen``, ``logp_ref_rejected`` (the frozen
-reference's, computed once by :func:`reference_logps`).
+``logp_pol_rejected`` (the policy's, from :func:`rlhf_core.logps.concatenated_logps`), ``logp_ref_chosen``,
+``logp_ref_rejected`` (the frozen reference's, computed once by :func:`reference_logps`).
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import losses, task
 from .data import collate_pairs, collate_sft
-from .evaluation import evaluate_policy
-from .logps import get_logps, get_token_logps
-from .metrics import MetricsHistory
+from .evaluation import evaluate_policy, heldout_pair_metrics
+from .logps import concatenated_logps, get_token_logps
+from .metrics import MetricsHistory, dpo_metrics
 from .model import ModelConfig, TinyLM
 from .tokenizer import WordTokenizer
 from .toy import frozen_copy
@@ -44,17 +44,12 @@ __all__ = [
     "sft_loss",
     "sft_step",
     "train_sft",
-    "side_logps",
-    "concatenated_logps",
     "reference_logps",
-    "heldout_pair_metrics",
-    "dpo_metrics",
     "dpo_step",
     "chosen_nll",
     "LOSS_TYPES",
     "train_dpo",
     "dpo_optimizer",
-    "UpdateSizeMonitor",
     "make_reference",
     "lr_at",
     "train_preferred_ft",
@@ -78,8 +73,18 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _to(batch: dict, device: torch.device) -> dict:
+def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def _next_indices(order: list[int], rng: random.Random, n_rows: int, batch_size: int) -> list[int]:
+    """The next ``batch_size`` row indices: pops from ``order``, refilled with a fresh shuffle of all
+    ``n_rows`` rows whenever fewer than a batch remain (each epoch's order follows ``rng``)."""
+    if len(order) < batch_size:
+        fresh = list(range(n_rows))
+        rng.shuffle(fresh)
+        order.extend(fresh)
+    return [order.pop() for _ in range(batch_size)]
 
 
 # ============================================================================================
@@ -132,6 +137,18 @@ def sft_step(model: TinyLM, batch: dict[str, torch.Tensor], optimizer: torch.opt
     return loss.item()
 
 
+def _clipped_sft_update(model: TinyLM, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+                        max_grad_norm: float) -> float:
+    """:func:`sft_step` in train mode, with the global gradient norm clipped before the step. Returns the loss."""
+    model.train()
+    optimizer.zero_grad()
+    loss = sft_loss(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    return loss.item()
+
+
 def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = None, progress: bool = True,
               device: str | torch.device = "cpu", stop_after: int | None = None) -> tuple[TinyLM, WordTokenizer, MetricsHistory]:
     """Train the SFT model from scratch on the task corpus; returns ``(model, tokenizer, history)``.
@@ -156,29 +173,20 @@ def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = N
     rng = random.Random(config.seed)
     order: list[int] = []
     history = MetricsHistory()
-    heldout_batch = _to(collate_sft(heldout, tokenizer), device)
+    heldout_batch = _to_device(collate_sft(heldout, tokenizer), device)
     bar = tqdm(range(config.steps if stop_after is None else min(stop_after, config.steps)), desc="SFT", disable=not progress)
     for step in bar:
-        if len(order) < config.batch_size:
-            fresh = list(range(len(corpus)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        rows = [corpus[order.pop()] for _ in range(config.batch_size)]
-        batch = _to(collate_sft(rows, tokenizer), device)
+        rows = [corpus[i] for i in _next_indices(order, rng, len(corpus), config.batch_size)]
+        batch = _to_device(collate_sft(rows, tokenizer), device)
         _set_lr(optimizer, lr_at(step, config.steps, config.lr, config.warmup_steps, config.min_lr))
-        model.train()
-        optimizer.zero_grad()
-        loss = sft_loss(model, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        history.log(step, loss=loss.item())
+        loss = _clipped_sft_update(model, batch, optimizer, config.max_grad_norm)
+        history.log(step, loss=loss)
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             model.eval()
             with torch.no_grad():
                 eval_loss = sft_loss(model, heldout_batch).item()
             history.log(step, **{"eval/loss": eval_loss})
-            bar.set_postfix(loss=f"{loss.item():.3f}", eval_loss=f"{eval_loss:.3f}")
+            bar.set_postfix(loss=f"{loss:.3f}", eval_loss=f"{eval_loss:.3f}")
     return model.eval(), tokenizer, history
 
 
@@ -223,24 +231,6 @@ def make_reference(model: TinyLM) -> TinyLM:
     return frozen_copy(model)
 
 
-def side_logps(model: TinyLM, batch: dict[str, torch.Tensor], side: str, average: bool = False) -> torch.Tensor:
-    """Summed (or averaged) log-probs ``(B,)`` of one side (``"chosen"`` or ``"rejected"``) of a
-    :func:`~rlhf_core.data.collate_pairs` batch, from its own forward pass — the naive alternative
-    to :func:`concatenated_logps`."""
-    ids = batch[f"{side}_input_ids"]  # (B, T)
-    return get_logps(model(ids, batch[f"{side}_attention_mask"]), ids, batch[f"{side}_response_mask"], average=average)
-
-
-def concatenated_logps(model: TinyLM, batch: dict[str, torch.Tensor], average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chosen and rejected log-probs ``(B,)`` each, from ONE forward pass over the stacked ``(2B, T)`` batch."""
-    ids = torch.cat([batch["chosen_input_ids"], batch["rejected_input_ids"]])  # (2B, T)
-    attention = torch.cat([batch["chosen_attention_mask"], batch["rejected_attention_mask"]])  # (2B, T)
-    response = torch.cat([batch["chosen_response_mask"], batch["rejected_response_mask"]])  # (2B, T)
-    logps = get_logps(model(ids, attention), ids, response, average=average)  # (2B,)
-    half = batch["chosen_input_ids"].shape[0]
-    return logps[:half], logps[half:]
-
-
 @torch.no_grad()
 def reference_logps(reference: TinyLM, pairs: Sequence[dict], tokenizer: WordTokenizer, batch_size: int = 256,
                     average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,7 +240,7 @@ def reference_logps(reference: TinyLM, pairs: Sequence[dict], tokenizer: WordTok
     device = _device_of(reference)
     chosen, rejected = [], []
     for start in range(0, len(pairs), batch_size):
-        batch = _to(collate_pairs(pairs[start:start + batch_size], tokenizer), device)
+        batch = _to_device(collate_pairs(pairs[start:start + batch_size], tokenizer), device)
         c, r = concatenated_logps(reference, batch, average)
         chosen.append(c.cpu())
         rejected.append(r.cpu())
@@ -288,24 +278,6 @@ def chosen_nll(logp_pol_chosen: torch.Tensor, batch: dict[str, torch.Tensor], av
         return -logp_pol_chosen.mean()
     n_tokens = batch["chosen_response_mask"][:, 1:].sum(-1).clamp(min=1).to(logp_pol_chosen.dtype)  # (B,)
     return -(logp_pol_chosen / n_tokens).mean()
-
-
-@torch.no_grad()
-def dpo_metrics(logp_pol_chosen: torch.Tensor, logp_pol_rejected: torch.Tensor, logp_ref_chosen: torch.Tensor,
-                logp_ref_rejected: torch.Tensor, beta: float) -> dict[str, float]:
-    """The conventional metrics of a batch from the four ``(B,)`` log-prob tensors (see ``metrics``)."""
-    reward_chosen = losses.implicit_reward(logp_pol_chosen, logp_ref_chosen, beta)  # (B,)
-    reward_rejected = losses.implicit_reward(logp_pol_rejected, logp_ref_rejected, beta)  # (B,)
-    margins = reward_chosen - reward_rejected  # (B,)
-    return {
-        "rewards/chosen": reward_chosen.mean().item(),
-        "rewards/rejected": reward_rejected.mean().item(),
-        "rewards/accuracies": (reward_chosen > reward_rejected).float().mean().item(),
-        "rewards/margins": margins.mean().item(),
-        "logps/chosen": logp_pol_chosen.mean().item(),
-        "logps/rejected": logp_pol_rejected.mean().item(),
-        "logratio/margin": (margins / beta).mean().item(),
-    }
 
 
 def _micro_batches(batch: dict[str, torch.Tensor], n: int) -> list[tuple[slice, dict[str, torch.Tensor]]]:
@@ -370,68 +342,12 @@ def dpo_step(policy: TinyLM, batch: dict[str, torch.Tensor], logp_ref_chosen: to
     return out
 
 
-def heldout_pair_metrics(policy: TinyLM, pairs: Sequence[dict], logp_ref_chosen: torch.Tensor,
-                         logp_ref_rejected: torch.Tensor, tokenizer: WordTokenizer,
-                         average: bool = False) -> dict[str, float]:
-    """Mean unscaled margin and accuracy of ``policy`` on ``pairs`` (no gradient, eval mode, one batch).
-
-    ``logp_ref_chosen``, ``logp_ref_rejected``: the reference's log-probs of the pairs, ``(N,)`` each
-    (:func:`reference_logps`). Returns ``{"eval/margin": …, "eval/accuracy": …}``, the margin in nats.
-    """
-    was_training = policy.training
-    policy.eval()
-    with torch.no_grad():
-        batch = _to(collate_pairs(pairs, tokenizer), _device_of(policy))
-        logp_pol_chosen, logp_pol_rejected = concatenated_logps(policy, batch, average)
-    policy.train(was_training)
-    margins = (logp_pol_chosen.cpu() - logp_ref_chosen) - (logp_pol_rejected.cpu() - logp_ref_rejected)  # unscaled, (N,)
-    return {"eval/margin": margins.mean().item(), "eval/accuracy": (margins > 0).float().mean().item()}
-
-
 def dpo_optimizer(policy: TinyLM, config: DPOConfig) -> torch.optim.Optimizer:
     """The optimizer :func:`train_dpo` builds when none is given: AdamW (torch's defaults: betas
     (0.9, 0.999), eps 1e-8) over the policy's trainable parameters, at ``config.lr`` and
-    ``config.weight_decay``. Build it yourself to watch it (:class:`UpdateSizeMonitor`) and pass it in."""
+    ``config.weight_decay``. Build it yourself to watch it (:class:`~rlhf_core.metrics.UpdateSizeMonitor`) and pass it in."""
     return torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
                              weight_decay=config.weight_decay)
-
-
-class UpdateSizeMonitor:
-    """How far each optimizer step moved the weights, relative to that step's learning rate.
-
-    An ``on_log`` callback for :func:`train_dpo` (pass the same ``optimizer`` to both): after every
-    training step it records ``|Δθ| / η`` over all trainable weights — its median and its mean —
-    where ``η`` is the learning rate the step used (the schedule's, read off the optimizer). With
-    Adam a ratio near 1 means full-size steps; the ratio falls when a weight's recent gradients are
-    small next to the ones its second-moment average still remembers, or keep changing sign.
-    Evaluation rows (no ``"loss"``) are skipped: the weights do not move there.
-    """
-
-    def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                 on_log: Callable[[int, dict], None] | None = None):
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = optimizer
-        self.on_log = on_log
-        self._last = self._flat()  # (P,): every trainable weight, as after the last step seen
-        self.steps: list[int] = []
-        self.median_ratio: list[float] = []
-        self.mean_ratio: list[float] = []
-
-    def _flat(self) -> torch.Tensor:
-        return torch.cat([p.detach().reshape(-1) for p in self.params]).cpu()  # (P,), a copy
-
-    def __call__(self, step: int, metrics: dict) -> None:
-        if "loss" in metrics:
-            lr = self.optimizer.param_groups[0]["lr"]
-            now = self._flat()
-            moved = (now - self._last).abs_().numpy()  # (P,)
-            self._last = now
-            middle = (moved.size - 1) // 2  # the lower median, as torch.median: a partition, not a sort
-            self.steps.append(int(step))
-            self.median_ratio.append(float(np.partition(moved, middle)[middle]) / lr)
-            self.mean_ratio.append(float(moved.mean()) / lr)
-        if self.on_log is not None:
-            self.on_log(step, metrics)
 
 
 def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train_pairs: Sequence[dict],
@@ -492,14 +408,9 @@ def train_dpo(policy: TinyLM, reference: TinyLM, tokenizer: WordTokenizer, train
     for step in bar:
         policy.train()
         _set_lr(optimizer, lr_at(step - 1, config.steps, config.lr, config.warmup_steps))
-        idx: list[int] = []
-        for _ in range(config.grad_accum_steps):  # one batch_size slice per micro-batch, as they are drawn
-            if len(order) < config.batch_size:
-                fresh = list(range(len(train_pairs)))
-                rng.shuffle(fresh)
-                order.extend(fresh)
-            idx += [order.pop() for _ in range(config.batch_size)]
-        batch = _to(collate_pairs([train_pairs[i] for i in idx], tokenizer), device)
+        idx = [i for _ in range(config.grad_accum_steps)  # one batch_size slice per micro-batch, as they are drawn
+               for i in _next_indices(order, rng, len(train_pairs), config.batch_size)]
+        batch = _to_device(collate_pairs([train_pairs[i] for i in idx], tokenizer), device)
         metrics = dpo_step(policy, batch, ref_chosen[idx].to(device), ref_rejected[idx].to(device), optimizer,
                            config.beta, loss_type=config.loss_type, label_smoothing=config.label_smoothing,
                            average_logps=config.average_logps, max_grad_norm=config.max_grad_norm,
@@ -544,19 +455,9 @@ def train_preferred_ft(policy: TinyLM, reference: TinyLM, tokenizer: WordTokeniz
     evaluate(0)
     order: list[int] = []
     for step in tqdm(range(1, steps + 1), desc="Preferred-FT", disable=not progress):
-        if len(order) < batch_size:
-            fresh = list(range(len(rows)))
-            rng.shuffle(fresh)
-            order.extend(fresh)
-        batch = _to(collate_sft([rows[order.pop()] for _ in range(batch_size)], tokenizer), device)
+        batch = _to_device(collate_sft([rows[i] for i in _next_indices(order, rng, len(rows), batch_size)], tokenizer), device)
         _set_lr(optimizer, lr_at(step - 1, steps, lr, warmup_steps))
-        policy.train()
-        optimizer.zero_grad()
-        loss = sft_loss(policy, batch)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
-        optimizer.step()
-        history.log(step, loss=loss.item())
+        history.log(step, loss=_clipped_sft_update(policy, batch, optimizer, max_grad_norm))
         if step % eval_every == 0 or step == steps:
             evaluate(step)
     policy.eval()

@@ -634,14 +634,14 @@ with pd.option_context("display.max_columns", 64):
 #
 # DPO needs four log-probs per pair, and two of them come from the policy — chosen and rejected. With both
 # sides padded to the same $T$ they stack into one `(2B, T)` batch, and a single forward pass scores them
-# all (`rlhf_core.train.concatenated_logps`, which lesson 08's `dpo_step` uses). One pass instead of two
+# all (`rlhf_core.logps.concatenated_logps`, which lesson 08's `dpo_step` uses). One pass instead of two
 # means one set of weights read from memory, one larger and better-used matrix multiply, and the same
 # normalisation for both halves. Tensors of different widths simply cannot be stacked. And the padding
 # costs nothing in correctness: thanks to the masks, extra pad columns leave every log-prob unchanged.
 
 # %% id="demo-11"
 from rlhf_core.logps import get_logps
-from rlhf_core.train import concatenated_logps
+from rlhf_core.logps import concatenated_logps
 
 with torch.no_grad():
     logp_chosen, logp_rejected = concatenated_logps(reference, batch)          # one pass over (2B, T)
@@ -722,7 +722,7 @@ def plackett_luce_loss(logp_pol, logp_ref, beta=0.1):
 # %% id="demo-plackett-luce"
 from rlhf_core.data import collate_pairs as library_collate_pairs
 from rlhf_core.losses import dpo_loss
-from rlhf_core.train import concatenated_logps
+from rlhf_core.logps import concatenated_logps
 
 pl_loss = yours_or_reference("plackett_luce_loss", plackett_luce_loss)
 ranked = []                                            # (prompt, its 4 samples best → worst), no ties

@@ -127,7 +127,8 @@ print(f"\nthe reward's standard deviation over the SFT corpus: {corpus_std:.3f} 
 
 # %% id="demo-02"
 from rlhf_core.data import collate_pairs
-from rlhf_core.train import concatenated_logps, reference_logps, side_logps
+from rlhf_core.logps import concatenated_logps, side_logps
+from rlhf_core.train import reference_logps
 
 start = time.perf_counter()
 logp_ref_chosen, logp_ref_rejected = reference_logps(reference, train_pairs, tokenizer)   # (N,), (N,): once, kept

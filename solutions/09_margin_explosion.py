@@ -139,7 +139,8 @@ for log_p_ref in (-2.0, -30.0):
 # %% id="demo-02"
 from rlhf_core.diagnostics import first_explosion_step
 from rlhf_core.course.studies import PATHOLOGY, study_data
-from rlhf_core.train import UpdateSizeMonitor, dpo_optimizer, train_dpo
+from rlhf_core.metrics import UpdateSizeMonitor
+from rlhf_core.train import dpo_optimizer, train_dpo
 
 policy, reference, tokenizer, train_pairs, eval_pairs = study_data()
 print(f"{len(train_pairs)} training pairs, {len(eval_pairs)} held-out pairs")
@@ -230,7 +231,7 @@ fig = plot_training_curves(history, names=["eval/margin", "eval/accuracy", "eval
 # training metrics (here the explosion rule), and from the held-out KL whether the policy drifted — its
 # companion signal `first_drift_step`, the first evaluation whose `eval/kl` is above 10 nats
 # (`DRIFT_KL_THRESHOLD`, lesson 08's bar). A run that drifted is never `ok`, whatever its label. (Its advice
-# comes from `rlhf_core.advice`, the course's one source of advice.)
+# comes from `rlhf_core.fixes`, the course's one source of advice.)
 
 # %% id="demo-06"
 from rlhf_core.diagnostics import diagnose
@@ -344,7 +345,9 @@ import copy
 
 from rlhf_core.data import collate_pairs
 from rlhf_core.losses import dpo_loss
-from rlhf_core.train import concatenated_logps, heldout_pair_metrics, reference_logps
+from rlhf_core.evaluation import heldout_pair_metrics
+from rlhf_core.logps import concatenated_logps
+from rlhf_core.train import reference_logps
 
 heldout_ref = reference_logps(reference, eval_pairs, tokenizer)
 

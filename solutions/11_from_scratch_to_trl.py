@@ -259,7 +259,7 @@ from rlhf_core.losses import dpo_loss          # ← paste your dpo_loss from le
 # %% id="demo-06"
 from rlhf_core.data import collate_pairs, pairs_by_reward
 from rlhf_core.logps import get_logps
-from rlhf_core.train import dpo_metrics
+from rlhf_core.metrics import dpo_metrics
 from rlhf_core.trl_dpo import loss_on_batch
 
 BETA = 0.1

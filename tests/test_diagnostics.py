@@ -1,4 +1,5 @@
-"""Tests for rlhf_core.diagnostics: the run labels and the reward-vs-KL frontier helpers."""
+"""Tests for rlhf_core.diagnostics (the run labels), rlhf_core.fixes (how a diagnosis prints, what to do)
+and the reward-vs-KL frontier helpers of rlhf_core.evaluation."""
 
 from __future__ import annotations
 
@@ -9,20 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlhf_core.advice import FIXES
 from rlhf_core.diagnostics import (
     DIAGNOSIS_LABELS,
     DRIFT_KL_THRESHOLD,
     EXPLOSION_THRESHOLD,
     LOG2,
-    Diagnosis,
     detect_margin_explosion,
     diagnose,
     first_drift_step,
     first_explosion_step,
 )
 from rlhf_core.evaluation import FrontierPoint, baseline_reward_at, betas_above_baseline, frontier_gap, pareto_frontier
-from rlhf_core.metrics import MetricsHistory, as_history, first_step_where
+from rlhf_core.fixes import FIXES, Diagnosis
+from rlhf_core.metrics import MetricsHistory, as_history
 
 BETA = 0.1
 
@@ -308,18 +308,8 @@ def test_beta_is_read_off_the_history():
 
 
 # ------------------------------------------------------------------------------------------------
-# first_step_where, Diagnosis text, FIXES
+# Diagnosis text, FIXES
 # ------------------------------------------------------------------------------------------------
-
-
-def test_first_step_where():
-    h = writeup_batch1_history()
-    assert first_step_where(h, "rewards/accuracies", lambda a: a >= 1.0) == 10
-    assert first_step_where(h, "loss", lambda v: v == 0.0) == 30
-    assert first_step_where(h, "logratio/margin", lambda m: m > 599) == 150
-    assert first_step_where(h, "logratio/margin", lambda m: m > 1e6) is None
-    assert first_step_where(h, "no/such/metric", lambda m: True) is None
-    assert first_step_where(h.rows, "eval/margin", lambda m: m > 1.0) == 100
 
 
 def test_diagnosis_str_is_a_headline_bulleted_evidence_and_wrapped_advice():

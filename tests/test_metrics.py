@@ -1,8 +1,19 @@
-"""MetricsHistory: rows in, series out, JSON round trip."""
+"""MetricsHistory: rows in, series out, JSON round trip; the series a diagnosis reads."""
 
 import math
 
-from rlhf_core.metrics import EVAL_METRICS, TRAIN_METRICS, MetricsHistory
+import pytest
+
+from rlhf_core.metrics import (
+    DEFAULT_BETA,
+    EVAL_METRICS,
+    TRAIN_METRICS,
+    MetricsHistory,
+    finite_series,
+    infer_beta,
+    quarter_means,
+    unscaled_margin,
+)
 
 
 def test_series_last_and_at():
@@ -31,3 +42,25 @@ def test_values_are_stored_as_floats():
     h = MetricsHistory()
     h.log(1, loss=torch.tensor(0.25))
     assert isinstance(h.rows[0]["loss"], float)
+
+
+def test_unscaled_margin_falls_back_row_by_row_and_says_where_it_came_from():
+    h = MetricsHistory()
+    h.log(0, **{"logratio/margin": 2.0, "rewards/margins": 0.4})                      # β = 0.2, read off this row
+    h.log(1, **{"rewards/margins": 1.0})                                              # ÷ β
+    h.log(2, **{"rewards/chosen": 0.6, "rewards/rejected": -0.2})                    # (chosen − rejected) ÷ β
+    h.log(3, **{"logratio/margin": float("nan")})                                     # left out
+    steps, values, source = unscaled_margin(h)
+    assert steps == [0, 1, 2] and values == pytest.approx([2.0, 5.0, 4.0])
+    assert "logratio/margin" in source and "rewards/margins ÷ β=0.2" in source and "rewards/chosen" in source
+    assert infer_beta(h, None) == (pytest.approx(0.2), "β=0.2 (read from rewards/margins ÷ logratio/margin)")
+    assert infer_beta(MetricsHistory(), None)[0] == DEFAULT_BETA and infer_beta(h, 0.5)[0] == 0.5
+
+
+def test_finite_series_and_quarter_means():
+    h = MetricsHistory()
+    for step, value in enumerate([1.0, float("inf"), 3.0, float("nan"), 5.0]):
+        h.log(step, loss=value)
+    assert finite_series(h, "loss") == ([0, 2, 4], [1.0, 3.0, 5.0])
+    assert quarter_means([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]) == (1.5, 7.5)
+    assert quarter_means([4.0]) == (4.0, 4.0)

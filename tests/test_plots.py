@@ -21,10 +21,8 @@ from rlhf_core.diagnostics import LOG2  # noqa: E402
 from rlhf_core.evaluation import FrontierPoint, pareto_frontier  # noqa: E402
 from rlhf_core.metrics import MetricsHistory  # noqa: E402
 from rlhf_core.plots import (  # noqa: E402
-    compare_runs,
     plot_frontier,
     plot_loss_and_margin,
-    plot_margin_histogram,
     plot_probability_bars,
     plot_training_curves,
 )
@@ -235,44 +233,6 @@ def test_frontier_plot(tmp_path):
 def test_frontier_plot_empty():
     fig = plot_frontier([])
     assert len(fig.axes) == 1 and _lines(fig.axes[0]) == 0
-
-
-def test_margin_histogram(tmp_path):
-    rng = np.random.default_rng(0)
-    data = {"train": rng.normal(60, 20, 200).tolist(), "held-out": np.append(rng.normal(1, 1, 50), np.nan)}
-    fig = plot_margin_histogram(data, title="margins")
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert len(fig.axes) == 1 and ax.get_title() == "margins"
-    assert len(ax.containers) == 2
-    assert _lines(ax) == 2  # one mean line per label
-    assert sum(p.get_height() for p in ax.containers[1]) == 50  # the NaN is left out
-    assert "nats" in ax.get_xlabel()
-    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
-    assert "train" in legend and "held-out" in legend and "1 non-finite" in legend
-    _saves_png(fig, tmp_path / "hist.png")
-
-
-def test_margin_histogram_tensor_and_empty_inputs():
-    torch = pytest.importorskip("torch")
-    fig = plot_margin_histogram({"train": torch.tensor([1.0, 2.0, 3.0]), "none": []})
-    assert len(fig.axes[0].containers) == 1
-    fig = plot_margin_histogram({})
-    assert len(fig.axes) == 1 and len(fig.axes[0].containers) == 0
-
-
-def test_compare_runs(tmp_path):
-    runs = {"β=0.1": full_history(), "β=0.5": full_history(beta=0.5), "no margin": [{"step": 0, "loss": 0.7}]}
-    fig = compare_runs(runs, "logratio/margin", title="margins")
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert len(fig.axes) == 1 and ax.get_title() == "margins"
-    assert _lines(ax) == 2  # the run without the metric is skipped
-    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == ["β=0.1", "β=0.5"]
-    fig = compare_runs(runs, "loss")
-    assert _lines(fig.axes[0]) == 4  # three runs and log 2
-    assert fig.axes[0].get_title()
-    _saves_png(fig, tmp_path / "compare.png")
 
 
 def test_module_does_not_pick_a_backend_or_show():

@@ -8,13 +8,12 @@ import torch
 from rlhf_core import task
 from rlhf_core.data import collate_pairs, collate_sft
 from rlhf_core.logps import get_logps_loop
-from rlhf_core.metrics import EVAL_METRICS, TRAIN_METRICS
+from rlhf_core.metrics import EVAL_METRICS, TRAIN_METRICS, UpdateSizeMonitor
 from rlhf_core.model import ModelConfig, TinyLM
 from rlhf_core.tokenizer import WordTokenizer
 from rlhf_core.train import (
     DPOConfig,
     SFTConfig,
-    UpdateSizeMonitor,
     concatenated_logps,
     dpo_metrics,
     dpo_optimizer,
@@ -250,7 +249,7 @@ def test_other_losses_train(tok, loss_type):
 def test_side_logps_equals_each_half_of_concatenated_logps():
     from rlhf_core.checkpoint import load_sft_model
     from rlhf_core.data import collate_pairs
-    from rlhf_core.train import concatenated_logps, side_logps
+    from rlhf_core.logps import concatenated_logps, side_logps
 
     model, tokenizer, _ = load_sft_model()
     pairs = [{"prompt": "honestly , the plot felt", "chosen": "great .", "rejected": "it was very dull and long ."},
@@ -265,7 +264,8 @@ def test_side_logps_equals_each_half_of_concatenated_logps():
 
 def test_heldout_pair_metrics_is_zero_margin_for_the_reference_itself():
     from rlhf_core.checkpoint import load_sft_model
-    from rlhf_core.train import heldout_pair_metrics, reference_logps
+    from rlhf_core.evaluation import heldout_pair_metrics
+    from rlhf_core.train import reference_logps
 
     model, tokenizer, _ = load_sft_model()
     pairs = [{"prompt": "honestly , the plot felt", "chosen": "great .", "rejected": "it was very dull ."}] * 3

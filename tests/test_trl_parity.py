@@ -20,7 +20,8 @@ from rlhf_core import losses, task  # noqa: E402
 from rlhf_core.checkpoint import load_sft_model  # noqa: E402
 from rlhf_core.data import collate_pairs, pairs_by_reward  # noqa: E402
 from rlhf_core.logps import get_logps  # noqa: E402
-from rlhf_core.train import dpo_metrics, make_reference  # noqa: E402
+from rlhf_core.metrics import dpo_metrics  # noqa: E402
+from rlhf_core.train import make_reference  # noqa: E402
 
 BETA = 0.1
 LOSS_TOL = 1e-6  # absolute for losses of order 1; relative above 1 (float32 spacing at 25 is 2e-6)

@@ -1,14 +1,25 @@
-"""What to do about each diagnosis: the one source of advice that :func:`rlhf_core.diagnostics.diagnose` prints.
+"""A run's diagnosis as a learner reads it, and what to do about each label: the one source of advice.
 
-``FIXES`` maps each label of :data:`rlhf_core.diagnostics.DIAGNOSIS_LABELS` to a paragraph a learner can act on.
-Where the course measured the fixes — the margin explosion, in lesson 09's shipped study
+:func:`rlhf_core.diagnostics.diagnose` returns a :class:`Diagnosis` — the label, the numbers behind it,
+the step where it was first seen — which prints as a headline, the evidence as bullets and what to do
+(``print(d)``), or as a short HTML block in a notebook.
+
+``FIXES`` maps each label of :data:`rlhf_core.diagnostics.DIAGNOSIS_LABELS` to a paragraph a learner can
+act on. Where the course measured the fixes — the margin explosion, in lesson 09's shipped study
 (``rlhf_core/assets/margin_study.json``) — they come in the order the study supports, each with what it
 showed; ``tests/test_diagnostics.py`` reads the study and holds every figure quoted here to it.
 """
 
 from __future__ import annotations
 
-__all__ = ["FIXES"]
+import html
+import re
+import textwrap
+from dataclasses import dataclass, field
+
+__all__ = ["FIXES", "Diagnosis", "WIDTH"]
+
+WIDTH = 100  # columns of the printed diagnosis
 
 FIXES: dict[str, str] = {
     "healthy": (
@@ -77,3 +88,77 @@ FIXES: dict[str, str] = {
         "pushes the other down with it)."
     ),
 }
+
+
+@dataclass
+class Diagnosis:
+    """What :func:`~rlhf_core.diagnostics.diagnose` concluded about a run.
+
+    ``label`` is one of :data:`~rlhf_core.diagnostics.DIAGNOSIS_LABELS`; ``evidence`` holds one line per
+    number that led to it; ``step`` is the first step where the problem was seen (``None`` when there is
+    none, as for ``healthy``); ``also`` lists the other labels that applied but lost on precedence;
+    ``advice``, when set, replaces the label's paragraph of :data:`FIXES` (used for histories too
+    short to judge). ``drift_step`` is the first evaluation step whose held-out sampled KL passed
+    :data:`~rlhf_core.diagnostics.DRIFT_KL_THRESHOLD` (:func:`~rlhf_core.diagnostics.first_drift_step`;
+    ``None`` when it never did or was not logged).
+    """
+
+    label: str
+    evidence: list[str] = field(default_factory=list)
+    step: int | None = None
+    also: list[str] = field(default_factory=list)
+    advice: str | None = None
+    drift_step: int | None = None
+
+    @property
+    def fix(self) -> str:
+        """What to do: ``advice`` if set, else the paragraph of :data:`FIXES` for this label."""
+        return self.advice if self.advice is not None else FIXES.get(self.label, "")
+
+    @property
+    def ok(self) -> bool:
+        """True when the run is healthy by its training metrics *and* its held-out KL did not drift."""
+        return self.label == "healthy" and self.drift_step is None
+
+    def headline(self) -> str:
+        """One line: the label, the step where it was first seen, the drift, and ok / not ok."""
+        parts = [self.label + (f" from step {self.step}" if self.step is not None else "")]
+        if self.drift_step is not None:
+            parts.append(f"drifted at step {self.drift_step}")
+        if self.also:
+            parts.append("also " + ", ".join(self.also))
+        parts.append("ok" if self.ok else "not ok")
+        return "Diagnosis: " + " · ".join(parts)
+
+    def advice_paragraphs(self) -> list[str]:
+        """:attr:`fix` split before each numbered step ("(1) …", "(2) …"), one paragraph each."""
+        return [p.strip() for p in re.split(r" (?=\(\d+\) )", self.fix) if p.strip()]
+
+    def __str__(self) -> str:
+        """The headline, the evidence as bullets, then what to do, wrapped to :data:`WIDTH` columns."""
+        wrap = lambda text, first, rest: textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,  # noqa: E731
+                                                       break_long_words=False, break_on_hyphens=False)
+        lines = [self.headline()]
+        if self.evidence:
+            lines.append("Evidence:")
+            for item in self.evidence:
+                lines += wrap(item, "  • ", "    ")
+        if self.fix:
+            lines.append("What to do:")
+            for paragraph in self.advice_paragraphs():
+                lines += wrap(paragraph, "  ", "      " if re.match(r"\(\d+\) ", paragraph) else "  ")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The same in a notebook: the headline in bold, the evidence as a list, the advice as paragraphs."""
+        esc = html.escape
+        color = "#2e7d32" if self.ok else "#d32f2f"
+        rows = [f'<div style="font-weight:600">{esc(self.headline())}</div>']
+        if self.evidence:
+            rows.append('<div style="margin-top:.3em">Evidence:</div><ul style="margin:.1em 0 .3em 1.2em;padding:0">'
+                        + "".join(f"<li>{esc(item)}</li>" for item in self.evidence) + "</ul>")
+        if self.fix:
+            rows.append("<div>What to do:</div>"
+                        + "".join(f'<p style="margin:.2em 0 .2em 1em">{esc(p)}</p>' for p in self.advice_paragraphs()))
+        return (f'<div class="rlhf-diagnosis" style="border-left:4px solid {color};padding:.35em .8em;'
+                f'line-height:1.5;max-width:60em">' + "".join(rows) + "</div>")
