@@ -4,7 +4,8 @@ A DPO run can look perfect by its training loss and still be broken. The classic
 pair per update and β = 0.1, a small model drives the loss to 0.0 and the training accuracy to 1.0
 within ~30 steps, while the *unscaled* reward margin (the log-ratio margin, ``logratio/margin``)
 keeps growing into the hundreds of nats. On this course's task (β 0.1–0.3, responses of ~15 tokens)
-a run that learns sanely keeps it at about 1–10. This module turns those rules of thumb into code
+a run that learns sanely keeps it at about 1–10; that band is this task's, since the margin a loss
+saturates at scales with 1/β and a summed log-ratio grows with the response's length. This module turns those rules of thumb into code
 that a learner can run on their own history:
 
 >>> d = diagnose(history)          # history: MetricsHistory, list of row dicts, or {"rows": [...]}
@@ -188,7 +189,7 @@ def _detect_no_learning(h: MetricsHistory, beta: float | None) -> Diagnosis | No
             return None
         evidence.append(
             f"unscaled margin ({source}) never left ±{worst:.3f} (tolerance {NO_LEARNING_MARGIN_TOL:g}; "
-            f"a learning run reaches 1–10)"
+            f"a learning run on this task reaches 1–10; the band scales with 1/β and response length)"
         )
     a_vals = finite_series(h, "rewards/accuracies")[1]
     if a_vals:

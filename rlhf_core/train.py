@@ -202,8 +202,10 @@ class DPOConfig:
     ``average_logps=True`` trains on length-averaged log-probs (the length-normalised variant);
     the default sums, as the paper does. The effective batch is ``batch_size × grad_accum_steps``.
     ``rpo_alpha`` > 0 adds ``rpo_alpha ×`` the mean per-token negative log-likelihood of the chosen
-    responses to the loss (the NLL-regularised DPO of RPO, Pang et al. 2024, arXiv:2404.19733; TRL's
-    ``rpo_alpha``); 0, the default, is plain DPO.
+    responses to the loss (the NLL-regularised DPO of RPO, Pang et al. 2024, arXiv:2404.19733); 0, the
+    default, is plain DPO. TRL 1.16 has no ``rpo_alpha``: there it is ``loss_type=["sigmoid", "sft"]`` with
+    ``loss_weights=[1.0, α]``, whose NLL averages over all chosen tokens of the batch (here: per response, then
+    over the batch).
     """
 
     beta: float = 0.3

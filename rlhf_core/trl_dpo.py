@@ -78,6 +78,10 @@ def _trl_loss_type(config: DPOConfig) -> list[str]:
 def trl_arguments(config: DPOConfig, output_dir: str | Path, num_processes: int = 1, **overrides):
     """TRL's ``DPOConfig`` for the course's ``config`` (see the module's table). ``num_processes``
     splits the course's batch over data-parallel processes, so the global batch stays the same."""
+    if config.rpo_alpha:
+        raise ValueError(f"rpo_alpha={config.rpo_alpha:g} is not mapped: TRL 1.16 has no rpo_alpha; RPO there is "
+                         f"loss_type=['sigmoid', 'sft'] with loss_weights=[1.0, {config.rpo_alpha:g}] (pass them as "
+                         "overrides), whose NLL averages over all chosen tokens of the batch, not per response")
     if config.batch_size % num_processes:
         raise ValueError(f"batch_size {config.batch_size} does not split over {num_processes} processes")
     settings = dict(

@@ -43,7 +43,8 @@ import trl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.py"))
-LIBRARY = [ROOT / "rlhf_core" / "hf.py", ROOT / "rlhf_core" / "trl_dpo.py", ROOT / "rlhf_core" / "losses.py"]
+LIBRARY = [ROOT / "rlhf_core" / "hf.py", ROOT / "rlhf_core" / "trl_dpo.py", ROOT / "rlhf_core" / "losses.py",
+           ROOT / "rlhf_core" / "train.py"]
 BETA = 0.1
 EPS = (0.1, 0.3)  # two values of label_smoothing: a loss that reads ε changes between them
 
@@ -469,3 +470,12 @@ def test_setting_the_trainer_is_what_the_config_does(measured):
     assert measured["loss"](None, on=built) == pytest.approx(measured["loss"](["robust"], EPS[1]), rel=1e-6)
     built = measured["build"](loss_type=["sigmoid"], label_smoothing=EPS[1])
     assert measured["loss"](None, on=built) == pytest.approx(measured["loss"](["sigmoid"], 0.0), rel=1e-6)
+
+
+def test_the_course_config_with_rpo_alpha_is_refused_not_dropped_on_the_way_to_trl(tmp_path):
+    """TRL 1.16 has no ``rpo_alpha``: a course config that asks for RPO must not silently train plain DPO in TRL."""
+    from rlhf_core.train import DPOConfig
+    from rlhf_core.trl_dpo import trl_arguments
+
+    with pytest.raises(ValueError, match=r"TRL 1\.16 has no rpo_alpha.*loss_type=\['sigmoid', 'sft'\].*loss_weights"):
+        trl_arguments(DPOConfig(rpo_alpha=0.5), tmp_path)
