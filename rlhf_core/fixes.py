@@ -28,11 +28,12 @@ FIXES: dict[str, str] = {
         "(KL, reward) point with runs at other values of β before calling it the best one."
     ),
     "margin_explosion": (
-        "The policy has left the reference: the loss is saturated, and the margin keeps growing by "
-        "pushing log-probabilities down rather than by learning the preference. The fixes, in the order "
+        "The margin has run past anything the preferences ask for: the loss is saturated, and the margin "
+        "grows by pushing log-probabilities down rather than by learning the preference (the margin alone does "
+        "not say how far the policy drifted: the KL to the reference does, where it was measured). The fixes, in the order "
         "lesson 09's shipped study (rlhf_core/assets/margin_study.json) supports them: "
-        "(1) Lower the learning rate first. Adam's step is η·m̂/(√v̂+ε): its size is set by the learning "
-        "rate far more than by the size of the gradient, so the learning rate sets the drift: in the "
+        "(1) Lower the learning rate first. Adam's step is η·m̂/(√v̂+ε): a constant rescaling of the gradient "
+        "leaves it unchanged, so the learning rate, not the loss's scale, bounds each step: in the "
         "study every other fix tried at "
         "the learning rate that caused the explosion (10⁻²) left no sample grammatical and a KL to the "
         "reference of 90 nats or more, while a 33× smaller learning rate alone kept 85 % of the samples "

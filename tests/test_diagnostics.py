@@ -537,3 +537,14 @@ def test_betas_above_baseline_needs_every_point_past_kl_min_above():
                      FrontierPoint("A", 5.0, 0.1, 9.0)]  # no point past kl_min: no verdict
     assert betas_above_baseline(points, method="A", baseline="B") == {0.1: True, 2.0: False}
     assert betas_above_baseline(points, kl_min=0.0, method="A", baseline="B") == {0.1: False, 2.0: False, 5.0: True}
+
+
+def test_the_explosion_advice_claims_no_drift_that_the_margin_alone_cannot_show():
+    """diagnose() reads the margin; whether the policy left the reference is the KL's to say. The advice must not
+    assert drift (issue 26: it opened with "The policy has left the reference" while the evidence said drift was
+    not measured)."""
+    from rlhf_core.fixes import FIXES
+
+    text = FIXES["margin_explosion"].lower()
+    assert "left the reference" not in text and "has drifted" not in text
+    assert "kl to the reference" in text            # it says what would show drift
