@@ -91,6 +91,22 @@ def _dpo_mean_first(*logps, beta=0.1):
     return -F.logsigmoid(beta * _margin(*logps).mean())
 
 
+def _dpo_sigmoid_negated(*logps, beta=0.1):
+    return -torch.sigmoid(beta * _margin(*logps)).mean()
+
+
+def _dpo_one_minus_sigmoid(*logps, beta=0.1):
+    return (1 - torch.sigmoid(beta * _margin(*logps))).mean()
+
+
+def _dpo_chosen_twice(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+    return -F.logsigmoid(beta * ((logp_pol_chosen - logp_ref_chosen) - (logp_pol_chosen - logp_ref_chosen))).mean()
+
+
+def _dpo_rejected_twice(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+    return -F.logsigmoid(beta * ((logp_pol_rejected - logp_ref_rejected) - (logp_pol_rejected - logp_ref_rejected))).mean()
+
+
 register(Exercise(
     name="dpo_loss",
     same_answer={
@@ -126,6 +142,18 @@ register(Exercise(
         Mistake("β has no effect: is it hard-coded instead of taken from the argument?", _dpo_beta_fixed),
         Mistake("The margin is divided by β; it is multiplied by β.", _dpo_beta_divides),
         Mistake("You averaged the margins before the log-sigmoid; average the per-pair losses instead.", _dpo_mean_first),
+        Mistake("That is minus the sigmoid of the margin, a probability with its sign flipped: the loss comes out negative "
+                "(−0.5 at policy == reference, where it must be log 2). The loss is a negative log-likelihood: take the "
+                "log of that probability, in a form that stays finite for huge margins.", _dpo_sigmoid_negated),
+        Mistake("That is 1 − sigmoid of the margin: the probability that the rejected response wins, not a log-likelihood "
+                "(0.5 at policy == reference, where it must be log 2). The loss is minus the *log* of the probability "
+                "that the chosen response wins.", _dpo_one_minus_sigmoid),
+        Mistake("The margin is 0 whatever the inputs: the chosen response's log-ratio sits on both sides of the "
+                "subtraction, so the loss is log 2 everywhere and its gradient is 0. The second log-ratio is the "
+                "rejected response's.", _dpo_chosen_twice),
+        Mistake("The margin is 0 whatever the inputs: the rejected response's log-ratio sits on both sides of the "
+                "subtraction, so the loss is log 2 everywhere and its gradient is 0. The first log-ratio is the "
+                "chosen response's.", _dpo_rejected_twice),
     ],
     summary="dpo_loss matches the reference: log 2 at the start, β inside, reference term present, exact at margins of ±1e4",
     formula="-mean(logsigmoid(β·((logp_pol_chosen − logp_ref_chosen) − (logp_pol_rejected − logp_ref_rejected))))",
@@ -170,6 +198,10 @@ def _reward_beta_fixed(logp_pol, logp_ref, beta=0.1):
     return 0.1 * (logp_pol - logp_ref)
 
 
+def _reward_beta_squared(logp_pol, logp_ref, beta=0.1):
+    return beta * beta * (logp_pol - logp_ref)
+
+
 register(Exercise(
     name="implicit_reward",
     same_answer={"rlhf_core.objective.reward_from_policy": None},   # implicit_reward with log_z = 0
@@ -186,6 +218,8 @@ register(Exercise(
         Mistake("You exponentiated: the reward is β times the log-ratio, not the probability ratio.", _reward_ratio),
         Mistake("The reward is elementwise, one per response: do not average.", _reward_mean),
         Mistake("β has no effect: is it hard-coded instead of taken from the argument?", _reward_beta_fixed),
+        Mistake("β is applied twice: this is the reward β² would give (ten times too small at β = 0.1, twice too large "
+                "at β = 2). The log-ratio is scaled by β once.", _reward_beta_squared),
     ],
     summary="implicit_reward is β·(log π − log π_ref), elementwise, linear in β",
     formula="beta * (logp_pol - logp_ref), same shape as the inputs",

@@ -111,6 +111,41 @@ def _lp_batch_mean(logits, input_ids, mask, average=False):
     return _lp_generic(logits, input_ids, mask, average, reduce_batch=True)
 
 
+def _lp_always_averages(logits, input_ids, mask, average=False):
+    return _lp_generic(logits, input_ids, mask, True)
+
+
+def _lp_raw_logits(logits, input_ids, mask, average=False):
+    tok = logits[:, :-1].gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    m = mask[:, 1:].to(tok.dtype)
+    total = (tok * m).sum(-1)
+    return total / m.sum(-1).clamp(min=1) if average else total
+
+
+def _lp_axis(logits, input_ids, mask, average, dim, shift_first):
+    """Token log-probs normalised over axis ``dim`` of the logits, shifted before or after the normalising."""
+    if shift_first:
+        norm = torch.log_softmax(logits[:, :-1], dim)
+    else:
+        norm = torch.log_softmax(logits, dim)[:, :-1]
+    tok = norm.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    m = mask[:, 1:].to(tok.dtype)
+    total = (tok * m).sum(-1)
+    return total / m.sum(-1).clamp(min=1) if average else total
+
+
+def _lp_over_time(logits, input_ids, mask, average=False):
+    return _lp_axis(logits, input_ids, mask, average, 1, True)
+
+
+def _lp_over_time_unshifted(logits, input_ids, mask, average=False):
+    return _lp_axis(logits, input_ids, mask, average, 1, False)
+
+
+def _lp_over_batch(logits, input_ids, mask, average=False):
+    return _lp_axis(logits, input_ids, mask, average, 0, False)
+
+
 def _logps_shape_hint(expected: tuple, got: tuple) -> str | None:
     if len(got) == 2:
         return "That is one value per token: sum (or average) over the response tokens to get one per sequence."
@@ -142,6 +177,20 @@ register(Exercise(
         Mistake("average=True is ignored: with it, divide each row's sum by its number of response tokens.", _lp_ignores_average),
         Mistake("You summed probabilities; sum log-probabilities (log_softmax, then gather).", _lp_probabilities),
         Mistake("You reduced over the batch: return one value per sequence, shape (B,).", _lp_batch_mean),
+        Mistake("average=False is ignored: your function averages over the response tokens either way. average=False "
+                "asks for the log-probability of the whole response, which is what DPO compares.", _lp_always_averages),
+        Mistake("You scored raw logits: a logit is not a log-probability (it is defined only up to a constant per "
+                "position, and can be positive). Normalise each position's logits into log-probabilities before "
+                "gathering.", _lp_raw_logits),
+        Mistake("The log-softmax normalises over dim=1, the time axis, after the shift: each token's score then depends "
+                "on the logits of the other positions. A position's logits are a distribution over the vocabulary.",
+                _lp_over_time),
+        Mistake("The log-softmax normalises the unshifted logits over dim=1, the time axis: each token's score then "
+                "depends on the logits of every position. A position's logits are a distribution over the vocabulary.",
+                _lp_over_time_unshifted),
+        Mistake("The log-softmax normalises over dim=0, the batch axis (what F.log_softmax picks for a 3-d tensor when "
+                "no dim= is given: see its warning). A position's logits are a distribution over the vocabulary.",
+                _lp_over_batch),
     ],
     summary="get_logps shifts logits and mask together, sums (or averages) response tokens only, 0 for empty rows, stable at logits ×100",
     formula="token t is scored by log_softmax(logits[:, t-1])[input_ids[:, t]]; sum over t where response_mask[:, t] == 1 "
