@@ -55,7 +55,7 @@ import torch
 
 from .compare import first_difference, format_pair, is_finite, is_numeric, outcomes_match, too_big
 from .records import MAX_NUMBERS, Missing, error_record, plain_number, serialise, type_name
-from .verdicts import FAILURE_KINDS, CheckFailed, format_value, plain, shorten, verdict
+from .verdicts import FAILURE_KINDS, CheckFailed, crash_cause, format_value, plain, shorten, verdict
 
 __all__ = ["CheckFailed", "FAILURE_KINDS", "Missing", "Case", "Mistake", "Exercise", "EXERCISES", "register", "serialise",
            "error_record", "plain_number", "plain", "shorten", "verdict", "run_case", "probe", "judge", "check",
@@ -214,20 +214,34 @@ def _not_implemented_text(name: str) -> str:
             "helps if you are stuck.")
 
 
+def _is_stub(error: dict) -> bool:
+    """Whether an error record is an untouched stub's: a NotImplementedError that is not torch's own
+    (``"…" not implemented for 'Long'`` is a dtype error, judged as one)."""
+    return error.get("type") == "NotImplementedError" and crash_cause("NotImplementedError", str(error.get("message", ""))) is None
+
+
 def _judge_error(exercise: Exercise, case_name: str, error: dict) -> NoReturn:
-    kind, where = error.get("type", "Exception"), error.get("where", "")
-    message = str(error.get("message", "")).strip()
-    message = shorten(message.splitlines()[0]) if message else ""  # the first line is the message a learner reads
-    if kind == "NotImplementedError":
+    """The verdict on a case where the candidate raised: an untouched stub is told what to do; a common
+    exception (no ``grad_fn``, a shape or dtype mismatch, an undefined name) gets its likely cause
+    (:func:`~rlhf_core.checks.verdicts.crash_cause`, read from the record alone); any other the generic advice."""
+    kind, where = str(error.get("type", "Exception")), error.get("where", "")
+    raw = str(error.get("message", "")).strip()
+    message = shorten(raw.splitlines()[0]) if raw else ""  # the first line is the message a learner reads
+    if _is_stub(error):
         todo = _not_implemented_text(exercise.name)
         _fail(exercise, "not implemented yet", message=todo, problem=f"{todo[0].upper()}{todo[1:]}", kind="not implemented")
     location = f" ({where})" if where else ""
+    got = f"{kind}: {message}{location}"
+    cause = crash_cause(kind, raw)
+    if cause is not None:
+        _fail(exercise, case_name, message=f"your function raised {got}. {cause.problem} {cause.advice}",
+              problem=cause.problem, expected=cause.expected, got=got, advice=cause.advice, kind="raised")
     advice = ("Read the error and the line it names; the exercise's text says what shape and dtype each input has "
               "(its docstring too).")
-    _fail(exercise, case_name, message=f"your function raised {kind}: {message}{location}. "
+    _fail(exercise, case_name, message=f"your function raised {got}. "
                                        f"Expected it to return normally; the inputs here are valid. {advice}",
           problem="Your function raised an exception, on valid inputs.", expected="a normal return",
-          got=f"{kind}: {message}{location}", advice=advice, kind="raised")
+          got=got, advice=advice, kind="raised")
 
 
 def judge(exercise: Exercise, record: dict) -> str:
@@ -239,7 +253,7 @@ def judge(exercise: Exercise, record: dict) -> str:
     got_cases = record["cases"]
     # NotImplementedError anywhere means the stub is untouched: say so first, whatever the case order.
     for outcome in got_cases.values():
-        if isinstance(outcome, dict) and not outcome.get("ok") and (outcome.get("error") or {}).get("type") == "NotImplementedError":
+        if isinstance(outcome, dict) and not outcome.get("ok") and _is_stub(outcome.get("error") or {}):
             _judge_error(exercise, "", outcome["error"])
     for case in exercise.cases(seed):
         want = run_case(case, exercise.reference)

@@ -99,8 +99,9 @@ def error_record(exc: BaseException, limit: int = 500) -> dict:
     """An exception as data: ``{"type", "message", "where", "not_implemented"}``.
 
     ``message`` is ``str(exc)`` cut to ``limit`` characters (each judge shows what it needs of
-    it); ``where`` is the innermost line of the learner's own code (``"line 3: return x @ w"``),
-    not of a library; ``not_implemented`` whether it is a NotImplementedError.
+    it, and :func:`~rlhf_core.checks.verdicts.crash_cause` reads a common exception's likely cause
+    from its first line); ``where`` is the innermost line of the learner's own code (``"line 3:
+    return x @ w"``), not of a library; ``not_implemented`` whether it is a NotImplementedError.
     """
     try:
         message = str.__getitem__(str(exc), slice(0, limit))
