@@ -122,8 +122,12 @@ def _to_numpy(x) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 
 
-def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: str | None = None) -> Figure:
+def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: str | None = None,
+                         smooth: int = 0) -> Figure:
     """A grid of small panels, one per metric of ``names`` that the history holds.
+
+    ``smooth`` > 1 draws each step's value faint and, over it, the running mean of the last ``smooth``
+    steps (a batch-1 run's curves are mostly noise; the mean shows their trend).
 
     Names the history does not carry are skipped. The loss panel has a dashed line at log 2 (the
     loss when policy == reference); the unscaled-margin panels shade the healthy band 1–10; the
@@ -141,7 +145,13 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
     for ax, name in zip(axes, present):
         what, unit = _describe(name)
         steps, values = h.series(name)
-        ax.plot(steps, _plottable(values), marker=_marker(len(steps)), markersize=3)
+        if smooth > 1:
+            raw = _plottable(values)
+            windows = [raw[max(0, i + 1 - smooth):i + 1] for i in range(len(raw))]
+            mean = [np.nanmean(w) if np.isfinite(w).any() else np.nan for w in windows]
+            lines = ax.plot(steps, raw, color="C0", alpha=0.3, lw=0.8) + ax.plot(steps, mean, color="C0", lw=2)
+        else:
+            ax.plot(steps, _plottable(values), marker=_marker(len(steps)), markersize=3)
         if name == "loss":
             ax.axhline(LOG2, ls="--", color="0.5", lw=1, label="log 2 (policy = reference)")
             ax.legend(fontsize=9, loc="best")
@@ -160,6 +170,9 @@ def plot_training_curves(history, names: Sequence[str] = DEFAULT_CURVES, title: 
         ax.set_xlabel("step")
         ax.set_ylabel(f"{unit}\n[{name}]", fontsize=9)
         ax.grid(alpha=0.3)
+    if smooth > 1:
+        fig.legend(lines, ["each step", f"mean of the last {smooth} steps"], loc="outside lower center", ncol=2,
+                   fontsize=9)
     return fig
 
 

@@ -262,10 +262,10 @@ class Drill(DrillClock):
         if plot:
             from ..plots import plot_training_curves
 
-            plot_training_curves(history, DIAGNOSIS_CURVES, title=f"A DPO run on the course's task (round seed {seed}): "
-                                                                  "what went wrong?")
+            plot_training_curves(history, DIAGNOSIS_CURVES, smooth=dd.SMOOTH,
+                                 title=f"A DPO run on the course's task (round seed {seed}): what went wrong?")
         print(f"Here are the logged curves of one run ({dd.STEPS} steps, TRL's metric names; logratio/margin is the "
-              "unscaled margin). Which is it?")
+              f"unscaled margin; faint: each step, bold: the mean of the last {dd.SMOOTH} steps). Which is it?")
         print(dd.options_text())
         print("Answer with DIAGNOSIS = a letter and FIRST_FIX = one sentence on the first thing you would change. "
               "One point for the right letter, one for a first change that names the lever the model answer names "
