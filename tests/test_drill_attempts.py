@@ -192,7 +192,7 @@ def test_no_course_module_branches_on_a_variants_name():
     assert not branches, "\n".join(branches)
 
 
-def test_a_renamed_dpo_record_gets_the_dpo_drill(monkeypatch, capsys):
+def test_a_renamed_dpo_record_gets_the_dpo_drill(capsys):
     """The same record under another key: the same exercises, skips, toy training, sanity plan and scorecard."""
     from dataclasses import replace
 
@@ -200,18 +200,25 @@ def test_a_renamed_dpo_record_gets_the_dpo_drill(monkeypatch, capsys):
     from rlhf_core.toy import toy_dpo_step
 
     renamed = replace(VARIANTS["dpo"], key="dpo-again", names=("dpo",))
-    monkeypatch.setitem(variants_module.VARIANTS, "dpo-again", renamed)
-    monkeypatch.delitem(variants_module.VARIANTS, "dpo")
-    drill = Drill(variant=renamed)
-    drill.begin("implement")
-    drill.begin("sanity-check")
-    out = capsys.readouterr().out
-    assert "Your exercises: dpo_loss, implicit_reward, toy_dpo_step" in out and "sanity plan" not in out
-    assert drill.applies("toy_dpo_step") and drill.applies("six sanity checks") and not drill.applies("ipo_loss")
-    card = drill.scorecard({}, "DPO runs PPO.", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
-                           toy_step=toy_dpo_step, print_it=False)
-    assert [r.passed for r in card["sanity"]] == [True] * 6 and set(card["checks"]) == set(renamed.exercises)
-    assert [f for f, _ in card["red_flags"]] == ["described a PPO / RL loop"]
+    registry = variants_module.VARIANTS
+    saved = dict(registry)   # restored in its own order: that order picks each student's graded variant (plan)
+    registry.clear()
+    registry.update({(renamed.key if key == "dpo" else key): (renamed if key == "dpo" else v) for key, v in saved.items()})
+    try:
+        drill = Drill(variant=renamed)
+        drill.begin("implement")
+        drill.begin("sanity-check")
+        out = capsys.readouterr().out
+        assert "Your exercises: dpo_loss, implicit_reward, toy_dpo_step" in out and "sanity plan" not in out
+        assert drill.applies("toy_dpo_step") and drill.applies("six sanity checks") and not drill.applies("ipo_loss")
+        card = drill.scorecard({}, "DPO runs PPO.", dpo_loss=losses.dpo_loss, implicit_reward=losses.implicit_reward,
+                               toy_step=toy_dpo_step, print_it=False)
+        assert [r.passed for r in card["sanity"]] == [True] * 6 and set(card["checks"]) == set(renamed.exercises)
+        assert [f for f, _ in card["red_flags"]] == ["described a PPO / RL loop"]
+    finally:
+        registry.clear()
+        registry.update(saved)
+    assert list(registry) == list(saved)
 
 
 def test_the_dpo_scorecard_trains_the_toy_with_the_learners_step_and_says_when_it_is_missing():
