@@ -6,7 +6,7 @@ step can become many times slower; with fewer threads an idle machine leaves a c
 script measures both sides, in one run, so that the course's default is the one that holds up in
 the worst case:
 
-    python bench/threads.py [solutions/08_*.ipynb ...] [--rounds 1] [--cap 4]
+    python bench/threads.py [solutions/08_*.ipynb ...] [--rounds 1] [--cap 4] [--threads 1]
 
 For each notebook and each of the four settings — threads ∈ {1, 2} × {idle, one competitor} — the
 notebook runs top to bottom in a fresh kernel (as ``bench/notebook_times.py`` does, in a process of its
@@ -15,7 +15,8 @@ lessons' setup cell the second); the competitor is a second Python process spinn
 long as the run lasts. Oversubscribed runs can take ten times longer or more: a run is stopped at
 ``--cap`` times the slowest of the lesson's other settings and shown as ``>seconds``, a lower bound. Settings are interleaved within each round, so
 drifting machine load hits them alike. It prints seconds per setting, the ratio 2 threads / 1 thread
-idle and busy, and the worst case of each choice over the lessons.
+idle and busy, and the worst case of each choice over the lessons. ``--threads 1`` measures only the lessons'
+default (one thread, idle and busy): the course's budget, 45 s idle and 60 s beside one busy process, is set for it.
 """
 
 from __future__ import annotations
@@ -85,18 +86,22 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=4.0,
                         help="stop a run after this many times the slowest of the lesson's other settings "
                              "(at least 60 s); it is shown as '>seconds' (default 4)")
+    parser.add_argument("--threads", type=int, choices=(1, 2), action="append",
+                        help="only these thread counts (repeatable; default both)")
     args = parser.parse_args()
+    settings = tuple(s for s in SETTINGS if not args.threads or s[0] in args.threads)
     paths = args.notebooks or sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
     print(f"{platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
           f"{args.rounds} round(s), settings interleaved, runs stopped at {args.cap:g}× the lesson's slowest other setting")
-    header = "".join(f"{f'{t} thr ' + ('busy' if b else 'idle'):>13}" for t, b in SETTINGS)
-    print(f"  {'notebook':<32}{header}{'2/1 idle':>10}{'2/1 busy':>10}")
+    header = "".join(f"{f'{t} thr ' + ('busy' if b else 'idle'):>13}" for t, b in settings)
+    both = len({t for t, _ in settings}) == 2
+    print(f"  {'notebook':<32}{header}" + (f"{'2/1 idle':>10}{'2/1 busy':>10}" if both else ""))
     table: dict[str, dict[tuple[int, bool], float | None]] = {}
     caps: dict[str, float] = {}
     for path in paths:
-        times: dict[tuple[int, bool], list[float | None]] = {s: [] for s in SETTINGS}
+        times: dict[tuple[int, bool], list[float | None]] = {s: [] for s in settings}
         for _ in range(args.rounds):
-            for setting in SETTINGS:
+            for setting in settings:
                 done = [t for v in times.values() for t in v if t is not None]
                 cap = max(60.0, args.cap * max(done)) if done else None
                 caps[path.stem] = cap or 0.0
@@ -104,10 +109,10 @@ def main() -> None:
         med = {s: (statistics.median(v) if None not in v else None) for s, v in times.items()}
         table[path.stem] = med
         cap = caps[path.stem]
-        cells = "".join(_cell(med[s], cap) for s in SETTINGS)
-        print(f"  {path.stem:<32}{cells}{_ratio(med[(2, False)], med[(1, False)], cap)}{_ratio(med[(2, True)], med[(1, True)], cap)}",
-              flush=True)
-    for threads in (1, 2):
+        cells = "".join(_cell(med[s], cap) for s in settings)
+        ratios = f"{_ratio(med[(2, False)], med[(1, False)], cap)}{_ratio(med[(2, True)], med[(1, True)], cap)}" if both else ""
+        print(f"  {path.stem:<32}{cells}{ratios}", flush=True)
+    for threads in sorted({t for t, _ in settings}):
         runs = [m[(threads, b)] for m in table.values() for b in (False, True)]
         if None in runs:
             print(f"{threads} thread(s): at least one run went past its cap (the slowest lesson took longer than that)")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["LIBRARY_DIR", "ASSETS_DIR", "SFT_CHECKPOINT", "MARGIN_STUDY_PATH", "FRONTIER_PATH", "HH_SAMPLE_PATH",
-           "DISPLACEMENT_STUDY_PATH", "DIAGNOSIS_RUNS_PATH"]
+           "DISPLACEMENT_STUDY_PATH", "DIAGNOSIS_RUNS_PATH",
+           "COURSE_PAIRS_PATH"]
 
 LIBRARY_DIR = Path(__file__).resolve().parent   # the rlhf_core package folder, in a checkout or a wheel alike
 ASSETS_DIR = LIBRARY_DIR / "assets"
@@ -22,3 +23,4 @@ FRONTIER_PATH = ASSETS_DIR / "frontier.json"          # made by `python -m rlhf_
 DISPLACEMENT_STUDY_PATH = ASSETS_DIR / "displacement_study.json"  # made by `... course.studies --only displacement`
 HH_SAMPLE_PATH = ASSETS_DIR / "hh_sample.jsonl"       # six HH-format rows, written by hand
 DIAGNOSIS_RUNS_PATH = ASSETS_DIR / "diagnosis_runs.json"  # made by `python -m rlhf_core.course.diagnosis_round`
+COURSE_PAIRS_PATH = ASSETS_DIR / "course_pairs.json.gz"   # made by `python -m rlhf_core.recipes`
