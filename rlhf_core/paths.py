@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["LIBRARY_DIR", "ASSETS_DIR", "SFT_CHECKPOINT", "MARGIN_STUDY_PATH", "FRONTIER_PATH", "HH_SAMPLE_PATH",
            "DISPLACEMENT_STUDY_PATH", "DIAGNOSIS_RUNS_PATH",
-           "COURSE_PAIRS_PATH"]
+           "COURSE_PAIRS_PATH", "ON_POLICY_STUDY_PATH", "OVEROPTIMISATION_STUDY_PATH"]
 
 LIBRARY_DIR = Path(__file__).resolve().parent   # the rlhf_core package folder, in a checkout or a wheel alike
 ASSETS_DIR = LIBRARY_DIR / "assets"
@@ -24,3 +24,5 @@ DISPLACEMENT_STUDY_PATH = ASSETS_DIR / "displacement_study.json"  # made by `...
 HH_SAMPLE_PATH = ASSETS_DIR / "hh_sample.jsonl"       # six HH-format rows, written by hand
 DIAGNOSIS_RUNS_PATH = ASSETS_DIR / "diagnosis_runs.json"  # made by `python -m rlhf_core.course.diagnosis_round`
 COURSE_PAIRS_PATH = ASSETS_DIR / "course_pairs.json.gz"   # made by `python -m rlhf_core.recipes`
+ON_POLICY_STUDY_PATH = ASSETS_DIR / "on_policy_study.json"  # made by `python -m rlhf_core.course.topic_studies --only on_policy`
+OVEROPTIMISATION_STUDY_PATH = ASSETS_DIR / "overoptimisation_study.json"  # `... course.topic_studies --only overoptimisation`

@@ -590,6 +590,101 @@ fig.tight_layout()
 #   about the same place, so read RPO as another point on the reward–KL trade-off whose particular virtue is
 #   that the responses the data vouched for stay likely: what you want when they are gold answers.
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-onpolicy", "locked": true, "schema_version": 3, "solution": false}
+# ## 8. What an interviewer asks next: on-policy data, and the implicit reward as a reward model
+#
+# Two questions follow a DPO run in an interview, and the course can measure both.
+#
+# **Off-policy or on-policy data.** The pairs above were sampled from the SFT model once, before training: for
+# every step after the first they are *off-policy* data. After 200 steps the policy writes other text (section 5:
+# longer, more positive), where no pair says anything. Xu et al. 2024 (*Is DPO Superior to PPO for LLM
+# Alignment? A Comprehensive Study*) trace much of DPO's gap to PPO to this distribution shift, and Tajwar et al.
+# 2024 (*Preference Fine-Tuning of LLMs Should Leverage Suboptimal, On-Policy Data*) find that sampling from the
+# policy being trained helps. The common fix is **iterative (online) DPO**: train a round, sample fresh pairs from
+# the new policy, label them, train again — and, in most recipes, make the last round's policy the reference of
+# the next. That is the one place a reference moves: frozen within a round, replaced between rounds. (TRL's
+# `sync_ref_model` moves it during training instead: lesson 11.)
+#
+# The shipped study (`rlhf_core/assets/on_policy_study.json`, written by
+# `python -m rlhf_core.course.topic_studies --only on_policy`, a few minutes per seed on 2 cores) runs one round of
+# it. Round 1 is this lesson's run (seed 0 is the run above, on the same pairs; seed 1 is a second one). From the
+# round-1 policy, three second rounds of the same 200 steps change one thing at a time: the **offline** arm trains
+# on the original pairs again (400 steps of offline DPO in all); the **on-policy** arm on fresh pairs built by the
+# same recipe from the round-1 policy's own samples, still against the SFT model; the **iterative** arm on the same
+# fresh pairs, with the round-1 policy as its frozen reference. Every policy is scored on the held-out prompts,
+# 16 samples each, against the SFT model, whatever its own reference was. The figures are the shipped study's,
+# made on the machine that made the shipped data.
+
+# %% id="demo-onpolicy"
+from rlhf_core.course.topic_studies import load_on_policy_study
+
+on_policy = load_on_policy_study()
+print(f"held-out prompts, {on_policy['score_samples_per_prompt']} samples each, scored against the SFT model")
+print(f"{'seed':<5}{'policy':<52}{'reward':>8}{'KL to SFT':>11}{'gramm.':>8}")
+arm_names = {"offline": "round 2, offline: original pairs, SFT reference",
+             "on-policy pairs": "round 2: on-policy pairs, SFT reference",
+             "iterative": "round 2, iterative: on-policy pairs, round-1 reference"}
+for run in on_policy["seeds"]:
+    rows = [("SFT model", run["sft"]), ("round 1: the course default, 200 steps", run["round1"])]
+    rows += [(arm_names[name], arm) for name, arm in run["round2"].items()]
+    for i, (name, score) in enumerate(rows):
+        print(f"{run['seed'] if i == 0 else '':<5}{name:<52}{score['reward']:+8.3f}{score['kl_to_sft']:11.2f}{score['grammatical']:8.0%}")
+print("\npairs (best vs worst of 4, ties dropped)        n   reward of y_w   reward of y_l     gap")
+for run in on_policy["seeds"]:
+    for name, label in (("original", "original: SFT samples"), ("fresh", "fresh: round-1 policy's samples")):
+        p = run["pairs"][name]
+        print(f"seed {run['seed']} {label:<36}{p['n']:6d}{p['chosen_reward']:+16.3f}{p['rejected_reward']:+16.3f}{p['gap']:8.3f}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-onpolicy-2", "locked": true, "schema_version": 3, "solution": false}
+# In both seeds:
+#
+# - **Fresh pairs win, by far.** On-policy pairs lift the held-out reward to 0.89–0.92 at a KL of 6.4–7.0 nats
+#   to the SFT model, with 90–92 % of the samples grammatical — more than after round 1. Offline, the same 200
+#   more steps on the original pairs reach only 0.66–0.68, at 14–16 nats, with 25–36 % grammatical: the longer
+#   offline run drifts as lesson 09's long runs do. The fresh pairs are about what the policy does now: their chosen
+#   responses score 0.74–0.76 where the original ones scored 0.36, and their rejected ones are the policy's own
+#   worst samples, which the offline data never showed it.
+# - **Moving the reference buys no reward here, and spends KL.** The iterative arm ends within 0.02 of the
+#   on-policy arm's reward, but at 16.7–17.5 nats from the SFT model, with 30–40 % of its samples grammatical. Its
+#   KL is charged against the round-1 policy, so the KL to the SFT model adds up over rounds: nothing holds the
+#   policy near where it started. With the SFT model kept as the reference, on-policy data alone gave the gain.
+#
+# So "the reference is updated" is wrong about DPO within a round, where the reference is the frozen anchor, and
+# describes iterative DPO between rounds — a method that then needs another guard on its drift (fewer steps per
+# round, a larger β, or the first reference kept, as the on-policy arm does).
+#
+# **The implicit reward as a reward model.** A DPO policy defines a reward, $\hat r(x,y) = \beta\log\pi_\theta(y|x)/
+# \pi_\text{ref}(y|x)$; ranking two responses by it is ranking by the margin. How good a reward model is it? Lin et
+# al. 2024 (*On the Limited Generalization Capability of the Implicit Reward Model Induced by Direct Preference
+# Optimization*) compare it with an explicit reward model trained on the same data: about as accurate on pairs
+# like the training ones, less accurate once the responses shift. The study checks it on this task, where the
+# labels come from the ground-truth reward. The explicit model is the SFT model with a linear head on its last
+# token (`RewardHead`), trained with the Bradley–Terry loss on the same 2768 pairs with DPO's settings (200 steps,
+# batch 32, AdamW 3e-4); the implicit one is the round-1 policy. Both rank three sets of pairs: the training
+# pairs; the SFT model's samples on the held-out prompts (every untied pair of 4, about 1000 pairs: new prompts,
+# the training pairs' distribution); and the round-1 policy's samples on the same prompts (shifted).
+
+# %% id="demo-implicit-rm"
+set_names = {"training pairs": "training pairs (SFT samples, best vs worst)",
+             "SFT samples": "held-out prompts, SFT model's samples",
+             "policy samples": "held-out prompts, round-1 policy's samples"}
+print(f"{'seed':<5}{'pairs ranked by the ground-truth reward':<44}{'n':>6}{'mean gap':>10}{'implicit β log π/π_ref':>24}{'reward model':>14}")
+for run in on_policy["seeds"]:
+    for name, v in run["reward_models"]["sets"].items():
+        print(f"{run['seed']:<5}{set_names[name]:<44}{v['n']:6d}{v['gap']:10.3f}{v['implicit']:24.1%}{v['explicit']:14.1%}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-onpolicy-3", "locked": true, "schema_version": 3, "solution": false}
+# - On the training pairs and on the SFT model's held-out samples, the implicit reward ranks better in both seeds:
+#   95 % and 81–82 % against the reward model's 92–93 % and 75–80 %.
+# - On the policy's own samples both fall, to 60–68 %, the implicit reward further: from 81–82 % to 60–63 %, the
+#   reward model from 75–80 % to 61–68 %. The reward model ranks them better in both seeds, by 5.5 and 1.2 points,
+#   the second within the noise of 1000 pairs (a standard error of about 1.5 points). These pairs are also harder:
+#   their reward gap averages about 0.2, against about 0.4 for the SFT model's samples.
+#
+# That is Lin et al.'s pattern at small scale: a DPO policy is a good reward model on data like its training
+# pairs, and a weaker one on the responses it now writes — the very responses iterative DPO has labelled by a real
+# judge instead. Here a separately trained reward model did no worse on them, and in one seed clearly better.
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "takeaways", "locked": true, "schema_version": 3, "solution": false}
 # ## Takeaways
 #
@@ -609,6 +704,11 @@ fig.tight_layout()
 #   the chosen responses are merely better samples, and a warning sign when they are the answers you want;
 #   an NLL term on the chosen responses (RPO: the course's `rpo_alpha`) is the direct fix — section 7 measures what it
 #   costs and buys.
+# - Offline pairs go stale as the policy moves. Fresh pairs from the current policy (one round of iterative DPO)
+#   raised the held-out reward far more than more steps on the old pairs, at less KL; refreshing the reference
+#   between rounds bought no more reward here and let the KL to the SFT model add up (section 8).
+# - The implicit reward $\beta\log\pi_\theta/\pi_\text{ref}$ ranks pairs like its training pairs well and the
+#   policy's own new samples much worse.
 #
 # ## Interview questions this prepares you for
 #
@@ -621,3 +721,6 @@ fig.tight_layout()
 #    the reward–KL trade-off, as in the paper's sentiment task; in the paper's summarisation and dialogue
 #    experiments: win rates against a baseline, judged by GPT-4 and checked against people.)
 # 7. What does `train_dpo` add to a bare DPO step, and why does each addition matter?
+# 8. Why do fresh samples from the current policy help DPO? What does refreshing the reference between rounds
+#    change — is "the reference is updated" ever right?
+# 9. Is a DPO policy a good reward model? Where does its implicit reward rank well, and where not?

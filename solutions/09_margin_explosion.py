@@ -560,23 +560,23 @@ print(f"diagnose: {diagnose(capped).label}, drift at step {diagnose(capped).drif
 # constraint". β multiplies the KL penalty in the RLHF objective, so a smaller β *loosens* it; to stay closer
 # to the reference, raise β.
 #
-# Now the fix, live: the course default on the same pairs (about 15 seconds), evaluated every 25 steps instead of
-# the study's 10 to save time (evaluation samples from a generator of its own, so the training is the same). On
-# another CPU than the one that made the shipped study the floats are summed in another order and the run drifts
-# a little, but it is not chaotic like the pathology: on an Intel Xeon its held-out margin came out at 6.01 nats
-# against the shipped 5.91. How close is close enough? A rerun on another CPU
-# moves a non-chaotic run less than a new seed does, so the check below allows three standard deviations of
-# the seed-to-seed spread of the same recipe, measured over the three seeds of lesson 08's displacement study
-# (printed with it).
+# Now the fix, live: the course default on the same pairs (about 16 seconds). To save time it is evaluated only at
+# its end (the study evaluates every 10 steps; evaluation samples from a generator of its own, so the training is
+# the same), and the next section reads the shipped run's curve. On another CPU than the one that made the shipped
+# study the floats are summed in another order and the run drifts a little, but it is not chaotic like the
+# pathology: on an Intel Xeon its held-out margin came out at 6.01 nats against the shipped 5.91. How close is
+# close enough? A rerun on another CPU moves a non-chaotic run less than a new seed does, so the check below
+# allows three standard deviations of the seed-to-seed spread of the same recipe, measured over the three seeds of
+# lesson 08's displacement study (printed with it).
 
 # %% id="demo-11"
 import dataclasses
 
 from rlhf_core.checkpoint import load_sft_model
-from rlhf_core.course.studies import FIX_VARIANTS
+from rlhf_core.course.studies import FIX_VARIANTS, load_displacement_study
 
 FIX = "batch 32 · lr 3e-4 · β 0.3 (the course default)"
-fixed_config = dataclasses.replace(PATHOLOGY, **FIX_VARIANTS[FIX], eval_every=25)   # the study evaluates every 10 steps
+fixed_config = dataclasses.replace(PATHOLOGY, **FIX_VARIANTS[FIX], eval_every=PATHOLOGY.steps)  # at step 0 and the end
 fixed_policy, _, _ = load_sft_model()          # a fresh copy of the SFT model; same reference, same pairs
 fixed = train_dpo(fixed_policy, reference, tokenizer, train_pairs, fixed_config, eval_pairs=eval_pairs, progress=True)
 
@@ -585,8 +585,6 @@ print(f"held-out margin {margin:.2f} nats (healthy band 1–10: {1 <= margin <= 
       f"grammatical samples {grammatical:.0%} (≥ 75 %: {grammatical >= 0.75}), "
       f"KL {fixed.last('eval/kl'):.1f} nats, reward {fixed.last('eval/reward'):.2f}")
 shipped = runs[FIX]
-from rlhf_core.course.studies import load_displacement_study
-
 seed_runs = [MetricsHistory.from_dict(r["variants"]["DPO"]["history"]) for r in load_displacement_study()["seeds"]]
 tol_margin = 3 * statistics.stdev(h.last("eval/margin") for h in seed_runs)
 tol_gram = 3 * statistics.stdev(h.last("eval/grammatical") for h in seed_runs)
@@ -605,7 +603,8 @@ print(f"diagnose: {diagnose(fixed).label}")
 # once it has not improved for a while (the *patience*). Watching the *held-out* margin rather than the
 # training loss guards against memorising the training pairs: the training margin keeps growing, the
 # held-out margin stops. Below, a minimal rule — keep the best held-out margin, stop after 3 evaluations
-# without a gain of 0.1 nats — applied to both live runs, with what the kept checkpoint looks like.
+# without a gain of 0.1 nats — applied to the live pathology and to the shipped course-default run (both evaluated
+# every 10 steps), with what the kept checkpoint looks like.
 
 # %% id="demo-12"
 def early_stop(history, name="eval/margin", patience=3, min_delta=0.1):
@@ -622,7 +621,7 @@ def early_stop(history, name="eval/margin", patience=3, min_delta=0.1):
     return best_step, None
 
 
-for label, h in (("pathology", history), ("course default", fixed)):
+for label, h in (("pathology", history), ("course default", shipped)):   # the shipped run: evaluated every 10 steps
     keep, stop = early_stop(h)
     first = h.series("eval/kl")[0][1]
     print(f"{label:<15} keeps step {keep:3d}, stops at {stop if stop is not None else 'the end (never)'}: "
@@ -742,6 +741,70 @@ for beta in FRONTIER_BETAS:
 #   clear it by many standard errors.
 # - The pathology of section 2 would sit far off this plot, at a KL of ~180 nats and 0 % grammatical samples:
 #   the frontier is only meaningful for policies that still produce the language.
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-overopt", "locked": true, "schema_version": 3, "solution": false}
+# ### Over-optimisation: does the gold reward fall if you train longer?
+#
+# Rafailov et al. 2024 (*Scaling laws for reward model overoptimization in direct alignment algorithms*) trained
+# DPO, IPO and SLiC at several β and model sizes and had GPT-4 judge the checkpoints: the judged quality rose,
+# peaked, then fell as the KL to the reference grew, often within the first epoch — the hump Gao et al. 2023 found
+# for RLHF against a learned reward model. DPO has no reward model to exploit, yet it over-optimises too: its
+# implicit reward is fitted to finitely many pairs, and the loss can keep falling by moving probability to
+# responses that no pair covers. Their judge was itself a proxy; this course has what they lacked at small
+# scale, the ground-truth reward.
+#
+# The shipped study (`rlhf_core/assets/overoptimisation_study.json`, written by
+# `python -m rlhf_core.course.topic_studies --only overoptimisation`, a few minutes per run on one core) runs the
+# course default's recipe 2.5 times longer — 500 steps, about 5.8 epochs of the 2768 pairs, its cosine schedule
+# stretched over the 500 — at β 0.1 and 0.3, two seeds each. Every 50 steps it measures the held-out reward, the
+# KL to the reference and the grammatical fraction (8 samples per held-out prompt), and the held-out pair accuracy
+# of the implicit reward. The figures are the shipped study's, made on the machine that made the shipped data.
+
+# %% id="demo-overopt"
+from rlhf_core.course.topic_studies import load_overoptimisation_study, peak
+
+over = load_overoptimisation_study()
+fig, axes = plt.subplots(1, 2, figsize=(9.4, 3.9))
+for run in over["runs"]:
+    e = run["evals"]
+    style = dict(c="tab:blue" if run["beta"] == 0.1 else "tab:orange", ls="-" if run["seed"] == 0 else "--", marker=".")
+    label = f"β {run['beta']}, seed {run['seed']}"
+    axes[0].plot([x["kl"] for x in e], [x["reward"] for x in e], label=label, **style)
+    axes[1].plot([x["step"] for x in e], [x["grammatical"] for x in e], label=label, **style)
+axes[0].set(xlabel="KL(π‖π_ref), nats (sampled)", ylabel="held-out ground-truth reward", title="gold reward against KL")
+axes[1].set(xlabel="step", ylabel="fraction grammatical", title="grammatical samples", ylim=(0, 1.02))
+for ax in axes:
+    ax.grid(alpha=0.3)
+axes[0].legend(fontsize=9)
+fig.tight_layout()
+
+print(f"{'run':<16}{'epochs':>7}   {'best reward (step, KL, gramm.)':<34}{'at the end (KL, gramm.)':<28}{'held-out pair accuracy: best → end':>36}")
+for run in over["runs"]:
+    p, last = peak(run), run["evals"][-1]
+    best_acc = max(run["evals"], key=lambda x: x["accuracy"])
+    print(f"β {run['beta']}, seed {run['seed']:<4}{run['epochs']:7.1f}   {p['reward']:.3f} ({p['step']:3d}, {p['kl']:5.2f}, {p['grammatical']:4.0%})"
+          f"{'':<6}{last['reward']:.3f} ({last['kl']:5.2f}, {last['grammatical']:4.0%}){'':<8}"
+          f"{best_acc['accuracy']:.2f} (step {best_acc['step']}) → {last['accuracy']:.2f}")
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-overopt-2", "locked": true, "schema_version": 3, "solution": false}
+# What the task shows, in all four runs:
+#
+# - **The gold reward rises, then flattens: no hump.** It climbs to about 0.6 by step 150, at a KL of 13–24 nats,
+#   then stays near its best: the best evaluation of each run is 0.64–0.69, and the last is at most 0.04 below it.
+#   One run dips: β 0.1 at seed 1 falls from 0.644 at step 250 to 0.588 at step 400 while its KL climbs to 44
+#   nats; the same β at seed 0 does not, so one seed's dip is not a law of the task.
+# - **The quality falls, and the reward cannot see it.** The grammatical fraction, 98–99 % at step 0 and above 80 %
+#   at step 100 in every run, drops to 12–30 % by step 150 and ends at 6–26 %. The spread of the samples' rewards
+#   shrinks from about 0.3 to about 0.1: the policy writes one kind of review, positive adjectives stacked past
+#   what the grammar allows — section 2's pathology, reached slowly.
+# - **The implicit reward still agrees with the labels.** From step 50 on its held-out pair accuracy stays between
+#   0.86 and 0.98, while the samples fall apart: judged by its own pairs, the implicit reward model looks fine.
+#
+# So DPO over-optimises here in the sense that matters — it buys what the reward pays for with what the reward
+# does not measure — while the gold reward itself only plateaus, because ours scores sentiment and nothing else
+# (a mean of phrase scores, at most 1). A judge that also scored fluency, as the paper's GPT-4 did, would score
+# these late checkpoints lower. Read a flat gold reward as the reward's blind spot being exploited, not as safety,
+# and choose the checkpoint by held-out quality and KL, not by how long the run was.
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "ex1-header", "locked": true, "schema_version": 3, "solution": false}
 # ### Exercise 1 — `diagnose_run` · ★★☆ · 15 min
@@ -872,6 +935,9 @@ for name, h in everything.items():
 #   estimator that is unbiased but noisy and negative for some samples — DPO goes past Preferred-FT's plateau
 #   (the best-of-4 imitation; the population best-of-4 policy is ≤ 0.64 nats from the reference, Beirami et
 #   al. 2024), though not at the smallest KLs, where one seed cannot separate them.
+# - Trained 2.5 times longer, DPO over-optimises: the ground-truth reward climbs, then plateaus,
+#   while the grammatical fraction collapses and the implicit reward's held-out accuracy stays high. Pick a
+#   checkpoint by held-out quality and KL.
 #
 # ## Interview questions this prepares you for
 #
@@ -888,3 +954,5 @@ for name, h in everything.items():
 #    sample's KL estimate be negative?
 # 8. Where do IPO, conservative DPO, SimPO, ORPO and KTO differ from DPO's loss, and which of them keep a
 #    reference model?
+# 9. Does DPO over-optimise without a reward model? What happens to a gold reward, to the samples and to the
+#    implicit reward's accuracy when you train much longer?

@@ -391,6 +391,7 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 # | `f_divergence_type` (default `"reverse_kl"`) | the paper's reverse KL; `"forward_kl"`, `"js_divergence"` and `"alpha_divergence"` put another f-divergence in its place (f-DPO, Wang et al. 2023) |
 # | `precompute_ref_log_probs=True` | lesson 08's cached reference: the frozen model runs once over the data, not at every step |
 # | `DPOTrainer(ref_model=...)` | the frozen copy of the SFT model (lesson 08's `make_reference`), passed here explicitly. Left out, TRL uses the policy's own starting point when it precomputes (or disables a PEFT adapter), and otherwise loads the model again *by its name*, which means a hub download: this course never does |
+# | `sync_ref_model`, `ref_model_sync_steps`, `ref_model_mixup_alpha` | a reference that moves *during* training (TR-DPO, Gorbatovski et al. 2024): every `ref_model_sync_steps` steps, π_ref ← α·π_θ + (1 − α)·π_ref. Off by default; lesson 08's iterative round moves the reference once, between two rounds, and keeps it frozen within each |
 # | `max_length`, `truncation_mode` | lesson 04's mask meets a length limit: truncated tokens leave the `completion_mask`, so they count in no log-prob |
 # | `completion_mask` (in the batch) | lesson 04's response mask: the response and its EOS |
 # | `per_device_train_batch_size` × processes × `gradient_accumulation_steps` | the global batch (lesson 08's `batch_size` and `micro_batches`) |
@@ -409,6 +410,99 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 # and with N GPUs, `accelerate launch --num_processes N -m rlhf_core.trl_dpo first-step` (nothing in this
 # course needs a GPU).
 
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-fdpo", "locked": true, "schema_version": 3, "solution": false}
+# ## 6. Two questions past the course: the direction of the KL, and the recipe at scale
+#
+# ### Which KL, in which direction: f-DPO
+#
+# The objective of lesson 01 charges the **reverse** KL, $\mathrm{KL}(\pi\,\|\,\pi_\text{ref}) =
+# \mathbb{E}_{y\sim\pi}[\log \pi(y|x)/\pi_\text{ref}(y|x)]$: an expectation under the *policy*. A response the policy
+# stops writing costs it nothing; a response it writes that the reference would not costs a lot. That makes the
+# reverse KL *mode-seeking*: the policy may keep a few of the reference's modes and drop the rest, one reason
+# DPO-tuned models write less varied text. Wang et al. 2023 (*Beyond Reverse KL: Generalizing Direct Preference
+# Optimization with Diverse Divergence Constraints*, f-DPO) put an f-divergence
+# $\mathbb{E}_{\pi_\text{ref}}[f(\pi/\pi_\text{ref})]$ in its place ($f(u) = u\log u$ is the reverse KL). The optimum then
+# satisfies $\beta f'\big(\pi^*(y|x)/\pi_\text{ref}(y|x)\big) = r(x, y) - \lambda(x)$, with $\lambda(x)$ the multiplier that
+# makes $\pi^*$ sum to 1; it plays the part of $\log Z(x)$ and cancels in a difference of two responses, as
+# $Z(x)$ did in lesson 02 (they show it for every $f$ whose derivative is invertible with 0 outside its domain). So
+# the implicit reward becomes $\beta f'(u)$ with $u = \pi/\pi_\text{ref}$, and the loss
+# $-\log\sigma\big(\beta[f'(u_w) - f'(u_l)]\big)$:
+#
+# | `f_divergence_type` | $f'(u)$, as TRL 1.16 computes it | as $\log u$ grows |
+# |---|---|---|
+# | `"reverse_kl"` (DPO) | $\log u$ | unbounded: raising $y_w$ always pays |
+# | `"forward_kl"` | $1 - 1/u$ | at most 1 |
+# | `"js_divergence"` | $\log\frac{2u}{1+u}$ | at most $\log 2$ |
+# | `"alpha_divergence"` | $\frac{u^{\alpha-1} - 1}{\alpha - 1}$ | at most $\frac{1}{1-\alpha}$ for $\alpha < 1$ |
+#
+# Every divergence of the table but the reverse KL caps the credit for raising a chosen response, while pushing a
+# rejected one down still pays without bound (each $f'(u) \to -\infty$ as $u \to 0$). Wang et al. report the trade
+# this buys: the other divergences keep the samples more diverse, at some cost in reward. In TRL it is one argument,
+# TRL's `f_divergence_type` (default `"reverse_kl"`), with TRL's `f_alpha_divergence_coef` (default `0.5`) as α;
+# the loss types built on the difference of the two scores accept it (`"sigmoid"` among them). The cell below
+# computes the four losses with the formulas of the table on section 3's batch, next to TRL's own (one trainer
+# each: about 2 s), and prints each $f'$ at a few log-ratios.
+
+# %% id="demo-fdpo"
+import math
+
+import torch.nn.functional as F
+
+f_prime = {                                   # f'(u) as a function of the log-ratio log u = log π − log π_ref
+    "reverse_kl": lambda r: r,
+    "forward_kl": lambda r: 1 - torch.exp(-r),
+    "js_divergence": lambda r: math.log(2) + F.logsigmoid(r),
+    "alpha_divergence": lambda r: (torch.exp(-0.5 * r) - 1) / -0.5,    # α = 0.5, TRL's default
+}
+ratio_chosen, ratio_rejected = logps[0] - logps[2], logps[1] - logps[3]   # (B,) log π/π_ref of y_w and y_l
+grid = torch.tensor([-5.0, -1.0, 0.0, 1.0, 5.0])
+print(f"{'f_divergence_type':<18}{'course formula':>15}{'TRL':>11}{'|Δ|':>9}   f'(u) at log u = " + "  ".join(f"{v:+.0f}" for v in grid))
+for name, fp in f_prime.items():
+    ours = -F.logsigmoid(BETA * (fp(ratio_chosen) - fp(ratio_rejected))).mean().item()
+    theirs = trl_loss if name == "reverse_kl" else loss_on_batch(policy, reference, tokenizer, pairs, beta=BETA,
+                                                                   f_divergence_type=name)[0]
+    print(f"{name:<18}{ours:15.6f}{theirs:11.6f}{abs(ours - theirs):9.1e}   " + "  ".join(f"{v:+6.2f}" for v in fp(grid).tolist()))
+
+# %% [markdown] nbgrader={"grade": false, "grade_id": "prose-scale", "locked": true, "schema_version": 3, "solution": false}
+# The losses agree with TRL's to float32 rounding, and the rows show the caps: at a log-ratio of +5 the reverse
+# KL's score is 5, the others' stay below 2; at −5 all of them are strongly negative.
+#
+# ### The recipe at scale
+#
+# The course trains a 0.4M-parameter model from its own SFT checkpoint, so its settings are not a recipe for a
+# 7B model. For those, three sources side by side: the paper's Appendix B (lesson 09 shows it next to the
+# course's), a public recipe built on TRL — the alignment-handbook's for Zephyr-7B-β (Tunstall et al. 2023,
+# `recipes/zephyr-7b-beta/dpo` in `huggingface/alignment-handbook`), full fine-tuning and QLoRA — and TRL 1.16's
+# defaults:
+#
+# | | the paper (Appendix B) | Zephyr-7B-β, full | Zephyr-7B-β, QLoRA | TRL 1.16's defaults | the course default |
+# |---|---|---|---|---|---|
+# | β | 0.1 (0.5 for TL;DR) | 0.01 | 0.01 | 0.1 | 0.3 |
+# | peak learning rate | $10^{-6}$, RMSprop | $5\times10^{-7}$, AdamW | $5\times10^{-6}$ (LoRA r 16) | $10^{-6}$, AdamW | $3\times10^{-4}$, AdamW |
+# | schedule | linear warm-up over 150 steps | cosine, warm-up over the first 10 % | the same | linear decay, no warm-up | 10 warm-up steps, cosine |
+# | epochs | — | 1 | 1 | 3 | about 2.3 (200 × 32 of 2768 pairs) |
+# | reference | the frozen SFT model | the frozen SFT model | the LoRA bullet below | the LoRA bullet below | a frozen copy (lesson 08) |
+#
+# What carries over, and what to check in your own runs:
+#
+# - **A small learning rate, a warm-up, one to three epochs.** At $5\times10^{-7}$–$10^{-6}$ each step barely moves a 7B
+#   model; lesson 09 showed what a step too large does to a small one. Train longer and the held-out reward can
+#   stop rising while the KL keeps growing: lesson 09's over-optimisation study measures where this task sits.
+# - **β from 0.01 to 0.5.** A smaller β lets the policy move further from the reference (lesson 09's frontier).
+# - **LoRA, and the reference for free.** With a LoRA adapter (the `peft` package) the starting policy *is* the
+#   base model with the adapter switched off, since a fresh adapter's second matrix is zero. Pass
+#   `DPOTrainer(peft_config=...)` and leave `DPOTrainer(ref_model=...)` at `None`: TRL 1.16 then keeps no
+#   reference model at all and computes the reference's log-probs inside the adapter's `disable_adapter()`
+#   context, one model in memory instead of two. Given a model that already carries a trained adapter and no
+#   `ref_model`, it copies that adapter into a second, frozen one named `"ref"` and uses it as the reference: the
+#   starting policy, not the bare base. (`tests/test_trl_claims.py` reads both paths in the pinned TRL's source.)
+#   LoRA recipes use a larger learning rate than full fine-tuning: ten times larger in the two columns above.
+# - **Filter the pairs by their quality gap.** A pair whose two responses the judge scores almost alike is mostly
+#   label noise for Bradley–Terry, and DPO pushes its margin as hard as any other (lesson 02's gradient weight
+#   depends on the margin, not on how sure the label is). Recipes drop ties and near-ties; the course's pairs do
+#   it in the extreme — best against worst of four samples, ties dropped (lesson 07 compares this with all six
+#   pairs of the four).
+
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-11", "locked": true, "schema_version": 3, "solution": false}
 # ## Takeaways
 #
@@ -422,6 +516,10 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 #   `label_smoothing`, which only `"robust"` (robust DPO) and a few others read.
 # - `precompute_ref_log_probs`, `completion_mask` and `max_length` are lessons 08 and 04 under other
 #   names; a short TRL run and the course's trainer reach the same kind of policy on the same task.
+# - DPO's objective charges the reverse KL, mode-seeking; f-DPO swaps in another f-divergence, which in TRL is
+#   `f_divergence_type`, and caps the credit for raising a chosen response. At scale: a learning rate near 1e-6
+#   (about ten times more for LoRA), β 0.01–0.5, one to three epochs, a warm-up, pairs with a clear quality gap;
+#   with LoRA the reference is the base model with the adapter switched off.
 #
 # ## Interview questions
 #
@@ -434,3 +532,6 @@ print(f"course − TRL: reward {scores['course']['eval/reward'] - scores['TRL'][
 # 4. What does `precompute_ref_log_probs=True` save, and when can you not use it?
 # 5. A colleague reports that IPO "needs a β ten times smaller in TRL than in the paper". Is that
 #    plausible? Why?
+# 6. Which KL does DPO's objective charge, and what changes with the forward KL or JS in its place (f-DPO)?
+# 7. You fine-tune a 7B model with DPO and LoRA. What learning rate, β and number of epochs do you start from,
+#    and where does the reference model come from?

@@ -479,3 +479,76 @@ def test_the_course_config_with_rpo_alpha_is_refused_not_dropped_on_the_way_to_t
 
     with pytest.raises(ValueError, match=r"TRL 1\.16 has no rpo_alpha.*loss_type=\['sigmoid', 'sft'\].*loss_weights"):
         trl_arguments(DPOConfig(rpo_alpha=0.5), tmp_path)
+
+
+# ---- lesson 11, section 6: f-DPO's formulas, TRL's defaults at scale, the reference under LoRA (issue 26) ----
+
+F_PRIME = {  # f'(u) of lesson 11's f-DPO table, as functions of the log-ratio log u (α = TRL's default 0.5)
+    "reverse_kl": lambda r: r,
+    "forward_kl": lambda r: 1 - torch.exp(-r),
+    "js_divergence": lambda r: torch.log(torch.tensor(2.0)) + torch.nn.functional.logsigmoid(r),
+    "alpha_divergence": lambda r: (torch.exp(-0.5 * r) - 1) / -0.5,
+}
+
+
+def test_lesson_11s_f_dpo_formulas_are_trls_loss(measured):
+    """Lesson 11's f-DPO table: TRL's ``"sigmoid"`` loss under each ``f_divergence_type`` is
+    −log σ(β[f'(u_w) − f'(u_l)]) with the table's f', at TRL's default ``f_alpha_divergence_coef``."""
+    assert measured["default"]("f_alpha_divergence_coef") == 0.5
+    assert set(F_PRIME) == set(trl_f_divergences())
+    pol_c, pol_r, ref_c, ref_r = measured["logps"]
+    for name, fp in F_PRIME.items():
+        ours = -torch.nn.functional.logsigmoid(BETA * (fp(pol_c - ref_c) - fp(pol_r - ref_r))).mean().item()
+        assert measured["loss"](["sigmoid"], f_divergence=name) == pytest.approx(ours, rel=1e-5), name
+
+
+def recipe_column(header: str) -> dict[str, str]:
+    """Lesson 11's at-scale table: {row label: the cell under ``header``}."""
+    text = lesson_prose(next(p for p in LESSONS if p.name.startswith("11_")))
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    at = next(i for i, r in enumerate(rows) if "the paper (Appendix B)" in r and header in r)
+    cells = lambda r: [c.strip() for c in r.strip().strip("|").split("|")]
+    col = cells(rows[at]).index(header)
+    out = {}
+    for r in rows[at + 2:]:
+        c = cells(r)
+        if len(c) != len(cells(rows[at])):
+            break
+        out[c[0]] = c[col]
+    return out
+
+
+def test_lesson_11s_at_scale_table_quotes_trls_defaults(measured):
+    default = measured["default"]
+    col = recipe_column("TRL 1.16's defaults")
+    assert col["β"] == "0.1" and default("beta") == 0.1
+    assert col["peak learning rate"] == "$10^{-6}$, AdamW" and default("learning_rate") == 1e-6
+    assert "adamw" in str(default("optim")).lower()
+    assert col["schedule"] == "linear decay, no warm-up"
+    assert str(default("lr_scheduler_type")).lower().endswith("linear") and default("warmup_steps") == 0
+    assert col["epochs"] == "3" and default("num_train_epochs") == 3.0
+
+
+def test_the_moving_reference_of_lesson_11s_table_is_trls_tr_dpo(measured):
+    """Lesson 11's row: ``sync_ref_model`` is off by default and mixes π_ref ← α·π_θ + (1 − α)·π_ref."""
+    assert default_config().sync_ref_model is False
+    assert "π_ref = α * π_θ + (1 - α) * π_ref_prev" in FIELDS["ref_model_mixup_alpha"].metadata["help"]
+
+
+def test_with_lora_and_no_ref_model_trl_disables_the_adapter_or_copies_a_trained_one():
+    """Lesson 11: with ``peft_config`` and ``ref_model=None`` TRL 1.16 keeps no reference model and computes the
+    reference's log-probs with the adapter disabled; a model that already carries an adapter gets a frozen copy
+    of it named "ref", used as the reference. Read in the pinned TRL's source (``peft`` is not installed here)."""
+    from trl.trainer import dpo_trainer, utils
+
+    assert {"peft_config", "ref_model"} <= TRAINER_PARAMS
+    assert inspect.signature(trl.DPOTrainer.__init__).parameters["ref_model"].default is None
+    source = inspect.getsource(dpo_trainer.DPOTrainer)
+    flat = " ".join(source.split())
+    assert "if ref_model is None: if is_peft_model(self.model) or" in flat and "self.ref_model = None" in flat
+    assert "elif is_peft_model(model) and ref_model is None:" in flat
+    assert 'model.add_adapter("ref", default_config)' in flat
+    assert 'if self.ref_model is None and is_peft_model(self.model):' in flat
+    assert 'adapter_name="ref" if "ref" in unwrapped_model.peft_config else None' in flat
+    use_adapter = " ".join(inspect.getsource(utils.use_adapter).split())
+    assert "if adapter_name is None: with model.disable_adapter(): yield" in use_adapter

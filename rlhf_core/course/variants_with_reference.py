@@ -142,7 +142,8 @@ DPO = Variant(
         RedFlag(r"\b(updat\w*|train\w*|fine-tun\w*) the reference\b|"
                 r"\breference (model |policy )?(is |are |gets |get )?(also )?(updated|trained|fine-tuned)\b",
                 "thought the reference is trained",
-                "the reference stays frozen: it is the KL anchor, and a moving reference removes the regulariser",
+                "within a round of DPO the reference stays frozen: it is the KL anchor, and a reference that moves with "
+                "the policy removes the regulariser (iterative DPO refreshes it between rounds, each round frozen)",
                 "The reference model is updated along with the policy."),
     ),
     stub=_DPO_STUB,
