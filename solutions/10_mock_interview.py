@@ -275,9 +275,12 @@ for flag, instead in flags:
 # ## Block 3 · Implement (0:20–0:50)
 #
 # About 30 minutes. **Exercise 1 is the loss of this attempt's paper**: `dpo_loss` for DPO, or one of the
-# four variant cells after it; write only yours (the start cell named it; the other check cells skip).
-# Then `implicit_reward`, and, in the DPO drill, `toy_dpo_step` (another variant trains the toy with your
-# loss through the course's step instead). Each check cell prints a ✓ line (or what is wrong) and the clock.
+# four variant cells after it; write only yours (the start cell named it). You need not run the other papers'
+# exercise cells: their check cells say "skipped: not your paper". Then `implicit_reward`, and, in the DPO drill,
+# `toy_dpo_step` (another variant trains the toy with your loss through the course's step instead). Each check
+# cell prints a ✓ line (or what is wrong) and the clock. If the kernel restarts, run the setup cell, then carry
+# on from your own cell: the check cell picks the drill back up (same paper, same clock), and a cell you have
+# not run again counts as not written until you do.
 # Inputs are log-probabilities of whole responses, one number per response, shape `(B,)`: summed for
 # DPO and cDPO, length-averaged for SimPO and ORPO (IPO: either, see its docstring).
 
@@ -316,6 +319,8 @@ def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejec
 
 # %% nbgrader={"grade": true, "grade_id": "check_dpo_loss", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_dpo_loss
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("dpo_loss", check_dpo_loss, dpo_loss)
 ### BEGIN HIDDEN TESTS
 if drill.applies("dpo_loss"):
@@ -348,6 +353,10 @@ if drill.applies("dpo_loss"):
 # to the target $1/(2\beta)$, averaged over pairs: $\mathcal{L}_\text{IPO} = \frac{1}{B}\sum_i \big(h_i - \tfrac{1}{2\beta}\big)^2$.
 
 # %% nbgrader={"grade": false, "grade_id": "ipo_loss", "locked": false, "schema_version": 3, "solution": true}
+import torch
+import torch.nn.functional as F
+
+
 def ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
     """Mean IPO loss (Azar et al. 2023), a 0-dim tensor.
 
@@ -367,6 +376,8 @@ def ipo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejec
 
 # %% nbgrader={"grade": true, "grade_id": "check_ipo_loss", "locked": true, "points": 6, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_ipo_loss
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("ipo_loss", check_ipo_loss, ipo_loss)
 ### BEGIN HIDDEN TESTS
 if drill.applies("ipo_loss"):
@@ -392,6 +403,10 @@ if drill.applies("ipo_loss"):
 # $\mathcal{L} = -\frac{1}{B}\sum_i \big[(1-\varepsilon)\log\sigma(h_i) + \varepsilon \log\sigma(-h_i)\big]$.
 
 # %% nbgrader={"grade": false, "grade_id": "conservative_dpo_loss", "locked": false, "schema_version": 3, "solution": true}
+import torch
+import torch.nn.functional as F
+
+
 def conservative_dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1,
                           label_smoothing=0.1):
     """Mean conservative DPO (cDPO) loss (Mitchell 2023), a 0-dim tensor.
@@ -412,6 +427,8 @@ def conservative_dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, l
 
 # %% nbgrader={"grade": true, "grade_id": "check_conservative_dpo_loss", "locked": true, "points": 6, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_conservative_dpo_loss
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("conservative_dpo_loss", check_conservative_dpo_loss, conservative_dpo_loss)
 ### BEGIN HIDDEN TESTS
 if drill.applies("conservative_dpo_loss"):
@@ -436,6 +453,10 @@ if drill.applies("conservative_dpo_loss"):
 # $\mathcal{L} = -\frac{1}{B}\sum_i \log\sigma\big(\beta\,\bar\ell_w^i - \beta\,\bar\ell_l^i - \gamma\big)$.
 
 # %% nbgrader={"grade": false, "grade_id": "simpo_loss", "locked": false, "schema_version": 3, "solution": true}
+import torch
+import torch.nn.functional as F
+
+
 def simpo_loss(avg_logp_chosen, avg_logp_rejected, beta=2.0, gamma=0.5):
     """Mean SimPO loss (Meng, Xia, Chen 2024), a 0-dim tensor. No reference model.
 
@@ -453,6 +474,8 @@ def simpo_loss(avg_logp_chosen, avg_logp_rejected, beta=2.0, gamma=0.5):
 
 # %% nbgrader={"grade": true, "grade_id": "check_simpo_loss", "locked": true, "points": 6, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_simpo_loss
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("simpo_loss", check_simpo_loss, simpo_loss)
 ### BEGIN HIDDEN TESTS
 if drill.applies("simpo_loss"):
@@ -477,6 +500,10 @@ if drill.applies("simpo_loss"):
 # It must stay finite and accurate when $p$ is within $10^{-6}$ of 1.
 
 # %% nbgrader={"grade": false, "grade_id": "orpo_odds_ratio_loss", "locked": false, "schema_version": 3, "solution": true}
+import torch
+import torch.nn.functional as F
+
+
 def orpo_odds_ratio_loss(avg_logp_chosen, avg_logp_rejected):
     """Mean odds-ratio term of ORPO (Hong, Lee, Thorne 2024), a 0-dim tensor. No reference model.
 
@@ -497,6 +524,8 @@ def orpo_odds_ratio_loss(avg_logp_chosen, avg_logp_rejected):
 
 # %% nbgrader={"grade": true, "grade_id": "check_orpo_odds_ratio_loss", "locked": true, "points": 6, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_orpo_odds_ratio_loss
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("orpo_odds_ratio_loss", check_orpo_odds_ratio_loss, orpo_odds_ratio_loss)
 ### BEGIN HIDDEN TESTS
 if drill.applies("orpo_odds_ratio_loss"):
@@ -517,6 +546,9 @@ if drill.applies("orpo_odds_ratio_loss"):
 # The cells below use the loss of this attempt's paper under one name, `YOUR_LOSS`.
 
 # %% id="demo-your-loss"
+from rlhf_core.course.drill import resume_drill
+
+drill = resume_drill(globals())   # the other papers' exercises you did not run are stand-ins: only yours is used
 YOUR_LOSS = {"dpo_loss": dpo_loss, "ipo_loss": ipo_loss, "conservative_dpo_loss": conservative_dpo_loss,
              "simpo_loss": simpo_loss, "orpo_odds_ratio_loss": orpo_odds_ratio_loss}[drill.variant.exercise]
 print(f"YOUR_LOSS is your {YOUR_LOSS.__name__} ({drill.variant.title.split(' — ')[0]})")
@@ -538,6 +570,8 @@ def implicit_reward(logp_pol, logp_ref, beta=0.1):
 
 # %% nbgrader={"grade": true, "grade_id": "check_implicit_reward", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_implicit_reward
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("implicit_reward", check_implicit_reward, implicit_reward)
 ### BEGIN HIDDEN TESTS
 check_implicit_reward(implicit_reward, seed=101, quiet=True)
@@ -588,6 +622,9 @@ print("policy.logprobs(prompt_idx):", tuple(policy.logprobs(prompt_idx).shape),
 # carry no gradient, and the reference must never change.
 
 # %% nbgrader={"grade": false, "grade_id": "toy_dpo_step", "locked": false, "schema_version": 3, "solution": true}
+import torch
+
+
 def toy_dpo_step(policy, ref, batch, optimizer, beta=0.1):
     """One DPO update of a ToyPolicy; returns the loss before the update, as a float.
 
@@ -615,6 +652,8 @@ def toy_dpo_step(policy, ref, batch, optimizer, beta=0.1):
 
 # %% nbgrader={"grade": true, "grade_id": "check_toy_dpo_step", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 from rlhf_core.checks import check_toy_dpo_step
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 drill.check("toy_dpo_step", check_toy_dpo_step, toy_dpo_step)
 ### BEGIN HIDDEN TESTS
 if drill.applies("toy_dpo_step"):
@@ -681,6 +720,8 @@ drill.begin("sanity-check")
 # %% nbgrader={"grade": true, "grade_id": "six_sanity_checks", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 from rlhf_core.checks import (check_toy_training, sanity_gradient_flows, sanity_loss_at_init,
                               sanity_margin_monotone, sanity_reward_scales_with_beta)
+from rlhf_core.course.drill import resume_drill
+drill = resume_drill(globals())   # this kernel's drill, even after a restart; a cell not run yet counts as a stub
 
 
 def six_sanity_checks(dpo_loss, implicit_reward, toy_dpo_step):
@@ -729,6 +770,9 @@ judgement = drill.judge_diagnosis(DIAGNOSIS, FIRST_FIX)
 # what to fix.
 
 # %% id="demo-09"
+from rlhf_core.course.drill import resume_drill
+
+drill = resume_drill(globals())   # after a restart: EXPLANATION and RUBRIC count as not written until their cells run
 card = drill.scorecard(RUBRIC, EXPLANATION, dpo_loss=dpo_loss, implicit_reward=implicit_reward, toy_step=toy_dpo_step,
                       variant_loss=YOUR_LOSS)
 
@@ -742,14 +786,22 @@ card = drill.scorecard(RUBRIC, EXPLANATION, dpo_loss=dpo_loss, implicit_reward=i
 # nothing is sent anywhere). `drill_history()` lists every saved attempt: minutes per block, the sanity
 # checks and stronger checks that passed, the red flags, and plots them. Set `SAVE_ATTEMPT = False` to
 # leave this attempt out.
+#
+# Only an **attempt** is kept: a run in which you wrote something — an exercise that no longer raises
+# `NotImplementedError`, an `EXPLANATION`, a graded rubric item or a diagnosis. A Run All of the untouched
+# lesson, to look around, is not saved (`card.save(force=True)` keeps one anyway, and it still does not count),
+# so your first real attempt is DPO and the next paper is drawn from real attempts only. To remove an attempt
+# from the history, pass its number in the table: `drill_history(drop=3)` drops attempt 3 (its card too). A
+# history from an older version of the course may start with such a Run All: the table marks it "counts: no",
+# the draw skips it, and `drop` removes it.
 
 # %% id="demo-progress"
 from rlhf_core.course.drill import drill_history
 
 SAVE_ATTEMPT = True     # False: do not keep this attempt
 if SAVE_ATTEMPT:
-    card.save()         # ~/.rlhf_course/drill unless RLHF_DRILL_HISTORY or a path says otherwise
-attempts = drill_history()
+    card.save()         # kept only if you wrote something; ~/.rlhf_course/drill unless RLHF_DRILL_HISTORY says otherwise
+attempts = drill_history()   # drill_history(drop=N) removes attempt N
 
 # %% [markdown] nbgrader={"grade": false, "grade_id": "prose-11", "locked": true, "schema_version": 3, "solution": false}
 # ## Debrief: the follow-up questions

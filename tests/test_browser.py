@@ -14,6 +14,8 @@ with a deadline that is enough on the idle reference machine, scaled by the mach
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import time
@@ -39,6 +41,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(browser_missing() is not N
 
 LESSON_01 = "01_rlhf_objective.ipynb"
 LESSON_10 = "10_mock_interview.ipynb"
+LESSON_10_ANSWERED = "10_mock_interview.answered.ipynb"
+HISTORY_ENV = "RLHF_DRILL_HISTORY"
+NO_REFERENCE_LOSS = '''import torch
+import torch.nn.functional as F
+
+
+def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+    return -F.logsigmoid(beta * (logp_pol_chosen - logp_pol_rejected)).mean()   # forgot the reference
+'''
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +59,19 @@ def lab(tmp_path_factory):
     work = home / "notebooks"
     copy_notebooks([LESSON_01], work, answers_from=ROOT / "solutions")
     copy_notebooks([LESSON_10], work)
-    server = LabServer(work, home)
+    copy_notebooks([LESSON_10], home / "answered", answers_from=ROOT / "solutions")
+    nb = nbformat.read(home / "answered" / LESSON_10, as_version=4)   # answered, with a DPO loss that forgot the reference
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "dpo_loss").source = NO_REFERENCE_LOSS
+    nbformat.write(nb, work / LESSON_10_ANSWERED)
+    # the lab's kernels keep their drill history here (the test writes older attempts into it first)
+    saved, os.environ[HISTORY_ENV] = os.environ.get(HISTORY_ENV), str(home / "drill-history")
+    try:
+        server = LabServer(work, home)
+    finally:
+        if saved is None:
+            os.environ.pop(HISTORY_ENV)
+        else:
+            os.environ[HISTORY_ENV] = saved
     driver = chromium(home / "chromium-profile")
     driver.set_page_load_timeout(deadline(60))
     try:
@@ -233,9 +256,76 @@ def test_lesson_10_as_released_runs_to_its_last_cell_and_shows_the_clock(lab):
                                                "[contains(., 'elapsed of 60:00') and contains(., 'not implemented')]]")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", check_cell)
     assert check_cell.is_displayed() and "drill.check(" in check_cell.text
-    assert "⏱ 0:" in check_cell.text and "not implemented yet" in check_cell.text
+    assert "clock 0:" in check_cell.text and "not implemented yet" in check_cell.text
     assert "Traceback" not in check_cell.text and "framework.py" not in check_cell.text   # a verdict, not a stack trace
     save_artifact(driver, "10_mock_interview.clock.png")
+
+
+def _older_attempts() -> str:
+    """Two lines of history as an older version of the course saved them: an untouched Run All (3 s, every check
+    red) and a real attempt on IPO."""
+    def record(saved_at, variant, total, passed, flags):
+        return {"version": 1, "saved_at": saved_at, "variant": variant, "seed": None, "left_out": None,
+                "total_seconds": total, "blocks": {"read": total * 0.25, "explain": total * 0.1,
+                                                   "implement": total * 0.5, "sanity-check": total * 0.15},
+                "sanity": [{"number": n, "name": f"check {n}", "passed": passed and n != 4, "applies": True}
+                           for n in range(1, 7)],
+                "checks": {"ipo_loss" if variant == "ipo" else "dpo_loss": passed, "implicit_reward": passed},
+                "rubric": {}, "red_flags": flags, "diagnosis": None}
+
+    return "".join(json.dumps(r) + "\n" for r in (
+        record("2026-11-02T09:00:00+00:00", "dpo", 3.1, False, []),
+        record("2026-11-09T18:30:00+00:00", "ipo", 3480.0, True, ["claimed IPO needs online sampling"])))
+
+
+# Whether any element of ``arguments[0]`` is wider than the output area that holds it (a table that overflows), and the
+# header cells whose single word the browser broke over two lines (JupyterLab once showed "chec/ks").
+LAYOUT = """
+const box = arguments[0], area = box.closest('.jp-OutputArea-output');
+const overflow = Array.from(box.querySelectorAll('table')).filter(t => t.scrollWidth > area.clientWidth + 1).length;
+const broken = Array.from(box.querySelectorAll('th')).filter(th => {
+  const words = th.textContent.trim();
+  if (!words || words.includes(' ')) return false;
+  const r = document.createRange(); r.selectNodeContents(th);
+  return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size > 1;
+}).map(th => th.textContent);
+return [overflow, broken];
+"""
+
+
+def test_lesson_10s_scorecard_and_history_are_tables_that_read_well_in_jupyterlab(lab):
+    """Lesson 10 answered (with a DPO loss that forgot the reference, so the card has long ✗ lines), run to its end
+    over a history holding two older attempts: the scorecard and the history are HTML tables that fit the notebook's
+    width, no word of a header is broken, no glyph outside ✓ ✗ shows the clock, and the screenshots
+    ``10_mock_interview.scorecard.png``, ``…scorecard-end.png`` and ``…history.png`` are saved to look at."""
+    from selenium.webdriver.common.by import By
+
+    server, driver = lab
+    history = server.root.parent / "drill-history"
+    history.mkdir(exist_ok=True)
+    (history / "history.jsonl").write_text(_older_attempts())
+    driver.set_window_size(1400, 1000)
+    open_notebook(server, driver, LESSON_10_ANSWERED)
+    texts = run_all_and_wait(driver, "10_mock_interview.scorecard-failed.png")
+    assert not any("⏱" in t for t in texts)
+    card = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f"{PANEL} .rlhf-drill-scorecard"), 30,
+                    "the scorecard's HTML", on_timeout=screenshot(driver, "10_mock_interview.scorecard-failed.png"))[0]
+    assert len(card.find_elements(By.TAG_NAME, "table")) >= 5
+    assert "check_dpo_loss" in card.text and "forgot the reference term" in card.text and "✗" in card.text
+    assert driver.execute_script(LAYOUT, card) == [0, []]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", card)
+    save_artifact(driver, "10_mock_interview.scorecard.png")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'end'});", card)
+    save_artifact(driver, "10_mock_interview.scorecard-end.png")
+    table = driver.find_element(By.CSS_SELECTOR, f"{PANEL} .rlhf-drill-history")
+    rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 3, table.text                                   # the two older attempts and this one
+    assert "no" in rows[0].text and "Attempt 1: nothing was written" in table.text
+    assert driver.execute_script(LAYOUT, table) == [0, []]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", table)
+    driver.execute_script("window.scrollBy(0, -120);")
+    shot = save_artifact(driver, "10_mock_interview.history.png")
+    assert shot.stat().st_size > 10_000
 
 
 # Every figure of every lesson, as JupyterLab shows it: [natural width, natural height, shown width, shown height]

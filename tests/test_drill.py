@@ -1,6 +1,7 @@
 """The drill's clock, red-flag reader and scorecard, and the history of attempts."""
 
 import json
+import re
 
 import pytest
 import torch.nn.functional as F
@@ -183,3 +184,126 @@ def test_a_history_folder_that_cannot_be_written_is_explained_not_raised(tmp_pat
     blocker.write_text("not a folder")
     assert _finished_drill(FakeClock()).save(blocker / "history") is None
     assert "Could not save this attempt" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------
+# the scorecard and the history as a notebook shows them (HTML tables) and as a terminal does (text)
+
+from html.parser import HTMLParser  # noqa: E402
+
+_VOID = {"br", "hr", "img", "meta", "input", "col"}
+
+
+class _Blocks(HTMLParser):
+    """Checks that every tag closes in order, and collects the text of each row, paragraph and heading."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.blocks, self.problems = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in _VOID:
+            self.stack.append(tag)
+        if tag in ("tr", "p", "h3", "h4"):
+            self.blocks.append("")
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if self.blocks:
+            self.blocks[-1] += " " + data
+
+
+def _parse(html: str) -> _Blocks:
+    parser = _Blocks()
+    parser.feed(html)
+    parser.close()
+    assert parser.problems == [] and parser.stack == [], (parser.problems, parser.stack)
+    return parser
+
+
+_NOISE = {"⚠", "—", "of", "you", "wrote", "=" * 15}
+
+
+def _tokens(line: str) -> set[str]:
+    """The words of a line; a verdict's own "✗ sanity check N —" is what the HTML row's mark and number columns say."""
+    line = re.sub(r"✗ sanity check \d+ — ", "", line)
+    return {t.strip(".:,()“”").lower() for t in line.split()} - _NOISE - {""}
+
+
+def _unmatched_rows(text: str, blocks: list[str]) -> list[str]:
+    """The lines of the text form whose words no single row, paragraph or heading of the HTML holds."""
+    words = [_tokens(b) for b in blocks]
+    return [line for line in text.splitlines() if _tokens(line) and not any(_tokens(line) <= w for w in words)]
+
+
+def _wrong_card():
+    def no_ref(pc, pr, rc, rr, beta=0.1):
+        return -F.logsigmoid(beta * (pc - pr)).mean()
+
+    clock = FakeClock()
+    drill = Drill(started=clock(), clock=clock)
+    for block, minutes in (("read", 17), ("explain", 6)):
+        drill.begin(block)
+        clock.now += minutes * 60
+    return drill.scorecard({drill.rubric_items[0]: True, drill.rubric_items[1]: False},
+                           "We run PPO with <b>tag</b> rollouts & a value head.",
+                           dpo_loss=no_ref, implicit_reward=implicit_reward, toy_step=toy_dpo_step, print_it=False)
+
+
+def test_the_scorecard_html_is_well_formed_and_holds_every_row_of_the_text():
+    card = _wrong_card()
+    parsed = _parse(card._repr_html_())
+    assert _unmatched_rows(card.text, parsed.blocks) == []
+    html = card._repr_html_()
+    assert "<b>tag</b>" not in html and "&lt;b&gt;tag&lt;/b&gt;" in html      # the learner's words are escaped
+    assert "⏱" not in html and "⚠" not in html                              # only ✓ ✗ ? – as symbols
+    assert html.count("<table") == 5                                          # blocks, sanity, stronger, rubric, flags
+
+
+def test_the_scorecard_text_still_reads_in_a_terminal():
+    card = _wrong_card()
+    assert str(card) == card.text and card.text.startswith("DRILL SCORECARD")
+    printed = []
+
+    class Printer:
+        def text(self, s):
+            printed.append(s)
+
+    card._repr_pretty_(Printer(), False)
+    assert printed == [card.text]
+    assert "  ✗ 1. loss at initialisation" in card.text and "over budget" in card.text
+    assert card.text.splitlines()[-1].startswith("This run is an attempt (dpo_loss implemented")
+
+
+def test_the_history_html_is_well_formed_and_holds_every_row_of_the_text(tmp_path):
+    from rlhf_core.course.drill_history import HistoryTable, read_history
+
+    clock = FakeClock()
+    _finished_drill(clock).save(tmp_path)
+
+    def no_ref(pc, pr, rc, rr, beta=0.1):
+        return -F.logsigmoid(beta * (pc - pr)).mean()
+
+    _finished_drill(clock, loss=no_ref).save(tmp_path)
+    records, problems = read_history(tmp_path)
+    table = HistoryTable(records, tmp_path, problems)
+    parsed = _parse(table._repr_html_())
+    assert _unmatched_rows(str(table), parsed.blocks) == []
+    assert "<th" in table._repr_html_() and table._repr_html_().count("<tr") == 3
+    header, *rows = str(table).splitlines()[:3]
+    assert "sanity  checks  counts  red flags" in header               # no header split across columns
+    for row in rows:                                                   # every row lines up under the header
+        assert row[header.index("counts"):].startswith("yes")
+
+
+def test_an_empty_history_shows_a_sentence_in_both_forms(tmp_path):
+    from rlhf_core.course.drill_history import HistoryTable
+
+    table = HistoryTable([], tmp_path)
+    assert "No saved attempts" in str(table) and "No saved attempts" in table._repr_html_()
+    _parse(table._repr_html_())

@@ -254,3 +254,159 @@ def test_a_history_saved_before_variants_reads_as_the_default_variant(fresh, cap
     (record,) = drill_history(plot=False)
     assert record["variant"] == "dpo" and "variants done: dpo" in capsys.readouterr().out
     assert start_drill().variant.key != "dpo"          # that attempt counts: the next one is drawn at random
+
+
+# --- what counts as an attempt: a Run All of the untouched lesson is not one ---------------------------------------
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+_UNTOUCHED_EXPLANATION = '\n# YOUR CODE HERE\nraise NotImplementedError()\n'
+
+
+def _untouched_card(drill: Drill, **changes):
+    given = dict(rubric={}, explanation=_UNTOUCHED_EXPLANATION, dpo_loss=_stub, implicit_reward=_stub,
+                 toy_step=_stub) | changes
+    return drill.scorecard(given.pop("rubric"), given.pop("explanation"), print_it=False, **given)
+
+
+def test_an_untouched_run_is_not_saved_and_the_first_real_attempt_is_dpo(fresh, capsys):
+    card = _untouched_card(start_drill())
+    assert not card.is_attempt and card.evidence == () and "is not an attempt" in card.text
+    assert card.save() is None and "Not saved: nothing was written" in capsys.readouterr().out
+    assert not (fresh / "history.jsonl").exists()
+    assert start_drill(restart=True).variant.key == "dpo"              # the same kernel: still the first attempt
+    drill_module._CURRENT = None                                      # a new kernel
+    assert start_drill().variant.key == "dpo"
+
+
+def test_a_forced_save_keeps_an_untouched_run_that_still_does_not_count(fresh, capsys):
+    card = _untouched_card(start_drill())
+    assert card.save(force=True) == fresh
+    (record,) = drill_history(plot=False)
+    assert record["real"] is False and record["evidence"] == []
+    assert "counts" in capsys.readouterr().out
+    drill_module._CURRENT = None
+    assert start_drill().variant.key == "dpo"
+
+
+@pytest.mark.parametrize("change, evidence", [
+    (dict(dpo_loss=losses.dpo_loss), "dpo_loss implemented"),
+    (dict(explanation="DPO fits the preferences with one logistic loss."), "EXPLANATION written"),
+    (dict(rubric={VARIANTS["dpo"].rubric[0]: False}), "rubric graded"),
+])
+def test_anything_written_makes_a_run_an_attempt(fresh, change, evidence):
+    card = _untouched_card(start_drill(), **change)
+    assert card.is_attempt and card.evidence == (evidence,)
+    assert card.save() == fresh and drill_history(plot=False, print_it=False)[0]["real"] is True
+    drill_module._CURRENT = None
+    assert start_drill().variant.key != "dpo"                          # a real attempt: the next paper is drawn
+
+
+def test_a_wrong_function_is_an_attempt_and_a_stand_in_for_a_cell_not_run_is_not(fresh):
+    def wrong(*args, **kwargs):
+        return torch.tensor(0.0)
+
+    assert _untouched_card(start_drill(), implicit_reward=wrong).evidence == ("implicit_reward implemented",)
+    assert _untouched_card(start_drill(), dpo_loss=drill_module._not_run("dpo_loss")).evidence == ()
+
+
+def _old_record(total_seconds: float, passed: bool = False) -> dict:
+    """A line as the course saved it before attempts were told apart (no "real", no "id")."""
+    return {"version": 1, "saved_at": "2026-11-01T10:00:00+00:00", "variant": "dpo", "seed": None, "left_out": None,
+            "total_seconds": total_seconds, "blocks": {"read": 1.0, "explain": 0.5, "implement": 1.0, "sanity-check": 0.5},
+            "sanity": [{"number": n, "name": f"check {n}", "passed": passed, "applies": True} for n in range(1, 7)],
+            "checks": {"dpo_loss": passed, "implicit_reward": False, "toy_dpo_step": False},
+            "rubric": {item: None for item in VARIANTS["dpo"].rubric}, "red_flags": [], "diagnosis": None}
+
+
+def test_an_old_untouched_run_all_in_the_history_is_recognised_and_skipped_when_drawing(fresh, capsys):
+    import json
+
+    from rlhf_core.course.drill_history import is_real_attempt
+
+    (fresh / "history.jsonl").write_text(json.dumps(_old_record(3.2)) + "\n")
+    assert not is_real_attempt(_old_record(3.2))
+    assert is_real_attempt(_old_record(3.2, passed=True)) and is_real_attempt(_old_record(2400.0))
+    drill_history(plot=False)
+    out = capsys.readouterr().out
+    assert "Attempt 1: nothing was written" in out and "drill_history(drop=1)" in out and "variants done: none yet" in out
+    assert start_drill().variant.key == "dpo"                          # the junk line does not count
+    (fresh / "history.jsonl").write_text(json.dumps(_old_record(2400.0)) + "\n")
+    assert start_drill(restart=True).variant.key != "dpo"              # a real old attempt does
+
+
+def test_drill_history_drops_an_attempt_by_its_number_or_its_id(fresh, capsys):
+    drills = [start_drill(variant=key, restart=True) for key in ("dpo", "ipo", "simpo")]
+    for d in drills:
+        _save(d)
+    records = drill_history(plot=False, print_it=False)
+    assert len(list(fresh.glob("attempt-*.md"))) == 3 and len({r["id"] for r in records}) == 3
+    left = drill_history(plot=False, drop=2)
+    assert [r["variant"] for r in left] == ["dpo", "simpo"] and "Dropped attempt 2" in capsys.readouterr().out
+    assert not (fresh / f"attempt-{records[1]['id']}.md").exists() and len(list(fresh.glob("attempt-*.md"))) == 2
+    assert drill_module.drop_attempt(records[2]["id"])["variant"] == "simpo"
+    assert [r["variant"] for r in drill_history(plot=False, print_it=False)] == ["dpo"]
+    capsys.readouterr()
+    assert drill_module.drop_attempt(5) is None and drill_module.drop_attempt("no-such-id") is None
+    out = capsys.readouterr().out
+    assert "There is no attempt 5" in out and "no attempt with id 'no-such-id'" in out
+    assert [r["variant"] for r in drill_history(plot=False, print_it=False)] == ["dpo"]
+
+
+# --- a kernel restarted halfway: the drill and the names later cells read -----------------------------------------
+
+def test_a_restarted_kernel_resumes_the_drill_and_gets_stand_ins_for_the_cells_it_did_not_run(fresh, capsys):
+    first = start_drill(variant="random", seed=3)
+    first.begin("implement")
+    drill_module._CURRENT = None                                       # the kernel restarts
+    namespace = {"ipo_loss": "mine"}
+    resumed = drill_module.resume_drill(namespace)
+    out = capsys.readouterr().out
+    assert resumed is not first and (resumed.variant, resumed.seed, resumed.started) == (first.variant, 3, first.started)
+    assert resumed.block_starts == first.block_starts and "resumed the drill" in out
+    assert namespace["ipo_loss"] == "mine"                             # a name the learner defined is kept
+    assert set(namespace) >= {"dpo_loss", "toy_dpo_step", "simpo_loss", "implicit_reward", "EXPLANATION", "RUBRIC"}
+    assert namespace["EXPLANATION"] == "" and set(namespace["RUBRIC"]) == set(resumed.rubric_items)
+    with pytest.raises(NotImplementedError, match="not defined in this kernel"):
+        namespace["implicit_reward"](torch.zeros(1), torch.zeros(1))
+    assert f"Not defined in this kernel yet: {resumed.variant.exercise}" in out or resumed.variant.exercise == "ipo_loss"
+    assert drill_module.resume_drill({}) is resumed                    # the same kernel: the same drill, quietly
+    drill_module._CURRENT = None
+    assert start_drill().started == first.started                      # the start cell run again resumes it too
+
+
+def test_a_saved_an_empty_or_an_old_drill_is_not_resumed_by_the_start_cell(fresh, capsys):
+    import json
+
+    def new_kernel_starts_anew() -> bool:
+        capsys.readouterr()
+        drill_module._CURRENT = None
+        start_drill()
+        out = capsys.readouterr().out
+        return "Drill started" in out and "Resumed" not in out
+
+    _untouched_card(start_drill())                                     # a Run All of the untouched lesson
+    assert new_kernel_starts_anew()
+    _save(drill_module._CURRENT)                                       # an attempt kept in the history
+    assert new_kernel_starts_anew()
+    state = json.loads((fresh / "current-drill.json").read_text())    # a drill begun four hours ago
+    state["started"] -= drill_module.RESUME_SECONDS + 3600
+    (fresh / "current-drill.json").write_text(json.dumps(state))
+    assert new_kernel_starts_anew()
+    drill_module._CURRENT = None
+    assert not new_kernel_starts_anew()                                # the one just started: resumed
+
+
+def test_a_rerun_start_cell_after_an_empty_scorecard_starts_the_clock_again(fresh, capsys):
+    first = start_drill()
+    _untouched_card(first)
+    again = start_drill()
+    assert again is not first and "not an attempt, so the clock starts again" in capsys.readouterr().out
+    assert again.variant.key == "dpo"
+
+
+def test_no_drill_to_resume_starts_one(fresh, capsys):
+    drill = drill_module.resume_drill()
+    assert drill.variant.key == "dpo" and "No drill was running in this kernel" in capsys.readouterr().out

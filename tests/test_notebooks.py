@@ -127,6 +127,15 @@ def test_student_notebook_fails_exactly_at_its_check_cells(path, tmp_path):
 
 
 LESSON_10 = "10_mock_interview.ipynb"
+
+
+def shown(cell) -> str:
+    """What a code cell printed and displayed, as text (lesson 10's scorecard and history are displayed: HTML tables
+    in the notebook, their plain-text form beside them)."""
+    return "".join(o.get("text", "") if o.get("output_type") == "stream" else o.get("data", {}).get("text/plain", "")
+                   for o in cell.get("outputs", []) if o.get("output_type") in ("stream", "display_data", "execute_result"))
+
+
 OTHER_VARIANTS = ["ipo", "cdpo", "simpo", "orpo"]   # DPO, the tests' default variant, is run by the tests above
 
 
@@ -140,8 +149,7 @@ def test_lesson_10_runs_as_a_solution_and_fails_only_at_its_own_check_cells_for_
     solved = execute(ROOT / "solutions" / LESSON_10, allow_errors=True)
     errors = errors_by_cell(solved)
     assert errors == {}, {i: f"{e['ename']}: {e['evalue'][:300]}" for i, e in errors.items()}
-    text = "\n".join("".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
-                     for c in solved.cells if c.cell_type == "code")
+    text = "\n".join(shown(c) for c in solved.cells if c.cell_type == "code")
     from rlhf_core.course.variants import VARIANTS
 
     v = VARIANTS[variant]
@@ -196,8 +204,7 @@ def test_the_drill_scorecard_shows_a_wrong_dpo_loss_and_its_hints(tmp_path):
     wrong = tmp_path / path.name
     nbformat.write(nb, wrong)
     executed = execute(wrong, allow_errors=True)
-    outputs = ["".join(o.get("text", "") for o in c.get("outputs", []) if o.get("output_type") == "stream")
-               for c in executed.cells if c.cell_type == "code"]
+    outputs = [shown(c) for c in executed.cells if c.cell_type == "code"]
     card = next(text for text in outputs if "DRILL SCORECARD" in text)
     assert "✗ 1." in card and "reference term" in card          # sanity check 1 fails, with its hint
     assert "✗ check_dpo_loss" in card and "drop log π_ref" in card

@@ -15,7 +15,8 @@ Variants: ``start_drill(variant=…)`` runs the drill on one paper of
 on ``"random"``: a variant other than the previous attempt's (this kernel's, else the last one saved
 in the history), drawn from a seed that the start cell prints and the scorecard records. Left at
 ``None`` the variant is ``$RLHF_DRILL_VARIANT`` if set (how the tests and the grader fix it), else DPO
-on a first attempt and ``"random"`` once the history holds one. The drill then shows that paper's
+on a first attempt and ``"random"`` once the history holds a real one (something written: a Run All of the
+untouched lesson is not an attempt and is not saved). The drill then shows that paper's
 Read block, asks its questions, grades its rubric, scans for its red flags, skips the check cells of
 the other variants' exercises, trains the toy with the learner's loss and runs the variant's sanity
 plan (:mod:`rlhf_core.course.variant_sanity`).
@@ -26,8 +27,13 @@ red flags: a sentence of the written explanation that asserts what the paper doe
 PPO loop, a trained reward model, online sampling, a trained reference), quoted, and code that forgets
 the reference.
 
-Progress over attempts: the scorecard is a :class:`Scorecard` (a dict, as before) whose
-:meth:`~Scorecard.save` appends the attempt to a local history — one JSON line in
+Every path through the lesson works: Run All, only your own paper's cells, or a kernel restarted halfway and
+continued from your own cell. The drill's state is kept beside the history, so :func:`resume_drill` — called by
+the check cells — picks the same paper and clock back up after a restart, and gives every name a later cell reads
+that has not been defined a stand-in (another paper's exercise, a stub; ``EXPLANATION``, empty).
+
+Progress over attempts: the scorecard is a :class:`Scorecard` (a dict, as before; HTML tables in a notebook) whose
+:meth:`~Scorecard.save` appends the attempt — if it is one — to a local history — one JSON line in
 ``history.jsonl`` and the rendered card as ``attempt-<time>.md`` — in :func:`history_dir`
 (``~/.rlhf_course/drill`` unless ``RLHF_DRILL_HISTORY`` or a ``path`` says otherwise; nothing
 leaves the machine). :func:`drill_history` reads it back: a table of attempts (minutes per block,
@@ -43,6 +49,7 @@ this module always had is still importable from it.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
@@ -50,7 +57,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .drill_clock import BLOCKS, OPTIONAL_BLOCKS, DrillClock, format_minutes
-from .drill_history import HISTORY_ENV, drill_history, history_dir, read_history
+from .drill_history import HISTORY_ENV, drill_history, drop_attempt, history_dir, is_real_attempt, read_history, show
 from .red_flags import RaisedFlag
 from .scorecard import Scorecard, score_attempt, toy_failed
 from .variant_types import SHARED_EXERCISE
@@ -58,7 +65,7 @@ from .variants import DEFAULT_VARIANT, VARIANTS, Variant, find_red_flags, get_va
 
 __all__ = ["BLOCKS", "OPTIONAL_BLOCKS", "DIAGNOSIS_CURVES", "RUBRIC_ITEMS", "RED_FLAG_PATTERNS", "Drill", "Scorecard",
            "start_drill", "red_flags_in", "format_minutes", "history_dir", "drill_history", "HISTORY_ENV",
-           "VARIANT_ENV", "choose_variant"]
+           "VARIANT_ENV", "choose_variant", "resume_drill", "drop_attempt", "RESUME_SECONDS"]
 
 #: The curves the diagnosis round shows, under TRL's names (and the course's unscaled margin).
 DIAGNOSIS_CURVES = ("loss", "rewards/accuracies", "rewards/margins", "logratio/margin", "logps/chosen", "logps/rejected")
@@ -116,6 +123,28 @@ class Drill(DrillClock):
     diagnosis: object | None = None    # the diagnosis round's Judgement, once judged
     seed: int | None = None            # the seed of a "random" draw, else None
     left_out: str | None = None        # the variant a "random" draw left out (the previous attempt's)
+    history: str | os.PathLike | None = None   # where the history (and this drill's state, for a restart) is kept
+    attempted: bool = False            # a scorecard of this drill was an attempt (something written)
+    scored_empty: bool = False         # the last scorecard had nothing written (a Run All of the untouched lesson)
+    saved: bool = False                # an attempt of this drill went into the history
+
+    def persist(self) -> None:
+        """Write this drill's state (paper, seed, clock, blocks) beside the history, so that a kernel restarted
+        halfway resumes it (:func:`resume_drill`). Only for a drill on the wall clock; a folder that cannot be
+        written loses nothing but that."""
+        if self.clock is not time.time:
+            return
+        state = {"variant": self.variant.key, "seed": self.seed, "left_out": self.left_out, "started": self.started,
+                 "block_starts": self.block_starts, "attempted": self.attempted, "scored_empty": self.scored_empty,
+                 "saved": self.saved}
+        try:
+            where = history_dir(self.history)
+            where.mkdir(parents=True, exist_ok=True)
+            partial = where / f".{_STATE_FILE}.partial"
+            partial.write_text(json.dumps(state), encoding="utf-8")
+            partial.replace(where / _STATE_FILE)
+        except OSError:
+            pass
 
     @property
     def rubric_items(self) -> tuple[str, ...]:
@@ -214,6 +243,7 @@ class Drill(DrillClock):
         what the block asks of this variant: the questions (explain), the exercises (implement), the sanity
         plan where it is not the six as they are (sanity-check)."""
         self.start_block(block)
+        self.persist()
         v = self.variant
         if block == "explain":
             print(f"\nAnswer out loud, then in EXPLANATION ({v.title}):")
@@ -237,8 +267,9 @@ class Drill(DrillClock):
 
         A check that is not part of this drill's variant (:meth:`applies`) is skipped with a line saying so."""
         if not self.applies(name):
-            print(f"— skipped: {name} is not part of this attempt ({self.variant.short_title}); "
-                  f"your Exercise 1 is {self.variant.exercise}.")
+            owner = VARIANTS[owner_of_check(name)]
+            print(f"— skipped: not your paper. {name} belongs to the {owner.short_title} drill; this attempt is on "
+                  f"{self.variant.short_title}, whose Exercise 1 is {self.variant.exercise}. Nothing to write here.")
             return
         try:
             check_fn(*args, **kwargs)
@@ -290,7 +321,8 @@ class Drill(DrillClock):
                   dpo_loss: Callable | None = None, implicit_reward: Callable | None = None,
                   toy_step: Callable | None = None, variant_loss: Callable | None = None,
                   print_it: bool = True) -> Scorecard:
-        """Run everything on the learner's functions and print the scorecard; never raises.
+        """Run everything on the learner's functions and show the scorecard (HTML tables in a notebook, text
+        elsewhere); never raises.
 
         ``variant_loss`` is the learner's loss of this drill's variant (for DPO, ``dpo_loss`` is it); ``toy_step``
         the learner's toy step, for a variant that has one.
@@ -303,19 +335,32 @@ class Drill(DrillClock):
         if self.variant.toy_step:
             yours[self.variant.toy_step] = toy_step
         card = score_attempt(self, rubric, explanation, yours)
+        self.attempted = self.attempted or card.is_attempt
+        self.scored_empty = not card.is_attempt
+        card.on_save = self._saved
+        self.persist()
         if print_it:
-            print(card.text)
+            show(card)
         return card
+
+    def _saved(self) -> None:
+        self.saved = True
+        self.persist()
 
 
 _CURRENT: Drill | None = None
+_STATE_FILE = "current-drill.json"
+#: A drill whose state on disk started longer ago than this is not resumed after a restart: a new attempt starts.
+RESUME_SECONDS = 3 * 3600
 
 
 def _previous_variant(history: str | os.PathLike | None) -> str | None:
-    """The variant of the last attempt: this kernel's drill, else the last one saved in the history."""
-    if _CURRENT is not None:
+    """The variant of the last real attempt: this kernel's drill if its scorecard was one, else the last real
+    attempt saved in the history (:func:`~rlhf_core.course.drill_history.is_real_attempt`: an untouched Run All,
+    saved before attempts were told apart, does not count)."""
+    if _CURRENT is not None and _CURRENT.attempted:
         return _CURRENT.variant.key
-    records, _ = read_history(history_dir(history))
+    records = [r for r in read_history(history_dir(history))[0] if is_real_attempt(r)]
     return records[-1]["variant"] if records else None
 
 
@@ -324,7 +369,7 @@ def choose_variant(variant: str | Variant | None = None, seed: int | None = None
     """``(variant, seed, left out)`` for :func:`start_drill`.
 
     ``None`` means ``$RLHF_DRILL_VARIANT`` when set, else :data:`~rlhf_core.course.variants.DEFAULT_VARIANT` (DPO)
-    on a first attempt and ``"random"`` after.
+    until a real attempt exists (one with something written; see :func:`_previous_variant`) and ``"random"`` after.
     ``"random"`` draws, from ``seed`` (a fresh one when None), a variant other than the previous attempt's:
     two random attempts in a row never repeat a paper. The seed and the variant left out are returned so
     that the scorecard can record them (the same two give the same draw on every machine).
@@ -338,26 +383,126 @@ def choose_variant(variant: str | Variant | None = None, seed: int | None = None
     return VARIANTS[pick_variant(seed, exclude=previous)], seed, previous
 
 
+def _saved_state(history: str | os.PathLike | None, wanted: str | Variant | None) -> dict | None:
+    """The state of the drill a restarted kernel was running (:meth:`Drill.persist`), if it can be resumed: not
+    saved to the history yet, started within :data:`RESUME_SECONDS`, on the variant ``wanted`` (None or
+    ``"random"``: any)."""
+    try:
+        state = json.loads((history_dir(history) / _STATE_FILE).read_text(encoding="utf-8"))
+        key = get_variant(state["variant"]).key
+        started = float(state["started"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if state.get("saved") or not 0 <= time.time() - started <= RESUME_SECONDS:
+        return None
+    if wanted not in (None, "random") and get_variant(wanted).key != key:
+        return None
+    return state
+
+
+def _from_state(state: dict, history: str | os.PathLike | None, keep_clock: bool = True) -> Drill:
+    now = time.time()
+    drill = Drill(started=float(state["started"]) if keep_clock else now, variant=get_variant(state["variant"]),
+                  seed=state.get("seed"), left_out=state.get("left_out"), history=history,
+                  attempted=bool(state.get("attempted")))
+    if keep_clock:
+        drill.block_starts = {str(k): float(t) for k, t in (state.get("block_starts") or {}).items()}
+    return drill
+
+
+def _announce(drill: Drill, how: str = "") -> None:
+    lead = drill.variant.citation.authors.split(",")[0] + (" et al." if "," in drill.variant.citation.authors else "")
+    print(f"This attempt's paper: {drill.variant.title} — {lead} {drill.variant.citation.year}{how}.")
+
+
 def start_drill(variant: str | Variant | None = None, seed: int | None = None, restart: bool = False,
                 clock: Callable[[], float] = time.time, history: str | os.PathLike | None = None) -> Drill:
     """The drill of this kernel, started now if it has not been (``restart=True`` starts over).
 
     ``variant``: a key of :data:`rlhf_core.course.variants.VARIANTS`, ``"random"``, or None (see
     :func:`choose_variant`); ``seed`` fixes a random draw; ``history`` is where earlier attempts are read.
+    In a kernel restarted halfway through an attempt, the drill it was running is resumed (same paper, same
+    clock; see :func:`resume_drill`). A drill whose last scorecard had nothing written (a Run All of the untouched
+    lesson) is not an attempt: the start cell then starts the clock again.
     """
     global _CURRENT
-    if _CURRENT is None or restart:
+    wanted = variant if variant is not None else os.environ.get(VARIANT_ENV) or None
+    if _CURRENT is not None and not restart and _CURRENT.scored_empty:
+        print("The last run reached the scorecard with nothing written: it was not an attempt, so the clock starts "
+              "again now.")
+        restart = True
+    state = None if (restart or _CURRENT is not None or clock is not time.time) else _saved_state(history, wanted)
+    if state is not None and not state.get("scored_empty"):
+        _CURRENT = _from_state(state, history)
+        print(f"Resumed the drill this kernel was running before it restarted: {format_minutes(_CURRENT.elapsed())} "
+              "elapsed (start_drill(restart=True) starts a new attempt).")
+        _announce(_CURRENT)
+    elif _CURRENT is None or restart:
         chosen, drawn_seed, left_out = choose_variant(variant, seed, history)
-        _CURRENT = Drill(started=clock(), clock=clock, variant=chosen, seed=drawn_seed, left_out=left_out)
+        _CURRENT = Drill(started=clock(), clock=clock, variant=chosen, seed=drawn_seed, left_out=left_out,
+                         history=history)
         print("Drill started. Budgets: " + " → ".join(f"{name} {minutes} min" for name, minutes in BLOCKS) + " (60 min)")
         how = ""
         if drawn_seed is not None:
             how = (f", drawn at random with seed {drawn_seed}"
                    + (f" (leaving out {left_out}, the previous attempt's)" if left_out else "")
                    + f"; start_drill(variant={chosen.key!r}, restart=True) repeats it")
-        lead = chosen.citation.authors.split(",")[0] + (" et al." if "," in chosen.citation.authors else "")
-        print(f"This attempt's paper: {chosen.title} — {lead} {chosen.citation.year}{how}.")
+        _announce(_CURRENT, how)
     else:
         print(f"The drill is already running, on {_CURRENT.variant.title} (start_drill(restart=True) starts over).")
     _CURRENT.begin("read")
+    return _CURRENT
+
+
+def _not_run(name: str) -> Callable:
+    """A stand-in for an exercise whose cell has not run in this kernel: calling it raises NotImplementedError, so a
+    check says "not implemented yet" and the scorecard counts it as not written."""
+    def not_run(*args, **kwargs):
+        raise NotImplementedError(f"{name} is not defined in this kernel yet: run the cell that defines it")
+
+    not_run.__name__ = not_run.__qualname__ = name
+    not_run.__doc__ = f"Stand-in for {name}: its cell has not been run in this kernel."
+    return not_run
+
+
+def resume_drill(namespace: dict | None = None) -> Drill:
+    """This kernel's drill, for a lesson cell that may be the first to run after a kernel restart.
+
+    When the kernel has none (it restarted and the start cell was not run again), the drill it was running is read
+    back from beside the history (:meth:`Drill.persist`: same paper, same clock); when there is none to resume, one
+    is started as :func:`start_drill` would. With ``namespace`` (a cell passes ``globals()``), every name a later
+    cell of lesson 10 reads and no cell has defined yet gets a stand-in: each variant's exercises (calling one raises
+    NotImplementedError, as a stub does), ``EXPLANATION`` (empty) and ``RUBRIC`` (nothing graded). A name the
+    learner defined is never touched.
+    """
+    global _CURRENT
+    restarted = _CURRENT is None
+    if restarted:
+        wanted = os.environ.get(VARIANT_ENV) or None
+        state = _saved_state(None, wanted)
+        if state is not None:
+            # a drill whose last scorecard had nothing written keeps its paper, with a new clock
+            _CURRENT = _from_state(state, None, keep_clock=not state.get("scored_empty"))
+            print(f"The kernel restarted: resumed the drill on {_CURRENT.variant.short_title} "
+                  f"({format_minutes(_CURRENT.elapsed())} elapsed).")
+        else:
+            chosen, drawn_seed, left_out = choose_variant(wanted)
+            _CURRENT = Drill(variant=chosen, seed=drawn_seed, left_out=left_out)
+            print(f"No drill was running in this kernel: started one on {_CURRENT.variant.short_title} "
+                  "(the start cell, start_drill(), chooses the paper).")
+        _CURRENT.persist()
+    if namespace is not None:
+        own = set(_CURRENT.variant.exercises)
+        missing = []
+        for name in dict.fromkeys(n for v in VARIANTS.values() for n in v.exercises):
+            if name not in namespace:
+                namespace[name] = _not_run(name)
+                missing += [name] if name in own else []
+        if "EXPLANATION" not in namespace:
+            namespace["EXPLANATION"], missing = "", missing + ["EXPLANATION"]
+        if "RUBRIC" not in namespace:
+            namespace["RUBRIC"], missing = {item: None for item in _CURRENT.rubric_items}, missing + ["RUBRIC"]
+        if restarted and missing:
+            print(f"Not defined in this kernel yet: {', '.join(missing)}. Run their cells (they are above) before "
+                  "the scorecard; until then they count as not written.")
     return _CURRENT

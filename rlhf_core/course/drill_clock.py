@@ -42,7 +42,8 @@ class DrillClock:
         return name, dict(BLOCKS + OPTIONAL_BLOCKS)[name]
 
     def status_line(self) -> str:
-        line = f"⏱ {format_minutes(self.elapsed())} elapsed of 60:00"
+        """``clock 12:34 elapsed of 60:00 · implement: 3:10 of 30:00``: plain text, no glyph a font may lack."""
+        line = f"clock {format_minutes(self.elapsed())} elapsed of 60:00"
         block = self.current_block()
         if block:
             name, budget = block
