@@ -3,11 +3,13 @@
 Everything except the learner's answers comes from the *source* notebook in ``solutions/``:
 
 * prose and locked code cells: the source's;
-* exercise cells (nbgrader ``solution``): the submission's cell with the same ``grade_id`` — its code
-  only, outputs dropped — or, when the submission lacks it, the released stub;
+* exercise cells (nbgrader ``solution``): the submission's cell that is that exercise's cell — by its
+  ``grade_id``, else its cell id, else its content (:mod:`grader.cell_match`) — its code only, outputs
+  dropped; when none is found, the released stub;
 * check cells: a probe cell (:mod:`grader.kernel_side`), whatever the submission did to its copy —
   edited, deleted, turned into markdown;
-* cells the learner added (no known ``grade_id``): kept, after the cell they followed.
+* cells the learner added (no cell of the lesson): kept, after the last of the lesson's nbgrader cells
+  they followed (a learner's cell before all of them runs first, once).
 
 A preamble cell goes first. The result carries the source's nbgrader metadata, so it lines up with
 the gradebook cell by cell.
@@ -21,11 +23,12 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell
 
+from .cell_match import Matching, match_cells, source_text
 from .course import SOLUTION_BEGIN, SOLUTION_END
 from .kernel_side import preamble_source, probe_source
 from .spec import GradeCell
 
-__all__ = ["compose", "stub_of", "PREAMBLE_ID"]
+__all__ = ["compose", "stub_of", "source_text", "PREAMBLE_ID"]
 
 PREAMBLE_ID = "grader-preamble"
 _SOLUTION_BLOCK = re.compile(rf"^([ \t]*){re.escape(SOLUTION_BEGIN)}.*?{re.escape(SOLUTION_END)}[ \t]*$", re.S | re.M)
@@ -42,30 +45,26 @@ def _grade_id(cell) -> str | None:
 
 
 def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, dict[int, int]],
-            variant: str | None = None, figures: bool = False):
+            variant: str | None = None, figures: bool = False, matching: Matching | None = None):
     """The graded notebook, and the index of each check's probe cell in it (``{grade_id: index}``).
 
     ``seeds[grade_id]`` maps the seeds written in the check cell to the ones to use this time. ``variant``
     (lesson 10) is the student's drill variant: the preamble sets ``RLHF_DRILL_VARIANT`` to it, so the lesson's
     cells run that variant, and a check cell of the source that ``spec`` leaves out (another variant's) is
     replaced by a comment, its hidden tests with it. ``figures``: the kernel draws matplotlib figures
-    (:func:`grader.kernel_side.preamble_source`); by default each is one line of text.
+    (:func:`grader.kernel_side.preamble_source`); by default each is one line of text. ``matching``: which
+    submitted cell is which of the source's (:func:`grader.cell_match.match_cells`; found here when None).
     """
     by_id = {c.grade_id: c for c in spec}
-    source_ids = {_grade_id(c) for c in source_nb.cells} - {None}
-    # the lesson's own cells without nbgrader metadata (its demo cells), known by their cell id: the graded
-    # notebook runs the source's copy, so the submission's copy is not a cell the learner added
-    lesson_cell_ids = {c.get("id") for c in source_nb.cells if _grade_id(c) is None} - {None}
-    submitted = {}
-    added_after: dict[str | None, list] = {}
+    matching = matching if matching is not None else match_cells(source_nb, submission_nb)
+    # each learner's cell goes after the last of the lesson's nbgrader cells before it (the lesson's demo cells,
+    # without nbgrader metadata, are no anchor: the submission's copy of one is not a cell the learner added)
+    added_after: dict[int | None, list] = {}
     previous = None
-    for cell in submission_nb.cells:
-        gid = _grade_id(cell)
-        if gid in source_ids:
-            submitted.setdefault(gid, cell)
-            previous = gid
-        elif gid is None and cell.get("id") in lesson_cell_ids:
-            continue
+    for cell, k in zip(submission_nb.cells, matching.source_of):
+        if k is not None:
+            if _grade_id(source_nb.cells[k]) is not None:
+                previous = k
         elif cell.get("cell_type") in ("code", "markdown"):
             added_after.setdefault(previous, []).append(cell)
 
@@ -84,7 +83,7 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
             out.cells.append(new)
 
     add_learner_cells(None)
-    for cell in source_nb.cells:
+    for k, cell in enumerate(source_nb.cells):
         gid = _grade_id(cell)
         meta = cell.metadata.get("nbgrader", {})
         new = copy.deepcopy(cell)
@@ -96,18 +95,9 @@ def compose(source_nb, submission_nb, spec: list[GradeCell], seeds: dict[str, di
         elif meta.get("grade") and cell.cell_type == "code":
             new.source = f"# Check cell {gid!r} is not graded here: it belongs to another drill variant than {variant!r}."
         elif meta.get("solution") and cell.cell_type == "code":
-            theirs = submitted.get(gid)
-            if theirs is not None and theirs.get("cell_type") == "code":
-                new.source = source_text(theirs.get("source", ""))
-            else:
-                new.source = stub_of(cell.source)
+            theirs = matching.exercise_source(gid, submission_nb)
+            new.source = stub_of(cell.source) if theirs is None else theirs
         out.cells.append(new)
-        add_learner_cells(gid)
+        if gid is not None:
+            add_learner_cells(k)
     return out, probe_index
-
-
-def source_text(source) -> str:
-    """A notebook field that may be a string, a list of strings (nbformat's multiline form) or missing."""
-    if isinstance(source, list):
-        return "".join(str(s) for s in source)
-    return "" if source is None else str(source)

@@ -25,6 +25,7 @@ import threading
 from rlhf_core.checks import EXERCISES, CheckFailed, judge, judge_sanity
 from rlhf_core.checks.framework import FAILURE_KINDS as CHECK_FAILURE_KINDS
 
+from .cell_match import NOT_FOUND_KIND
 from .result import CellVerdict
 from .spec import GradeCell
 from .withheld import borrowed_verdict, reached_withheld, withheld_verdict
@@ -35,9 +36,10 @@ __all__ = ["CellVerdict", "FAILURE_KINDS", "judge_cell"]
 #: Every kind of failed check cell: the checks' own (a registered mistake, an unnamed wrong answer, an
 #: untouched stub, an exception, an unreadable record), then the grader's: the notebook stopped before
 #: the cell, no result came back, tampering, a name not defined, the library's own function handed
-#: in, a withheld reference reached, the probe itself crashing.
+#: in, a withheld reference reached, the probe itself crashing, and the exercise's cell not found in the
+#: submission (its nbgrader metadata lost and no cell defining it: :data:`grader.cell_match.NOT_FOUND_KIND`).
 FAILURE_KINDS = CHECK_FAILURE_KINDS + ("not run", "no result", "tampering", "not defined", "borrowed", "withheld",
-                                       "crashed")
+                                       "crashed", NOT_FOUND_KIND)
 
 _LOCK = threading.Lock()
 

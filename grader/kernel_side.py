@@ -1,9 +1,11 @@
 """The code the grader adds to a submission's notebook: a preamble cell and one probe cell per check.
 
 The *preamble* runs first, before any submission code. It keeps its own references to the library's
-probe functions and takes a snapshot of everything a submission could patch to fake a result
-(``builtins``, every module of the ``rlhf_core.checks`` package, IPython's event
-hooks, ``sys.stdout``/``stderr``/``displayhook``).
+probe functions and to the display publisher's ``publish``, and takes a snapshot of what the probes run
+through (``builtins``, ``json``, every module of the ``rlhf_core.checks`` package, the exercises' cases,
+IPython's event callbacks, the publisher's session and display hooks): tampering is any of it removed or
+replaced, never something added beside it (the rule and why:
+:func:`grader.kernel_probe.__dpo_grader_tampering_watch`).
 
 A *probe cell* stands where the check cell was. It runs the check's first half — the learner's
 function called on the check's inputs, its outputs recorded as plain numbers — and publishes the

@@ -58,6 +58,8 @@ _KIND_TEXT = {
     "borrowed": "the library's own function was handed in",
     "withheld": "the submission reached for the lesson's withheld reference",
     "crashed": "the grader's probe crashed on the submission",
+    "exercise cell not found": "the exercise's cell was not found in the submission (its nbgrader metadata lost and "
+                               "no cell defining the function)",
     "unrecorded": "failed (graded before mistake ids were recorded)",
 }
 

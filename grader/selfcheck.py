@@ -10,6 +10,14 @@
 
 Both withhold the lesson's references as the grader does (:mod:`grader.withheld`): an answer that
 calls rlhf_core's version of its own exercise fails here as it fails there.
+
+Before it runs a notebook, ``python -m grader check`` also warns about what would cost points at grading without
+showing in the verdicts (:func:`hand_in_warnings`), one sentence each with how to fix it: a file name that is not
+the lesson's; exercise cells that lost their nbgrader metadata (found only by their cell id or content, or not at
+all: :mod:`grader.cell_match`); copied or re-typed exercise cells; and code the grader's kernel reads as tampering
+(:func:`grader.tamper_scan.tampering_in`, a static scan of the code: conservative, it names only what the kernel's watch,
+:mod:`grader.kernel_probe`, would report, never an honest habit such as ``%autoreload``, ``tqdm``, a tee on
+``sys.stdout`` or a cell timer of one's own).
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from pathlib import Path
 from .course import cells_for_variant, load_lessons, read_lessons_json
 from .judge import judge_cell
 from .result import Status
+from .tamper_scan import notebook_names, tampering_in
 from .wording import CRASH_LIMIT, clip
 
-__all__ = ["verdict_table", "check_notebooks", "format_table"]
+__all__ = ["verdict_table", "check_notebooks", "format_table", "hand_in_warnings", "tampering_in"]
 
 
 def format_table(title: str, verdicts: list, status: Status | str = "", reason: str = "") -> str:
@@ -132,8 +141,91 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, varian
                 log(f"{path}: {problem}")
                 failed = True
                 continue
+            for warning in hand_in_warnings(path, nb, lessons[stem], variant):
+                log(f"  ! before you hand it in: {warning}")
             log(f"running {path.name} in a fresh kernel ...")
             result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch), variant)
             log(format_table(f"{path.name}:", result.cells, result.status, result.message))
             failed = failed or result.score < result.max_score or result.status != Status.GRADED
     return 1 if failed else 0
+
+
+# -- before handing in: what the grader would read differently from the learner's own run -----------------------
+
+def hand_in_warnings(path: Path, nb, lesson, variant: str | None = None) -> list[str]:
+    """What would cost points at grading in the notebook ``nb`` (read from ``path``) of ``lesson``, without
+    showing in its verdicts: one sentence each, saying how to fix it. Empty for a notebook handed in as released."""
+    from .cell_match import match_cells, normalised, release_text
+
+    warnings = []
+    if path.stem != lesson.name:
+        warnings.append(f"the file is named {path.name!r}, not {lesson.name}.ipynb: rename it to {lesson.name}.ipynb, "
+                        f"the name the grader looks for in your folder")
+    graded = lesson.for_variant((variant or "dpo") if lesson.variants else None)
+    probed = {name for cell in graded.spec for p in cell.probes for name in p.candidates}
+    matching = match_cells(lesson.source, nb)
+    founds = matching.relevant(probed)
+
+    def names(found) -> str:
+        return " and ".join(found.names)
+
+    lost = [f for f in founds if f.how in ("cell id", "content") and not f.unsure]
+    if lost:
+        many = len(lost) > 1
+        by = ("their cell ids" if many else "its cell id") if all(f.how == "cell id" for f in lost) else \
+            ("the functions they define" if many else "the function it defines")
+        warnings.append(f"the exercise cell{'s' if many else ''} of {' and '.join(names(f) for f in lost)} lost "
+                        f"{'their' if many else 'its'} nbgrader metadata (the notebook was re-made in another editor, or "
+                        f"the cell re-created): the grader finds {'them' if many else 'it'} only by {by}; to be safe, paste "
+                        f"your code into the exercise cells of a fresh copy of the released notebook")
+    for f in founds:
+        if f.how == "missing":
+            warnings.append(f"the grader cannot find your {names(f)}: no cell has the nbgrader metadata of its exercise cell "
+                            f"or defines {names(f)}, so the released stub would be graded — define {names(f)} in the "
+                            f"exercise cell of the released notebook")
+        elif f.unsure:
+            warnings.append(f"different cells define {names(f)} and none comes before its check cell: the grader would take "
+                            f"the last one — keep one {names(f)}, in its exercise cell, above its check cell")
+        elif f.how == "content" and f.others:
+            warnings.append(f"more than one cell defines {names(f)}, with different code: the grader takes the last one "
+                            f"before its check cell — delete the copies you do not mean to hand in")
+        elif f.how == "metadata" and f.others:
+            k = matching.source_of[f.index]
+            copies = [i for i, s in enumerate(matching.source_of) if s == k and i != f.index]
+            first = normalised(nb.cells[f.index].get("source", ""))
+            if any(normalised(nb.cells[i].get("source", "")) != first for i in copies):
+                warnings.append(f"{len(copies) + 1} cells carry the nbgrader metadata of the exercise cell of {names(f)} "
+                                f"(a copied cell keeps it): the grader grades the first of them only — put your final "
+                                f"{names(f)} there and delete the copies")
+        if f.how == "metadata":   # the answer typed into a cell of its own above the exercise cell, left as released
+            k = matching.source_of[f.index]
+            stub = normalised(nb.cells[f.index].get("source", "")) == normalised(release_text(lesson.source.cells[k].source))
+            above = [i for i, anchor in _anchors(matching, lesson.source) if anchor is None or anchor < k
+                     if nb.cells[i].get("cell_type") == "code" and set(f.names) & _defines(nb.cells[i])]
+            if stub and above:
+                warnings.append(f"your {names(f)} is in a cell of your own (cell {above[-1] + 1}) above its exercise cell, "
+                                f"which still holds the released stub: that stub runs after your cell and undoes it — "
+                                f"move your code into the exercise cell")
+    imports = notebook_names(nb.cells)
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code":
+            for what, line in tampering_in(cell.get("source", ""), imports):
+                warnings.append(f"cell {index + 1} ({line}) {what}")
+    return warnings
+
+
+def _anchors(matching, source_nb):
+    """Each learner's cell of the submission and the source cell it follows in the graded notebook (its index; None:
+    the top), as :func:`grader.compose.compose` places it."""
+    previous = None
+    for i, k in enumerate(matching.source_of):
+        if k is None:
+            yield i, previous
+        elif source_nb.cells[k].get("metadata", {}).get("nbgrader", {}).get("grade_id") is not None:
+            previous = k
+
+
+def _defines(cell) -> set[str]:
+    from .cell_match import defined_names
+
+    return defined_names(cell.get("source", ""))

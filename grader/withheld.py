@@ -13,12 +13,26 @@ once per grading run and lesson (:func:`withheld_library`) by rewriting the libr
   (``train_dpo`` calling ``train.dpo_step``, the model calling ``model.rms_norm``) runs on the
   learner's version; where nothing of the learner's can stand in, the call raises
   ``WithheldReference``;
-* each withheld exercise's **registration** (``Exercise(...)`` in its checks module) keeps what
-  probing needs (its cases) and loses what only judging needs — the known mistakes, each one edit
-  away from the answer, and their helpers (``_lp_generic`` with its defaults *is* ``get_logps``);
-  the private functions nothing then uses are withheld too;
+* **no judging at all**: every exercise's registration (``Exercise(...)`` in its checks module), of
+  any lesson, loses what only judging needs — its known mistakes above all, and the hints computed
+  from a failing case (``explain``, ``key_hints``, ``shape_hint``); a withheld exercise's keeps only
+  what probing needs. Every known mistake is one edit away from *some* exercise's answer, and some
+  *are* another's: lesson 10's "cDPO with ε ignored" and IPO's "used DPO's loss" are DPO's loss, so
+  lesson 02's kernel must not hold them any more than lesson 10's. The private functions nothing
+  then uses — the mistakes and their helpers (``_lp_generic`` with its defaults *is* ``get_logps``)
+  — are withheld too (they raise ``WithheldReference``, "part of the grader's checks"). The kernel
+  still probes (the cases stay, and ``checks.probe``, ``checks.probe_sanity``), and an in-kernel
+  check of another lesson's exercise still passes or fails as before, without naming a mistake;
 * ``rlhf_core.checks.judge`` of a withheld exercise and ``notebook.yours_or_reference`` say what
   happens instead (:data:`GUARDS`).
+
+What is withheld is read from the registry, never listed here: each record's ``reference`` and
+``same_answer`` (which names the library functions that give the same answer under another name or
+at some argument setting: the cDPO loss, whose ε = 0 is DPO's, while lesson 02 is graded;
+``diagnostics.diagnose``, a ``Diagnosis`` around the learner's own label, while lesson 09 is), and
+the registrations. What construction cannot see, :mod:`grader.route_scan` looks for by calling every
+function, method and stored function of a lesson's copy on its exercises' probe cases (extra numeric
+parameters at 0 and 1 too): ``tests/test_route_scanner.py`` holds every graded lesson's copy to no route.
 
 What changes where is planned in :mod:`grader.withheld_plan` and written by :mod:`grader.withheld_rewrite`;
 this module builds the copy from them, does the same to the live library for the self-check, and words the
@@ -32,7 +46,9 @@ exercises build on earlier ones. The grader's judging, outside the kernel, uses 
 
 A probe record that carries a ``WithheldReference`` error is judged "reached for the withheld
 reference" (:func:`withheld_verdict`), and :func:`withheld_in_process` gives
-``grader.selfcheck.verdict_table`` the same behaviour inside a learner's running notebook.
+``grader.selfcheck.verdict_table`` the same behaviour inside a learner's running notebook: the same
+functions run their stand-in's code, and every exercise's judging fields are emptied while its probes
+run (judging comes after), so a route the grader closes is closed there too.
 """
 
 from __future__ import annotations
@@ -55,7 +71,7 @@ from rlhf_core.paths import LIBRARY_DIR
 
 from .spec import GradeCell
 from .withheld_plan import GUARDS, RUNTIME_MODULE, RUNTIME_NAME, label, module_path, withheld_exercises
-from .withheld_rewrite import rewrite_library, runtime_source
+from .withheld_rewrite import JUDGING_FIELDS, rewrite_library, runtime_source
 from .withheld_runtime import ERROR_NAME, Withholding
 
 __all__ = ["GUARDS", "withheld_exercises", "withheld_library", "withheld_in_process",
@@ -167,9 +183,8 @@ def withheld_in_process(lesson: str, cells: list[GradeCell], namespace: dict):
             if done.functions:
                 undo.append((_restore_global, module, RUNTIME_NAME, vars(module).get(RUNTIME_NAME, undo)))
                 setattr(module, RUNTIME_NAME, runtime)
-        for name in withheld:
-            exercise = EXERCISES[name]
-            for attr, value in (("mistakes", []), ("extra_judge", None), ("explain", None)):
+        for exercise in EXERCISES.values():     # every exercise's, as in the copy: judging happens after the block
+            for attr, value in _unjudged_fields().items():
                 if hasattr(exercise, attr):
                     undo.append((setattr, exercise, attr, getattr(exercise, attr)))
                     setattr(exercise, attr, value)
@@ -179,6 +194,20 @@ def withheld_in_process(lesson: str, cells: list[GradeCell], namespace: dict):
     finally:
         for restore, target, attr, value in reversed(undo):
             restore(target, attr, value)
+
+
+def _unjudged_fields() -> dict:
+    """What an :class:`~rlhf_core.checks.framework.Exercise` holds for judging only, each with its default: the copy
+    drops these keywords from every registration (``withheld_rewrite.JUDGING_FIELDS``)."""
+    from dataclasses import MISSING, fields
+
+    from rlhf_core.checks.framework import Exercise
+
+    out = {}
+    for f in fields(Exercise):
+        if f.name in JUDGING_FIELDS:
+            out[f.name] = [] if f.name == "mistakes" else f.default if f.default is not MISSING else f.default_factory()
+    return out
 
 
 def _restore_global(module, name: str, previous) -> None:

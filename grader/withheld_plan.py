@@ -3,7 +3,10 @@
 A lesson's withheld exercises (:func:`withheld_exercises`) give each module of the library a :class:`ModulePlan`:
 the functions whose body is replaced (the exercise's reference, and each function its record names in
 ``same_answer``), the ``Exercise(...)`` registrations trimmed to what probing needs, and the :data:`GUARDS` put
-first in a function. :mod:`grader.withheld_rewrite` then rewrites each module's source by its plan.
+first in a function. Every other exercise's registration, whatever its lesson, loses its judging
+(:func:`unjudged`): the known mistakes of every exercise are near-answers of some exercise (cDPO with ε ignored
+*is* DPO's loss), and judging happens outside the kernel. :mod:`grader.withheld_rewrite` then rewrites each
+module's source by its plan.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from rlhf_core.course.notebook import yours_or_reference
 from .spec import GradeCell
 
 __all__ = ["GUARDS", "RUNTIME_MODULE", "RUNTIME_NAME", "ModulePlan", "Stub", "label", "module_path", "names_in",
-           "plan_library", "withheld_exercises"]
+           "plan_library", "unjudged", "withheld_exercises"]
 
 RUNTIME_MODULE = "_withheld"          # rlhf_core/_withheld.py in the copy
 RUNTIME_NAME = "_rlhf_withheld"       # the name a rewritten module knows it by
@@ -61,7 +64,8 @@ class Stub:
 @dataclass
 class ModulePlan:
     stubs: dict[str, Stub] = field(default_factory=dict)       # function name -> what stands in
-    trimmed: set[str] = field(default_factory=set)              # exercises whose Exercise(...) is here
+    trimmed: set[str] = field(default_factory=set)              # withheld exercises whose Exercise(...) is here
+    unjudged: set[str] = field(default_factory=set)             # every other exercise whose Exercise(...) is here
     guards: dict[str, str] = field(default_factory=dict)        # function name -> guard source
 
 
@@ -88,9 +92,22 @@ def plan_library(withheld: dict[str, str]) -> dict[str, ModulePlan]:
             if via is not None and not (names_in(via) & set(EXERCISES)) <= set(withheld):
                 via = None   # it would reach a reference that stays: nothing stands in
             plan.stubs.setdefault(name, Stub(exercise, None, via))
+    unjudged(plans, withheld)
     for (module, function), source in GUARDS.items():
         plans.setdefault(module, ModulePlan()).guards[function] = source
     return plans
+
+
+def unjudged(plans: dict[str, ModulePlan], withheld) -> None:
+    """Every exercise of the registry that the lesson does not withhold loses its judging in the copy too: its
+    ``Exercise(...)`` keeps no known mistakes (nor the other judge-only fields), and the private functions of its
+    module that nothing then uses are withheld (:mod:`grader.withheld_rewrite`)."""
+    from rlhf_core.checks import EXERCISES
+
+    for name, exercise in EXERCISES.items():
+        if name not in withheld:
+            module = getattr(exercise.cases, "__module__", "") or ""
+            plans.setdefault(module, ModulePlan()).unjudged.add(name)
 
 
 def names_in(expression: str) -> set[str]:

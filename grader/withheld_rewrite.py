@@ -1,8 +1,10 @@
 """Rewriting the library's source for the withheld copy (:mod:`grader.withheld`), one module at a time, by its
 :class:`~grader.withheld_plan.ModulePlan`: a withheld function's body becomes a call of the copy's runtime
-(:mod:`grader.withheld_runtime`), a withheld exercise's ``Exercise(...)`` keeps only what probing needs (so it
-must be written with keywords only), the private functions nothing then uses are withheld too (so a private
-helper must not share a bare name with another module's), and each guard goes first in its function.
+(:mod:`grader.withheld_runtime`), a withheld exercise's ``Exercise(...)`` keeps only what probing needs and every
+other exercise's loses what only judging needs (:data:`JUDGING_FIELDS`: its known mistakes above all), so each must
+be written with keywords only; the private functions nothing then uses — the known mistakes and their helpers — are
+withheld too (so a private helper must not share a bare name with another module's), and each guard goes first in
+its function.
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .withheld_plan import RUNTIME_MODULE, RUNTIME_NAME, ModulePlan, label, module_path, names_in, plan_library
+from .withheld_runtime import JUDGING
 
-__all__ = ["Rewritten", "rewrite_library", "runtime_source"]
+__all__ = ["JUDGING_FIELDS", "Rewritten", "rewrite_library", "runtime_source"]
 
 _PRIVATE_NAME = re.compile(r"(?<![A-Za-z0-9_])_[A-Za-z0-9_]+")
 #: What a withheld exercise's ``Exercise(...)`` keeps in the copy: what probing needs, not judging.
-_PROBING_FIELDS = {"name", "lesson", "cases", "reference", "summary", "formula", "grade_id", "rtol", "atol"}
+_PROBING_FIELDS = {"name", "lesson", "cases", "reference", "library_only", "summary", "formula", "grade_id", "rtol", "atol"}
+#: What every other exercise's ``Exercise(...)`` loses in the copy: what only judging reads (the known mistakes, each a
+#: near-answer of some exercise, and the hints computed from a failing case), never probing.
+JUDGING_FIELDS = {"mistakes", "explain", "key_hints", "shape_hint"}
 
 
 @dataclass
 class Rewritten:
     source: str
     functions: dict[str, ast.FunctionDef]   # every function whose body was replaced, by name
-    entries: dict[str, tuple[str, str | None]]  # qualified name -> (exercise, candidate) for the runtime
+    entries: dict[str, tuple]  # qualified name -> (exercise, candidate[, JUDGING]) for the runtime
 
 
 def _call_args(args: ast.arguments) -> tuple[ast.expr, ast.expr]:
@@ -55,19 +61,26 @@ def _is_exercise_call(node: ast.AST) -> bool:
     return (isinstance(func, ast.Name) and func.id == "Exercise") or (isinstance(func, ast.Attribute) and func.attr == "Exercise")
 
 
-def _trim_registrations(tree: ast.Module, trimmed: set[str], module: str) -> set[str]:
-    """Cut each withheld exercise's ``Exercise(...)`` down to what probing needs; returns the exercises cut."""
+def _trim_registrations(tree: ast.Module, plan: ModulePlan, module: str) -> set[str]:
+    """Cut each withheld exercise's ``Exercise(...)`` down to what probing needs, and every other planned one's
+    judging off; returns the exercises cut. A registration the rewrite cannot read is refused."""
     done = set()
     for node in ast.walk(tree):
         if not _is_exercise_call(node):
             continue
         named = {k.arg: k.value for k in node.keywords if k.arg}
         name = named.get("name")
-        if not (isinstance(name, ast.Constant) and name.value in trimmed):
+        if not isinstance(name, ast.Constant) or not isinstance(name.value, str):
+            raise ValueError(f"cannot read an Exercise(...) in {module}: its name= is not a string literal")
+        if name.value not in plan.trimmed | plan.unjudged:
             continue
         if node.args or any(k.arg is None for k in node.keywords):
             raise ValueError(f"cannot withhold {name.value}: its Exercise(...) in {module} takes positional or ** arguments")
-        node.keywords = [k for k in node.keywords if k.arg in _PROBING_FIELDS] + [ast.keyword("mistakes", ast.List([], ast.Load()))]
+        if name.value in plan.trimmed:
+            kept = [k for k in node.keywords if k.arg in _PROBING_FIELDS]
+        else:
+            kept = [k for k in node.keywords if k.arg not in JUDGING_FIELDS]
+        node.keywords = kept + [ast.keyword("mistakes", ast.List([], ast.Load()))]
         done.add(name.value)
     return done
 
@@ -113,14 +126,14 @@ def _rewrite(source: str, module: str, plan: ModulePlan, lesson: str, elsewhere:
         qualname = f"{module}.{name}"
         if stub.via is not None:
             body = [ast.Return(ast.parse(stub.via, mode="eval").body)]
-            said = f"through your own {', '.join(sorted(names_in(stub.via) - {a.arg for a in node.args.args}))}"
+            said = f"through your own {', '.join(sorted(names_in(stub.via) & set(_exercise_names())))}"
         else:
             body = [_runtime_call(qualname, node.args)]
             said = f"calls your own {stub.candidate}" if stub.candidate else "not available"
             entries[qualname] = (stub.exercise, stub.candidate)
         _withheld_body(node, f"Withheld while lesson {lesson} is graded: {said}.", body)
         rewritten[name] = node
-    cut = _trim_registrations(tree, plan.trimmed, module) if plan.trimmed else set()
+    cut = _trim_registrations(tree, plan, module) if plan.trimmed or plan.unjudged else set()
     if cut:
         exercise = ", ".join(sorted(cut))
         for name in _unused_private_functions(tree, elsewhere):
@@ -128,7 +141,7 @@ def _rewrite(source: str, module: str, plan: ModulePlan, lesson: str, elsewhere:
             if node is None or name in rewritten:
                 continue
             qualname = f"{module}.{name}"
-            entries[qualname] = (exercise, None)
+            entries[qualname] = (exercise, None, JUDGING)
             _withheld_body(node, f"Withheld while lesson {lesson} is graded: part of the checks of {exercise}.",
                            [_runtime_call(qualname, node.args)])
             rewritten[name] = node
@@ -145,6 +158,12 @@ def _rewrite(source: str, module: str, plan: ModulePlan, lesson: str, elsewhere:
     if rewritten or plan.guards:
         tree.body.insert(_after_header(tree), ast.Import([ast.alias(f"rlhf_core.{RUNTIME_MODULE}", RUNTIME_NAME)]))
     return Rewritten(ast.unparse(ast.fix_missing_locations(tree)) + "\n", rewritten, entries)
+
+
+def _exercise_names() -> list[str]:
+    from rlhf_core.checks import EXERCISES
+
+    return list(EXERCISES)
 
 
 def _names_in_statements(source: str) -> set[str]:
@@ -176,7 +195,7 @@ def rewrite_library(root: Path, withheld: dict[str, str], lesson: str) -> dict[s
     return out
 
 
-def runtime_source(lesson: str, exercises, entries: dict[str, tuple[str, str | None]]) -> str:
+def runtime_source(lesson: str, exercises, entries: dict[str, tuple]) -> str:
     runtime = Path(__file__).with_name("withheld_runtime.py").read_text(encoding="utf-8")
     table = ",\n    ".join(f"{q!r}: {e!r}" for q, e in sorted(entries.items()))
     return (f"{runtime}\n\n# ---- this lesson's table (written by grader.withheld)\n"

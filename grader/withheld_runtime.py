@@ -26,9 +26,11 @@ import inspect
 import sys
 import threading
 
-__all__ = ["WithheldReference", "Withholding", "ERROR_NAME"]
+__all__ = ["WithheldReference", "Withholding", "ERROR_NAME", "JUDGING"]
 
 ERROR_NAME = "WithheldReference"
+#: The third item of an entry that is part of the grader's judging (a known mistake or its helper), not an answer.
+JUDGING = "judging"
 
 
 class WithheldReference(Exception):
@@ -43,11 +45,12 @@ class Withholding:
 
     ``exercises`` are the names of the lesson's withheld exercises; ``entries`` maps a qualified name (``"rlhf_core.losses.dpo_loss"``) to ``(exercise, candidate)``:
     the exercise it belongs to and the learner's global name that stands in for it, or ``None`` when
-    nothing of the learner's can (it always raises). ``namespace`` is the learner's namespace (by
-    default the notebook's ``__main__``).
+    nothing of the learner's can (it always raises); ``(exercises, None, JUDGING)`` marks a function of the
+    grader's judging (a known mistake of any lesson's exercise, or its helper), which always raises.
+    ``namespace`` is the learner's namespace (by default the notebook's ``__main__``).
     """
 
-    def __init__(self, lesson: str, exercises, entries: dict[str, tuple[str, str | None]], namespace: dict | None = None):
+    def __init__(self, lesson: str, exercises, entries: dict[str, tuple], namespace: dict | None = None):
         self.lesson = lesson
         self.exercises = frozenset(exercises)
         self.entries = dict(entries)
@@ -69,7 +72,10 @@ class Withholding:
 
     def call(self, qualname: str, args: tuple, kwargs: dict):
         """Run the learner's function in place of ``qualname``, or raise :class:`WithheldReference`."""
-        exercise, candidate = self.entries.get(qualname, ("?", None))
+        exercise, candidate, *role = self.entries.get(qualname, ("?", None))
+        if role == [JUDGING]:
+            raise self.refuse(qualname, f"it is part of the grader's checks of {exercise} (a known mistake or its "
+                                        "helper), which judge outside the grading kernel")
         if candidate is None:
             raise self.refuse(qualname, f"it gives away the answer of {exercise}, an exercise of this lesson")
         own = self._learners().get(candidate)

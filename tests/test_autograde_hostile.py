@@ -110,6 +110,35 @@ for _name in dir(_checks):
         setattr(_checks, _name, lambda *a, **k: print("✓ passed"))
 ''')
 
+    # Tampering is the grader's machinery removed or replaced (grader.kernel_probe's watch), each change named.
+    students["removes_ipython_callback"] = answered(extra_loss='''
+_ip = get_ipython()
+_ip.events.unregister("pre_execute", _ip._clear_warning_registry)
+''')
+    students["replaces_checks_probe"] = answered(extra_loss='''
+import rlhf_core.checks as _checks
+_checks.probe = lambda exercise, candidate, seed=0: {"exercise": exercise.name, "seed": seed, "cases": {}}
+''')
+    # An added callback is not tampering, but what it patches before each probe is.
+    students["pre_run_cell_patches_checks"] = answered(extra_loss='''
+import sys
+import rlhf_core.checks as _checks
+_checking = sys.modules[type(_checks.EXERCISES["dpo_loss"]).__module__]
+def _patch(info=None):
+    _checking.run_case = lambda case, fn: {"ok": True}
+get_ipython().events.register("pre_run_cell", _patch)
+''')
+    # A displayhook swapped for good (in IPython's display trap: IPython puts sys.displayhook back at every cell)
+    # runs after each probe cell's record; the record it forges is a second one, which the judge refuses.
+    students["displayhook_forges_records"] = answered(extra_loss='''
+import json
+from IPython.display import publish_display_data
+def _forging_hook(value):
+    for _name in ("check_dpo_loss", "check_implicit_reward", "sanity_1_4_6"):
+        publish_display_data({"application/vnd.dpo-grader.record": json.dumps({"grade_id": _name, "tampering": [], "probes": []})})
+get_ipython().display_trap.hook = _forging_hook
+''')
+
     students["always_true_eq"] = answered(loss='''
 class Anything(float):
     def __new__(cls): return float.__new__(cls, 0.6931471805599453)
@@ -350,6 +379,20 @@ def test_monkeypatched_checks_are_caught(graded):
     assert "tampering: rlhf_core.checks" in r["message"] and "was replaced" in r["message"]
 
 
+@pytest.mark.parametrize("student, said", [
+    ("removes_ipython_callback", "IPython's 'pre_execute' callback IPython.core.interactiveshell.InteractiveShell."
+                                 "_clear_warning_registry was removed"),
+    ("replaces_checks_probe", "rlhf_core.checks.probe was replaced by __main__.<lambda>"),
+    ("pre_run_cell_patches_checks", "rlhf_core.checks.framework.run_case was replaced by __main__._patch.<locals>.<lambda>"),
+    ("displayhook_forges_records", "more than one result was published for this check"),
+])
+def test_the_graders_machinery_removed_or_replaced_is_tampering_and_named(graded, student, said):
+    r = assert_grade(graded, student, 0)
+    assert "tampering: " in r["message"], r
+    cell = cells_of(graded, student)["check_dpo_loss"]
+    assert cell["kind"] == "tampering" and said in cell["message"], cell
+
+
 def test_always_true_eq_results_earn_nothing(graded):
     assert_grade(graded, "always_true_eq", 0)
 
@@ -450,7 +493,7 @@ def test_the_gradebook_agrees_with_the_csv(graded):
 
     with Gradebook(f"sqlite:///{graded['out'] / 'gradebook.db'}", course_id="dpo-paper-to-code") as gb:
         for student in ("correct", "one_wrong", "release"):
-            submission = gb.find_submission_notebook(LESSON, "dpo", student)
+            submission = gb.find_submission_notebook(LESSON, LESSON, student)   # one assignment per lesson
             assert submission.score == float(row(graded, student)["score"]), student
 
 
@@ -492,7 +535,7 @@ def test_formgrader_lists_the_graded_submissions(graded):
         deadline, submissions = time.monotonic() + 60, None
         while time.monotonic() < deadline and submissions is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader/api/submissions/dpo?token={token}", timeout=5) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader/api/submissions/{LESSON}?token={token}", timeout=5) as r:
                     submissions = json.load(r)
             except OSError:
                 time.sleep(0.5)
@@ -527,7 +570,7 @@ def test_the_class_report_of_the_run_counts_each_way_of_failing(graded):
         rows = list(csv.DictReader(f))
     names = lambda **match: {n for r in rows if all(r[k] == v for k, v in match.items()) for n in r["names"].split(";")}
     assert "one_wrong" in names(check="check_dpo_loss", mistake="dpo_loss/dpo_log_sigmoid")
-    assert {"monkeypatch_checks", "shadowed_builtins"} <= names(kind="tampering")
+    assert {"monkeypatch_checks", "shadowed_builtins", "removes_ipython_callback"} <= names(kind="tampering")
     assert {"borrowed_attribute", "borrowed_importlib"} <= names(check="check_dpo_loss", kind="withheld")
     assert "release" in names(check="check_dpo_loss", kind="not implemented")
     page = (out / "report.html").read_text()

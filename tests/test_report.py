@@ -280,11 +280,11 @@ def test_statuses_scores_and_times_agree_with_grades_csv(report):
 
 def test_similarity_flags_exactly_the_planted_copies(report):
     with open(report["out"] / "similarity" / "similarity.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if not r["kind"].startswith("not compared")]
+        rows = [r for r in csv.DictReader(f) if r["score"]]      # the shown rows; notes have no score
     flagged = {(r["lesson"], frozenset((r["student_a"], r["student_b"])), r["kind"]) for r in rows}
-    assert flagged == {(L02, frozenset((COPIED, COPIER)), "copied from another student"),
-                       (L04, frozenset((COPIED, COPIER)), "copied from another student"),
-                       (L02, frozenset((PASTER, "rlhf_core/losses.py")), "pasted library source")}, flagged
+    # lesson 02's exercises are too short to score (a "not scored" note): only library code is shown there
+    assert flagged == {(L04, frozenset((COPIED, COPIER)), "similar cells"),
+                       (L02, frozenset((PASTER, "rlhf_core/losses.py")), "similar to a library file")}, flagged
     assert "id='similarity'" in report["page"] and "<mark>" in report["page"]
 
 

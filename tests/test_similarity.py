@@ -2,18 +2,21 @@
 
 Students (exercise cells only; everything else is the released notebook):
 
-* alice, dave: two independent correct answers written differently — not flagged;
+* alice, dave: two independent correct answers written differently — not shown;
 * carol: alice's answer with renamed variables, reordered helper lines, new comments (and a ``<script>``
-  in a comment) — flagged against alice, at the top of the ranking;
+  in a comment) — shown beside alice's for lesson 04 (``get_logps``); lesson 02's ``dpo_loss`` and
+  ``implicit_reward`` are too short to score (a ``not scored`` line), so there only library code is shown;
 * erin: the untouched stub — never in a row;
 * frank, gina: the reference solution verbatim — not flagged as copying each other;
-* hal: pastes the library's functions (``inspect.getsource`` of ``rlhf_core``) — "pasted library source";
-* ivan: ``exec`` of a string literal holding the library's source — "pasted library source (in an exec'd string)";
+* hal: pastes the library's functions (``inspect.getsource`` of ``rlhf_core``) — "similar to a library file";
+* ivan: ``exec`` of a string literal holding the library's source — the same, "inside an exec'd string";
 * judy: ``exec(inspect.getsource(...))`` at run time — "execs code read at run time";
 * mallory: a notebook that is not JSON — one "not compared" line, no crash.
 
-No kernels: nothing here runs a submission. ``python tests/test_similarity.py`` prints every pair's score
-(the measurement behind the default threshold).
+The synthetic class of ``tests/similarity_class.py`` (20 independent answers per exercise of lessons
+02–06 and 24 planted copies) measures the rates: no independent pair shown, the planted copies of scored
+exercises shown (``bench/similarity_rates.py`` prints the table). No kernels: nothing here runs a
+submission. ``python tests/test_similarity.py`` prints every pair's score of the small class.
 """
 
 from __future__ import annotations
@@ -200,13 +203,22 @@ def _pairs(report, kind=sim.STUDENT):
     return {(r.lesson, frozenset((r.student_a, r.student_b))): r for r in report.rows if r.kind == kind}
 
 
-def test_a_copy_with_renamed_variables_and_reordered_lines_is_flagged_first(run):
+def test_a_copy_with_renamed_variables_and_reordered_lines_is_shown_first(run):
     report, _, _ = run
     pairs = _pairs(report)
-    for lesson in (L02, L04):
-        assert (lesson, frozenset(("alice", "carol"))) in pairs, f"carol's copy of alice's {lesson} not flagged"
-    top = [r for r in report.rows if r.kind == sim.STUDENT][:2]
-    assert {frozenset((r.student_a, r.student_b)) for r in top} == {frozenset(("alice", "carol"))}
+    assert (L04, frozenset(("alice", "carol"))) in pairs, "carol's copy of alice's get_logps not shown"
+    top = [r for r in report.rows if r.kind == sim.STUDENT][0]
+    assert {top.student_a, top.student_b} == {"alice", "carol"} and top.exercise == "get_logps"
+    assert "share" in top.evidence and "fingerprints" in top.evidence
+
+
+def test_exercises_too_short_to_score_say_so(run):
+    report, _, _ = run
+    skipped = {r.exercise for r in report.notes if r.kind == sim.NOT_SCORED}
+    assert skipped == {"dpo_loss", "implicit_reward"}, skipped
+    assert not any(r.kind == sim.STUDENT and r.lesson == L02 for r in report.rows)
+    note = next(r for r in report.notes if r.exercise == "dpo_loss" and r.kind == sim.NOT_SCORED)
+    assert note.evidence.startswith("dpo_loss is not scored: its answers are too short")
 
 
 def test_independent_answers_stub_and_reference_are_never_a_student_match(run):
@@ -217,7 +229,7 @@ def test_independent_answers_stub_and_reference_are_never_a_student_match(run):
     assert not any(r.student_a in ("frank", "gina") for r in report.rows), "the reference solution matched"
 
 
-def test_pasted_library_source_is_its_own_row_kind(run):
+def test_library_code_and_code_read_at_run_time_are_their_own_row_kinds(run):
     report, _, _ = run
     for lesson, file in ((L02, "rlhf_core/losses.py"), (L04, "rlhf_core/logps.py")):
         pasted = [r for r in report.rows if r.student_a == "hal" and r.lesson == lesson]
@@ -226,23 +238,23 @@ def test_pasted_library_source_is_its_own_row_kind(run):
         assert [(r.kind, r.student_b) for r in in_string] == [(sim.LIBRARY_EXEC, file)], in_string
         dynamic = [r for r in report.rows if r.student_a == "judy" and r.lesson == lesson]
         assert [r.kind for r in dynamic] == [sim.DYNAMIC], dynamic
-    # the library pasters are not "copying from another student" with each other: that is one source
+    # the two who show library code are not shown beside each other: that is one source
     assert not any({"hal", "ivan"} & {r.student_a, r.student_b} for r in report.rows if r.kind == sim.STUDENT)
 
 
-def test_scores_of_copies_and_of_independent_answers_are_apart_from_the_threshold(run, tmp_path):
+def test_scores_of_copies_and_of_independent_answers_are_apart_from_the_threshold(run):
     report, _, _ = run
     copies = [r.score for r in report.rows if r.kind != sim.DYNAMIC]
     near = [r.score for r in report.near]
     assert min(copies) >= sim.DEFAULT_THRESHOLD + 0.2, copies
-    assert not near or max(near) <= sim.DEFAULT_THRESHOLD - 0.15, near
+    assert not near or max(near) <= sim.DEFAULT_THRESHOLD - 0.3, near
 
 
 def test_outputs_are_ranked_escaped_and_note_the_malformed_notebook(run):
     report, out, lines = run
     with open(out / "similarity.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["lesson", "student_a", "student_b", "score", "kind"]
+    assert list(rows[0]) == sim.FIELDS
     scores = [float(r["score"]) for r in rows if r["score"]]
     assert scores == sorted(scores, reverse=True)
     notes = [r for r in rows if r["student_a"] == "mallory"]
@@ -251,6 +263,55 @@ def test_outputs_are_ranked_escaped_and_note_the_malformed_notebook(run):
     assert "<script" not in page.lower(), "submission text reached the page unescaped"
     assert "&lt;script&gt;alert" in page and "<mark>" in page
     assert "mallory" in page and sum("mallory" in line for line in lines) == 1
+
+
+def test_no_row_accuses_and_every_label_reads_the_same_at_any_threshold(tmp_path):
+    """Issue 28.7: the label said "copied" whatever the score. Now no word of the page or the CSV says who
+    copied or pasted, and a row's kind is the same at threshold 0.3 as at the default."""
+    subs = build_class(tmp_path)
+    low = sim.similarity(subs, tmp_path / "low", threshold=0.3, log=lambda *a: None)
+    default = sim.similarity(subs, tmp_path / "default", log=lambda *a: None)
+    kinds = lambda rep: {(r.lesson, r.exercise, r.student_a, r.student_b): r.kind for r in rep.rows}
+    assert kinds(default).items() <= kinds(low).items()
+    for out in ("low", "default"):
+        text = (tmp_path / out / "similarity.html").read_text().lower() + (tmp_path / out / "similarity.csv").read_text().lower()
+        assert not re.search(r"\bcop(y|ied|ier)\b|\bpast(e|ed)\b", text), out
+    for r in low.rows:
+        if r.kind == sim.STUDENT:
+            assert r.score >= 0.3 and f"share {r.shared} fingerprints" in r.evidence
+
+
+def test_a_known_mistake_is_reported_as_that_mistake(tmp_path):
+    """Five students hand in the most common mistake of lesson 02 exactly as the registry writes it:
+    no row says they share code; each gets a "known mistake" line."""
+    no_ref = "    return -F.logsigmoid(beta * (logp_pol_chosen - logp_pol_rejected)).mean()\n"
+    subs = tmp_path / "submissions"
+    for i in range(5):
+        (subs / f"m{i}").mkdir(parents=True)
+        cell = _reference(L02)["dpo_loss"].split("    chosen_logratio")[0] + no_ref
+        (subs / f"m{i}" / f"{L02}.ipynb").write_text(json.dumps(_submission(L02, {"dpo_loss": cell})))
+    report = sim.similarity(subs, tmp_path / "out", threshold=0.0, log=lambda *a: None)
+    assert not report.rows, report.rows
+    mistakes = [r for r in report.notes if r.kind == sim.MISTAKE]
+    assert len(mistakes) == 5 and all(r.student_b == "dpo_loss/dpo_no_ref" for r in mistakes)
+    assert "matches the known mistake 'dpo_no_ref' of dpo_loss — a common mistake, not evidence of copying" == mistakes[0].evidence
+
+
+def test_the_synthetic_class_shows_no_independent_pair_and_the_planted_copies():
+    """The rates of ``bench/similarity_rates.py``, on the class of ``tests/similarity_class.py``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from similarity_rates import measure
+
+    rates = measure()
+    assert sum(r["false positives"] + r["library false positives"] for r in rates.values()) == 0, rates
+    scored = {name: r for name, r in rates.items() if r["scored"]}
+    assert set(scored) == {"toy_dpo_step", "get_logps", "apply_rope", "sft_step"}
+    # measured: 11 of the 14 copies of scored exercises; the three missed are a copy of the way most of the
+    # class writes toy_dpo_step (5 fingerprints of its own left), a reordered toy_dpo_step (0.49) and a
+    # get_logps renamed, reordered and padded (0.70)
+    assert sum(r["detected"] for r in scored.values()) >= 11, scored
 
 
 @pytest.mark.parametrize("answers", [ALICE, CAROL, DAVE], ids=["alice", "carol", "dave"])
@@ -265,21 +326,48 @@ def test_the_synthetic_answers_are_correct(answers):
             getattr(checks, f"check_{gid}")(namespace[gid], quiet=True)     # raises CheckFailed when wrong
 
 
+@pytest.mark.parametrize("exercise", ["dpo_loss", "implicit_reward", pytest.param("toy_dpo_step", marks=pytest.mark.slow),
+                                      "get_logps", "rms_norm", "swiglu", "apply_rope", pytest.param("sft_step", marks=pytest.mark.slow)])
+def test_the_synthetic_class_is_what_it_says(exercise):
+    """Its "correct" answers and copies pass the exercise's check; its mistakes fail it (the lesson's own
+    imports, torch and F, are in scope as in the notebook)."""
+    import torch
+    import torch.nn.functional as F
+
+    import similarity_class as C
+    from rlhf_core import checks
+
+    def passes(code):
+        namespace = {"torch": torch, "F": F}
+        exec(code, namespace)
+        try:
+            getattr(checks, f"check_{exercise}")(namespace[exercise], quiet=True)
+        except AssertionError:
+            return False
+        return True
+
+    for i, answer in enumerate(C.ANSWERS[exercise]):
+        assert passes(C.cell(exercise, answer)) == (answer.expect == "ok"), (exercise, i, answer.expect)
+    for student, name, index, how, code in C.copies():
+        if name == exercise:
+            assert passes(code) == (C.ANSWERS[exercise][index].expect == "ok"), (student, how)
+
+
 def test_cli_one_lesson_with_a_threshold(tmp_path):
     subs = build_class(tmp_path)
-    assert main(["similarity", str(subs), "--lesson", "04", "--out", str(tmp_path / "o"), "--threshold", "0.99"]) == 0
+    assert main(["similarity", str(subs), "--lesson", "04", "--out", str(tmp_path / "o"), "--threshold", "0.97"]) == 0
     with open(tmp_path / "o" / "similarity.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and {r["lesson"] for r in rows} == {L04}
-    assert all(float(r["score"]) >= 0.99 for r in rows if r["score"])
+    assert all(float(r["score"]) >= 0.97 for r in rows if r["score"])
     assert main(["similarity", str(subs), "--lesson", "77", "--out", str(tmp_path / "o")]) == 2
 
 
 def measure(root: Path) -> None:
     """Print every pair's score and every student's best library score (threshold 0: all of them)."""
-    report = sim.similarity(build_class(root), root / "out", threshold=0.0, library_threshold=sim.DEFAULT_THRESHOLD, log=lambda *a: None)
+    report = sim.similarity(build_class(root), root / "out", threshold=0.0, min_shared=0, log=lambda *a: None)
     for r in report.rows:
-        print(f"{r.lesson[:2]} {r.student_a:>6} {r.student_b:<24} {r.score:.3f} {r.kind}")
+        print(f"{r.lesson[:2]} {r.exercise:<16} {r.student_a:>6} {r.student_b:<24} {r.score if r.score is not None else '':<6} {r.kind}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import withheld_plan
 from grader.course import load_lessons
 from grader.judge import judge_cell
 from grader.spec import GradeCell, Probe
@@ -55,6 +56,7 @@ def _body_text(function) -> str:
 
 
 def _withheld_functions(lesson: str):
+    """The lesson's references and their same answers, and the known mistakes of every exercise (any lesson's)."""
     from rlhf_core.checks import EXERCISES
 
     for exercise in withheld_exercises(LESSONS[lesson].spec):
@@ -63,7 +65,8 @@ def _withheld_functions(lesson: str):
         for qualname in EXERCISES[exercise].same_answer:
             module, _, name = qualname.rpartition(".")
             yield module, getattr(importlib.import_module(module), name)
-        for mistake in EXERCISES[exercise].mistakes:
+    for exercise in EXERCISES.values():
+        for mistake in exercise.mistakes:
             if mistake.fn.__name__ != "<lambda>":
                 yield mistake.fn.__module__, mistake.fn
 
@@ -74,7 +77,7 @@ def _copy_file(copy: Path, module: str) -> Path:
 
 
 @pytest.mark.parametrize("lesson", sorted(LESSONS))
-def test_the_copy_holds_no_source_of_the_lessons_references_or_their_mistakes(copies, lesson):
+def test_the_copy_holds_no_source_of_the_lessons_references_nor_of_any_known_mistake(copies, lesson):
     copy = copies[lesson]
     for module, function in _withheld_functions(lesson):
         text = _copy_file(copy, module).read_text()
@@ -163,6 +166,10 @@ for label, fn in routes.items():
     out[label] = outcome(fn)
 out["source"] = inspect.getsource(L.dpo_losses)
 out["mistakes"] = len(EXERCISES["dpo_loss"].mistakes)
+out["judging left"] = [n for n, e in EXERCISES.items() if e.mistakes or e.explain or e.key_hints]
+V = importlib.import_module("rlhf_core.checks.variant_losses")
+out["cDPO with ε ignored"] = outcome(lambda *a: V._cdpo_smoothing_ignored(*a, beta=0.1))
+out["IPO's 'used DPO's loss'"] = outcome(lambda *a: V._ipo_dpo_loss(*a, beta=0.1))
 try:
     check_dpo_loss(right)
     out["in-kernel check"] = "passed"
@@ -192,6 +199,10 @@ def test_every_route_to_a_withheld_reference_raises_in_the_copy(copies, tmp_path
         assert kind == "WithheldReference", (route, got[route])
         assert "withheld while lesson 02 is graded" in message, (route, message)
     assert "logsigmoid" not in got["source"] and got["mistakes"] == 0
+    assert got["judging left"] == [], got["judging left"]      # no exercise of any lesson keeps its known mistakes
+    for route in ("cDPO with ε ignored", "IPO's 'used DPO's loss'"):
+        kind, message = got[route]
+        assert kind == "WithheldReference" and "part of the grader's checks" in message, (route, got[route])
     assert "not checked here" in got["in-kernel check"] and got["yours_or_reference"]
     ref, rewards = torch.log_softmax(torch.tensor([[0.1, 0.5, -0.3]]), -1), torch.tensor([[1.0, 0.0, 2.0]])
     assert torch.allclose(torch.tensor(got["optimal_policy"]), rlhf_core.optimal_policy(ref, rewards, 0.5))
@@ -288,3 +299,46 @@ def test_a_record_that_reached_a_withheld_reference_gets_its_own_verdict():
     other = {"grade_id": "a_check", "tampering": [], "probes": [{"crashed": "ValueError: something else"}]}
     verdict = judge_cell(_cell(Probe("sanity", "toy_training", ("toy_dpo_step",))), [json.dumps(other)], {})
     assert verdict.message == "✗ the check crashed: ValueError: something else"      # a generic crash stays one
+
+
+def test_the_self_check_closes_the_routes_the_grader_closes(monkeypatch):
+    """grader.selfcheck.verdict_table withholds what the copy withholds: a dpo_loss that calls one of lesson 10's
+    known mistakes that *are* DPO's loss earns nothing there either, and everything is back after it. Built the old
+    way (only the lesson's own exercises lose their judging), the same dpo_loss passes."""
+    import torch.nn.functional as F
+
+    from grader.selfcheck import verdict_table
+    from rlhf_core.checks import EXERCISES
+    from rlhf_core.checks import variant_losses as V
+
+    lesson = "02_bradley_terry_and_dpo_loss"
+    before = {name: (list(e.mistakes), e.explain, dict(e.key_hints), e.shape_hint) for name, e in EXERCISES.items()}
+
+    def implicit_reward(logp_pol, logp_ref, beta=0.1):
+        return beta * (logp_pol - logp_ref)
+
+    def through(helper: str):
+        def dpo_loss(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=0.1):
+            return getattr(V, helper)(logp_pol_chosen, logp_pol_rejected, logp_ref_chosen, logp_ref_rejected, beta=beta)
+        return dpo_loss
+
+    graded = {c.grade_id for c in LESSONS[lesson].spec if any(p.kind == "exercise" and p.name == "dpo_loss" for p in c.probes)}
+
+    def dpo_verdict(namespace):
+        return next(v for v in verdict_table(namespace, lesson=lesson, quiet=True) if v.grade_id in graded)
+
+    for helper in ("_cdpo_smoothing_ignored", "_ipo_dpo_loss"):
+        verdict = dpo_verdict({"dpo_loss": through(helper), "implicit_reward": implicit_reward})
+        assert not verdict.passed and verdict.score == 0, (helper, verdict.message)
+        assert verdict.message.startswith("✗ dpo_loss: expected your own implementation"), verdict.message
+        assert f"rlhf_core.checks.variant_losses.{helper}" in verdict.message
+    after = {name: (list(e.mistakes), e.explain, dict(e.key_hints), e.shape_hint) for name, e in EXERCISES.items()}
+    assert after == before
+    import torch
+
+    x = torch.tensor([-1.0, -2.0])
+    assert torch.allclose(V._ipo_dpo_loss(x, x + 1, x, x), -F.logsigmoid(torch.tensor(-0.1)))   # its code is back
+
+    monkeypatch.setattr(withheld_plan, "unjudged", lambda plans, withheld: None)      # the old construction
+    verdict = dpo_verdict({"dpo_loss": through("_cdpo_smoothing_ignored"), "implicit_reward": implicit_reward})
+    assert verdict.passed, verdict.message

@@ -124,6 +124,10 @@ def _dg_accuracy_is_explosion(history):
 
 register(Exercise(
     name="diagnose_run",
+    # the library's full diagnosis gives this exercise's labels on its cases (a Diagnosis is accepted): while
+    # lesson 09 is graded it is a Diagnosis around the learner's own label, so the lesson's cells still run on it
+    same_answer={"rlhf_core.diagnostics.diagnose": "Diagnosis(diagnose_run(history), ['the label of your own "
+                                                   "diagnose_run: diagnose is withheld while lesson 09 is graded'])"},
     lesson=9,
     points=2,
     cases=_diagnosis_cases,

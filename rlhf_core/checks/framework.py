@@ -23,22 +23,26 @@ does both and prints ``✓ <what held>``.
 
 **Rules the grader sets for this package.** While a lesson is graded, ``grader.withheld`` rewrites the
 library's *source* (it does not import it) so that no reference of that lesson's exercises works in the
-grading kernel. It reads records and helpers by their text, so:
+grading kernel, and no judging of any exercise is there: every record loses its known mistakes (each one a
+near-answer of some exercise: cDPO with ε ignored is DPO's loss), and judging happens outside the kernel. It
+reads records and helpers by their text, so:
 
-1. ``Exercise(...)`` takes **keyword arguments only**, with ``name=`` a string literal: the rewrite keeps
-   the probing fields (name, lesson, cases, reference, summary, formula, rtol, atol) and drops the rest, so
-   every other field must keep a default.
+1. ``Exercise(...)`` takes **keyword arguments only**, with ``name=`` a string literal: the rewrite keeps a
+   withheld exercise's probing fields (name, lesson, cases, reference, library_only, summary, formula, rtol,
+   atol) and drops the rest, and drops every other exercise's judging fields (mistakes, explain, key_hints,
+   shape_hint), so every field but those kept must keep a default.
 2. A record's ``cases`` function lives in the module that holds its ``Exercise(...)`` (the grader finds the
    record there by ``cases.__module__``), and ``judge`` stays a module-level function with a parameter
    ``exercise``, in a module where ``CheckFailed`` is defined or imported (the grader puts a guard first in it).
 3. A **private helper of an exercise's checks module** (a mistake, a helper of the mistakes) must not share its
    bare name with any text — code, comment or docstring — of another module of ``rlhf_core``: the rewrite
    withholds a private function only when no other file mentions its name, so a shared name would leave a
-   mistake (one edit away from the answer) readable while its lesson is graded. Give each module's helpers
+   mistake (one edit away from some answer) readable while a lesson is graded. Give each module's helpers
    their own names; copy a tiny helper rather than import another lesson's.
 4. A reference is a module-level function of ``rlhf_core`` (not of ``checks`` or ``course``), found by its
    ``__module__`` and ``__name__``; ``same_answer`` names every other library function that computes the same
-   answer, by qualified name.
+   answer, by qualified name — at its defaults or at some argument setting (the cDPO loss at ε = 0). The route
+   scanner (``grader.route_scan``, ``tests/test_route_scanner.py``) finds one that is missing.
 
 The registry tests (``tests/test_checks_registry.py``) hold rules 1 to 4 for every record, and are tested on
 records that break them.

@@ -116,6 +116,7 @@ def _ipo_target_fixed(*logps, beta=0.1):
 
 register(Exercise(
     name="ipo_loss",
+    same_answer={"rlhf_core.losses.ipo_losses": None},   # the loss before its .mean()
     lesson=10,
     points=6,
     hidden_seeds=(101,),
@@ -236,6 +237,7 @@ def _cdpo_beta_outside(*logps, beta=0.1, label_smoothing=0.1):
 
 register(Exercise(
     name="conservative_dpo_loss",
+    same_answer={"rlhf_core.losses.conservative_dpo_losses": None},   # the loss before its .mean()
     lesson=10,
     points=6,
     hidden_seeds=(101,),
@@ -334,6 +336,7 @@ def _simpo_mean_first(avg_logp_chosen, avg_logp_rejected, beta=2.0, gamma=0.5):
 
 register(Exercise(
     name="simpo_loss",
+    same_answer={"rlhf_core.losses.simpo_losses": None},   # the loss before its .mean()
     lesson=10,
     points=6,
     hidden_seeds=(101,),
@@ -437,6 +440,7 @@ def _orpo_no_minus(avg_logp_chosen, avg_logp_rejected):
 
 register(Exercise(
     name="orpo_odds_ratio_loss",
+    same_answer={"rlhf_core.losses.orpo_odds_ratio_losses": None},   # the loss before its .mean()
     lesson=10,
     points=6,
     hidden_seeds=(101,),
