@@ -2,7 +2,9 @@
 
 * where things are: :data:`ROOT`, :data:`SOLUTIONS_DIR` (the lesson sources), :data:`NOTEBOOKS_DIR`
   (the released ones), :data:`LESSONS_JSON`;
-* what nbgrader calls it: :data:`COURSE_ID`, and :data:`ASSIGNMENT` (all lessons form one assignment); its
+* what nbgrader calls it: :data:`COURSE_ID`, and :data:`ASSIGNMENT` (the one assignment ``release`` generates all
+  lessons in, and the folder of the grader's own graded copies; the gradebook has one assignment per lesson,
+  :mod:`grader.gradebook`); its
   markers of an answer and of hidden tests (:data:`SOLUTION_BEGIN`, :data:`HIDDEN_BEGIN`, …);
 * the lessons as text: each lesson's source is ``solutions/NN_name.py``, a jupytext percent script
   (:func:`lesson_sources`). :func:`read_lesson_text` is the one reader of that text and :func:`lesson_text`

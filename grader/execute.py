@@ -4,11 +4,18 @@
 the status (:class:`~grader.result.Status`: graded, timeout, memory or kernel died), a one-line reason and the records
 that probe cells published (read as the messages arrived, before any output cap); the notebook is
 executed in place, its outputs capped.
+
+:func:`cancel_runs` (what ``autograde`` calls on Ctrl-C or SIGTERM) stops grading in this process: every kernel
+running now is killed, none starts any more, and each notebook so stopped raises :class:`GradingCancelled` (a
+``BaseException``: it is no notebook's grade) after its sandbox is cleaned up; :func:`allow_runs` lifts it.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -26,9 +33,54 @@ from .sandbox import Isolation, KernelSandbox, Limits
 from .warm import KernelServer, ServerUnavailable
 from .wording import short_form
 
-__all__ = ["RunResult", "run_notebook"]
+__all__ = ["RunResult", "run_notebook", "GradingCancelled", "cancel_runs", "allow_runs"]
 
 MAX_RECORD_BYTES = 4_000_000
+
+
+class GradingCancelled(BaseException):
+    """This notebook's grading was stopped by :func:`cancel_runs`: it has no result (a re-run grades it)."""
+
+
+_RUNS_LOCK = threading.Lock()
+_RUNNING: dict[str, tuple | None] = {}     # run name -> (sandbox, kernel manager) once they exist
+_CANCELLED: set[str] = set()
+_STOPPING = threading.Event()
+
+
+def cancel_runs() -> None:
+    """Stop grading in this process: kill every running kernel (its notebook raises :class:`GradingCancelled`)
+    and start no other."""
+    _STOPPING.set()
+    with _RUNS_LOCK:
+        running = [parts for parts in _RUNNING.values() if parts is not None]
+        _CANCELLED.update(_RUNNING)
+    for sandbox, km in running:
+        _kill(sandbox, km)
+
+
+def allow_runs() -> None:
+    """Let kernels start again (a new autograde run in this process)."""
+    _STOPPING.clear()
+
+
+def _kill(sandbox: KernelSandbox, km) -> None:
+    """SIGKILL a kernel: its process group (the kernel manager starts it in a session of its own) and its cgroup."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is not None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+    sandbox.kill_all()
+
+
+def _attach(name: str, sandbox: KernelSandbox, km) -> None:
+    with _RUNS_LOCK:
+        _RUNNING[name] = (sandbox, km)
+        cancelled = name in _CANCELLED
+    if cancelled:
+        raise GradingCancelled("stopped before its kernel started")
 
 
 @dataclass
@@ -107,9 +159,27 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
 
 def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None, kinds: dict[int, str] | None,
          server: KernelServer | None) -> RunResult:
+    name = uuid.uuid4().hex[:12]
+    with _RUNS_LOCK:
+        if _STOPPING.is_set():
+            raise GradingCancelled("grading was stopped")
+        _RUNNING[name] = None
+    try:
+        result = _run_kernel(name, nb, iso, limits, scratch_root, library, kinds, server)
+    finally:
+        with _RUNS_LOCK:
+            _RUNNING.pop(name, None)
+            cancelled = name in _CANCELLED
+            _CANCELLED.discard(name)
+    if cancelled:
+        raise GradingCancelled("its kernel was stopped")
+    return result
+
+
+def _run_kernel(name: str, nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None,
+                kinds: dict[int, str] | None, server: KernelServer | None) -> RunResult:
     result = RunResult()
     kinds = kinds or {}
-    name = uuid.uuid4().hex[:12]
     sandbox = KernelSandbox(iso, limits, (server.scratch if server else Path(scratch_root)) / name, name, library=library)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
     km.transport = "ipc"
@@ -121,6 +191,7 @@ def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path |
     start = time.monotonic()
     deadline = start + limits.notebook_timeout
     try:
+        _attach(name, sandbox, km)
         kernel_log = open(sandbox.scratch / "kernel.log", "wb")
         if server is not None:
             km.write_connection_file()

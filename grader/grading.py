@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_output
 
+from .cell_match import match_cells
 from .compose import PREAMBLE_ID, compose
 from .course import HIDDEN_BEGIN, Lesson
 from .execute import run_notebook
@@ -28,7 +29,8 @@ from .warm import WarmKernels
 from .withheld import withheld_library
 from .wording import short_form
 
-__all__ = ["read_bytes", "read_submission", "parse_submission", "grade_one", "grade_item", "Outcome", "grade_outcome", "grader_error", "summary_message"]
+__all__ = ["read_bytes", "read_submission", "parse_submission", "grade_one", "grade_item", "Outcome", "grade_outcome", "grader_error",
+           "summary_message", "declared_variant", "variant_mismatch"]
 
 MAX_NOTEBOOK_BYTES = 50_000_000
 _STUDENT = re.compile(r"^[A-Za-z0-9_.@+-]{1,100}$")
@@ -99,7 +101,8 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
     variant = (variant or "dpo") if lesson.variants else None    # no variant given: the first attempt's, DPO
     lesson = lesson.for_variant(variant)
     cell_seeds = {c.grade_id: dict((cell_seeds or {}).get(c.grade_id, {})) for c in lesson.spec}
-    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant, limits.draw_figures)
+    matching = match_cells(lesson.source, nb)    # which submitted cell is which exercise (grader.cell_match)
+    graded_nb, probe_index = compose(lesson.source, nb, lesson.spec, cell_seeds, variant, limits.draw_figures, matching)
     composed = time.monotonic()
     server = warm.server(library) if warm is not None else None
     run = run_notebook(graded_nb, iso, limits, scratch, library=library, kinds=_cell_kinds(graded_nb, probe_index), server=server)
@@ -109,9 +112,12 @@ def grade_one(lesson: Lesson, nb, student: str, iso: Isolation, limits: Limits, 
         index = probe_index[cell.grade_id]
         ran = index in run.records or _cell_ran(graded_nb.cells[index])
         verdicts.append(judge_cell(cell, run.records.get(index), cell_seeds[cell.grade_id], ran=ran))
+    verdicts = matching.explain(verdicts, lesson.spec)
     _replace_probe_outputs(graded_nb, probe_index, verdicts, lesson)
     timing = {"compose": composed - began, **run.timing, "judge": time.monotonic() - judging}
     message = summary_message(verdicts, run.status, run.reason)
+    note = matching.note({name for cell in lesson.spec for p in cell.probes for name in p.candidates})
+    message = f"{note}; {message}" if note else message
     result = NotebookResult(student, lesson.name, sum(v.score for v in verdicts), lesson.max_score, run.status,
                             f"drill variant {variant}: {message}" if variant else message, verdicts,
                             seconds=round(run.seconds, 2), timing={k: round(v, 3) for k, v in timing.items()},
@@ -182,7 +188,45 @@ def grade_item(item: Item, lessons: dict[str, Lesson], iso: Isolation, limits: L
     result, graded_nb = grade_one(lessons[item.lesson], nb, item.student, iso, limits, cell_seeds, scratch, item.variant, warm)
     if item.note:
         result.message = f"{item.note}; {result.message}"
+    mismatch = variant_mismatch(nb, result.variant) if lessons[item.lesson].variants else None
+    if mismatch:   # said right after "drill variant X: ", so that the CSV's short form keeps it
+        head = f"drill variant {result.variant}: "
+        at = result.message.find(head)
+        at = at + len(head) if at >= 0 else 0
+        result.message = f"{result.message[:at]}{mismatch}; {result.message[at:]}"
     return result, graded_nb
+
+
+def declared_variant(nb) -> tuple[bool, str | None]:
+    """What the submission's code sets ``VARIANT`` to, read without running it: ``(found, value)`` from the last
+    top-level ``VARIANT = <a string or None>`` of its code cells (lesson 10's start cell); ``(False, None)`` when none."""
+    import ast
+
+    found, value = False, None
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            source = cell.get("source", "")
+            source = source if isinstance(source, str) else "".join(source)
+            tree = ast.parse("\n".join("" if line.lstrip()[:1] in ("%", "!") else line for line in source.splitlines()))
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "VARIANT" for t in node.targets)
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, (str, type(None)))):
+                found, value = True, node.value.value
+    return found, value
+
+
+def variant_mismatch(nb, assigned: str | None) -> str | None:
+    """The warning for a lesson 10 submission that declares another drill variant than the one it is graded on
+    (None when it declares the assigned one, or nothing the grader can read)."""
+    found, value = declared_variant(nb)
+    if not found or assigned is None or value == assigned or (value is None and assigned == "dpo"):
+        return None
+    said = "VARIANT = None (DPO on a first attempt)" if value is None else f"VARIANT = {value!r}"
+    return f"warning: the notebook sets {said}, not the assigned {assigned!r}, which is what was graded"
 
 
 @dataclass

@@ -82,6 +82,8 @@ class NotebookResult:
     kernel: str | None = None                                # "warm" or "cold" (None: no kernel ran)
     variant: str | None = None                               # lesson 10: the drill variant graded
     isolation: str | None = None                             # what the notebook ran under (the CSV's column)
+    submission_sha256: str | None = None                     # sha256 of the submission file graded (None: no file, or
+                                                             # an earlier version's result): a re-run regrades on change
 
     @property
     def passed_checks(self) -> int:
@@ -98,7 +100,7 @@ class NotebookResult:
         data: dict[str, Any] = {"student": self.student, "notebook": self.notebook, "score": self.score,
                                 "max_score": self.max_score, "status": self.status.value, "message": self.message,
                                 "cells": [cell.as_dict() for cell in self.cells]}
-        for key in ("seconds", "timing", "kernel", "variant", "isolation"):
+        for key in ("seconds", "timing", "kernel", "variant", "isolation", "submission_sha256"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         if self.isolation is not None:
@@ -119,4 +121,5 @@ class NotebookResult:
                    Status(data.get("status")), str(data.get("message", "")), [CellVerdict.from_dict(c) for c in cells],
                    data.get("seconds") if isinstance(data.get("seconds"), (int, float)) else None,
                    dict(timing) if isinstance(timing, dict) else None, data.get("kernel"), data.get("variant"),
-                   data.get("isolation", row.get("isolation")))
+                   data.get("isolation", row.get("isolation")),
+                   data.get("submission_sha256") if isinstance(data.get("submission_sha256"), str) else None)

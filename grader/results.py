@@ -2,10 +2,12 @@
 
 * ``OUT/results/<student>/<notebook>.json`` — the result of one notebook
   (:meth:`grader.result.NotebookResult.to_json`, its CSV row included), written atomically when the
-  notebook is done; a re-run skips every notebook that has one;
+  notebook is done, with the sha256 of the submission it graded; a re-run skips every notebook that has one, unless
+  its submission changed since (:mod:`grader.plan`);
 * ``OUT/grades.csv`` — rebuilt from the result files after every notebook, sorted, atomically; its
   ``message`` is the short form of the result's message (:func:`grader.wording.short_form`: whole
-  sentences, at most :data:`~grader.wording.CSV_MESSAGE_LIMIT` characters), while the result file, the
+  sentences, at most :data:`~grader.wording.CSV_MESSAGE_LIMIT` characters, a check's diagnosis before its long
+  numbers), while the result file, the
   feedback page and ``grader check`` keep the full text of every verdict;
 * ``OUT/autograded/<student>/dpo/<notebook>.ipynb`` and ``OUT/feedback/<student>/<notebook>.html`` —
   the graded notebook as it ran and its feedback page.

@@ -18,6 +18,9 @@ os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-histo
 # ... and on DPO, whatever that history holds (a second attempt would otherwise draw a random variant); the tests of
 # the other variants set it themselves.
 os.environ.setdefault("RLHF_DRILL_VARIANT", "dpo")
+# The grader keeps one course secret (grader.secret: $DPO_GRADER_SECRET_FILE, else ~/.config/dpo-grader/secret): the
+# tests share a throw-away one, never the machine's.
+os.environ.setdefault("DPO_GRADER_SECRET_FILE", os.path.join(tempfile.mkdtemp(prefix="dpo-grader-secret-"), "secret"))
 # Under pytest-xdist (`make check`: -n 2) each worker gets its share of the cores, so two workers do not
 # run four torch threads on two cores.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)

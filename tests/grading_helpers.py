@@ -157,5 +157,16 @@ def ends_on_a_word(short: str, full: str) -> bool:
 
 
 def is_whole(short: str, full: str) -> bool:
+    """Whether ``short`` is a whole reading of ``full``: all of it, a cut at a sentence's or a word's end, or (a long
+    verdict) its diagnosis first with the numbers after it, as :func:`grader.wording.short_form` writes it."""
+    from grader.wording import numbers_last
+
     full = " ".join(str(full).split())
-    return short == full or ends_a_sentence(short, full) or ends_on_a_word(short, full)
+    if short == full or ends_a_sentence(short, full) or ends_on_a_word(short, full):
+        return True
+    split = numbers_last(full)
+    if split is None:
+        return False
+    rest, values = split
+    kept, sep, numbers = short.partition(" expected ")
+    return (kept == rest or ends_a_sentence(kept, rest)) and (not sep or (numbers.endswith(".") and values.startswith("expected ")))

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -20,10 +21,22 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.notebook]
 STUDENTS = {"ann": released, "ben": answered, "cat": lambda: answered(loss=UNSTABLE_LOSS), "dan": answered}
 
 
-def grade(submissions: Path, out: Path, *extra: str) -> subprocess.Popen:
+@pytest.fixture
+def scratch():
+    """The runs' temp folder: what a SIGKILLed run leaves there is removed with it. Short, under the system's
+    temp folder and not inside pytest's deeper ``tmp_path``: the kernels' Unix sockets live below it, and a
+    socket's path is limited to 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="dpo-resume-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def grade(submissions: Path, out: Path, scratch: Path, *extra: str) -> subprocess.Popen:
+    """The run, with the course secret beside SUBMISSIONS: both OUT folders get the same seeds from it."""
     return subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(submissions), "--out", str(out),
-                             "--timeout", "30", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             "--timeout", "30", "--secret", str(submissions.parent / "course.secret"), *extra], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)})
 
 
 def kill_after_first_result(run: subprocess.Popen) -> str:
@@ -39,29 +52,27 @@ def kill_after_first_result(run: subprocess.Popen) -> str:
     return "".join(said)
 
 
-def test_sigkill_then_rerun_equals_one_clean_run(tmp_path):
+def test_sigkill_then_rerun_equals_one_clean_run(tmp_path, scratch):
     submissions = tmp_path / "submissions"
     for student, make in STUDENTS.items():
         (submissions / student).mkdir(parents=True)
         nbformat.write(make(), submissions / student / f"{LESSON}.ipynb")
     killed, clean = tmp_path / "killed", tmp_path / "clean"
 
-    log = kill_after_first_result(grade(submissions, killed))
+    log = kill_after_first_result(grade(submissions, killed, scratch))
     partial = len(list((killed / "results").glob("*/*.json")))
     assert partial == 1, f"expected the one result reported before the kill, found {partial}:\n{log}"
 
-    rerun = grade(submissions, killed)
+    rerun = grade(submissions, killed, scratch)
     log = rerun.communicate(timeout=300)[0]
     assert rerun.returncode == 0, log
     assert f"{len(STUDENTS) - partial} to grade, {partial} already graded" in log
 
-    clean.mkdir()
-    shutil.copy(killed / ".secret", clean / ".secret")        # the same secret seeds, so the same hidden inputs
-    once = grade(submissions, clean)
+    once = grade(submissions, clean, scratch)                          # the same course secret: the same hidden inputs
     assert once.communicate(timeout=300)[0] and once.returncode == 0
     assert (killed / "grades.csv").read_text() == (clean / "grades.csv").read_text()
     rows = (clean / "grades.csv").read_text().strip().splitlines()
     assert len(rows) == len(STUDENTS) + 1 and not list(killed.rglob("*.tmp"))
 
-    again = grade(submissions, killed)
+    again = grade(submissions, killed, scratch)
     assert "0 to grade" in again.communicate(timeout=120)[0]

@@ -4,14 +4,13 @@ one worker is killed while it grades: nothing is lost and nothing is duplicated.
 The class: four students × lessons 02 and 04 — the release (stubs), right answers, a named mistake (the
 unstable ``-log(sigmoid)`` loss), one student who did not hand in lesson 04, and lesson 02's answers
 with one slow cell (a few seconds of sleep: the notebook a worker is killed on). The local run and the
-cluster runs share OUT/.secret, so their hidden tests have the same seeds.
+cluster runs share the course secret, so their hidden tests have the same seeds.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import threading
 from pathlib import Path
@@ -70,7 +69,6 @@ def test_the_class_is_what_it_should_be(local):
 def _cluster_run(base: Path, local_out: Path, name: str, address: str) -> tuple[Path, list[str]]:
     out = base / name
     out.mkdir()
-    shutil.copy(local_out / ".secret", out / ".secret")
     said = []
     assert autograde(base / "submissions", out, limits=LIMITS, gradebook=False, dask=address, log=said.append) == 0, said
     return out, said

@@ -1,10 +1,14 @@
 """Lesson 10 graded per student on a drill variant: derived from the course secret, the other variants' cells
-left out, every variant worth the same, and the kernel running the student's variant."""
+left out, every variant worth the same, and the kernel running the student's variant; a notebook that declares
+another variant than its student's is graded on the assigned one, with a warning in its row."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import hmac
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,7 +20,9 @@ import pytest
 
 from grader.compose import compose
 from grader.course import load_lessons
-from grader.plan import SecretSeeds
+from grader.grading import declared_variant, variant_mismatch
+from grader.plan import VARIANT_ORDER, SecretSeeds
+from grader.secret import resolve_secret
 from grader.spec import drill_variant_of
 from rlhf_core.course.variants import VARIANTS
 
@@ -27,6 +33,11 @@ LESSON = "10_mock_interview"
 @pytest.fixture(scope="module")
 def lesson():
     return load_lessons()[LESSON]
+
+
+def key(name: str) -> bytes:
+    """A course secret's key (64 hex characters, as `grader secret init` makes them)."""
+    return hashlib.sha256(name.encode()).hexdigest().encode()
 
 
 def test_every_check_cell_of_lesson_10_knows_its_variant(lesson):
@@ -54,16 +65,65 @@ def test_every_variant_is_worth_the_same_and_grades_only_its_own_cells(lesson):
         lesson.for_variant("kto")
 
 
-def test_the_variant_of_a_student_is_stable_secret_and_spread(tmp_path, lesson):
-    seeds = SecretSeeds(tmp_path / "a")
+def test_the_variant_of_a_student_is_stable_secret_and_spread(lesson):
+    seeds = SecretSeeds(key("a"))
     students = [f"student{i:03d}" for i in range(200)]
     drawn = [seeds.variant_for(s, lesson) for s in students]
-    assert drawn == [SecretSeeds(tmp_path / "a").variant_for(s, lesson) for s in students]   # same key, same variants
+    assert drawn == [SecretSeeds(key("a")).variant_for(s, lesson) for s in students]   # same key, same variants
     counts = Counter(drawn)
     assert set(counts) == set(VARIANTS) and min(counts.values()) >= 20, counts               # 40 each expected
-    other = [SecretSeeds(tmp_path / "b").variant_for(s, lesson) for s in students]
+    other = [SecretSeeds(key("b")).variant_for(s, lesson) for s in students]
     assert sum(a != b for a, b in zip(drawn, other)) > 100      # another course secret, other variants
     assert seeds.variant_for("x", load_lessons()["02_bradley_terry_and_dpo_loss"]) is None
+
+
+class _Reordered:
+    """A lesson whose variants are listed in another order."""
+
+    def __init__(self, lesson, order):
+        self.name, self.variants = lesson.name, tuple(order)
+
+
+def test_the_variant_does_not_depend_on_the_order_the_course_lists_the_variants(lesson):
+    seeds = SecretSeeds(key("a"))
+    students = [f"student{i:03d}" for i in range(100)]
+    as_listed = [seeds.variant_for(s, lesson) for s in students]
+    for order in (tuple(sorted(lesson.variants)), tuple(reversed(lesson.variants))):
+        assert [seeds.variant_for(s, _Reordered(lesson, order)) for s in students] == as_listed
+
+
+def test_no_student_changed_variant_with_the_frozen_order(lesson):
+    """The draw used to index the course's order of VARIANTS: the frozen order is that order, so every student keeps
+    the variant an earlier version of the grader gave them (and OUT folders graded before keep theirs)."""
+    assert VARIANT_ORDER == tuple(VARIANTS) == lesson.variants
+    seeds = SecretSeeds(key("a"))
+    for i in range(100):
+        digest = hmac.new(key("a"), f"s{i}|{LESSON}|variant".encode(), hashlib.sha256).digest()
+        before = tuple(VARIANTS)[int.from_bytes(digest[:4], "big") % len(VARIANTS)]    # the earlier version's draw
+        assert seeds.variant_for(f"s{i}", lesson) == before
+
+
+def _start_cell_sets(nb, value: str | None):
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "VARIANT = None" in c.source)
+    cell.source = cell.source.replace("VARIANT = None", f"VARIANT = {value!r}", 1)
+    return nb
+
+
+def test_the_declared_variant_is_read_from_the_start_cell_without_running_it():
+    released = nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4)
+    assert declared_variant(released) == (True, None)
+    assert declared_variant(_start_cell_sets(released, "simpo")) == (True, "simpo")
+    released.cells.insert(0, nbformat.v4.new_code_cell("%matplotlib inline\nVARIANT = 'ipo'"))
+    released.cells.append(nbformat.v4.new_code_cell("VARIANT = 'orpo'  # the last one counts\n!ls"))
+    assert declared_variant(released) == (True, "orpo")
+    assert declared_variant(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("VARIANT = pick()")])) == (False, None)
+
+    dpo = _start_cell_sets(nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4), "dpo")
+    assert variant_mismatch(dpo, "dpo") is None
+    assert "VARIANT = 'dpo', not the assigned 'simpo'" in variant_mismatch(dpo, "simpo")
+    untouched = nbformat.read(ROOT / "notebooks" / f"{LESSON}.ipynb", as_version=4)
+    assert variant_mismatch(untouched, "dpo") is None                       # None: DPO on a first attempt
+    assert "VARIANT = None (DPO on a first attempt), not the assigned 'ipo'" in variant_mismatch(untouched, "ipo")
 
 
 def test_the_graded_notebook_runs_the_students_variant_and_holds_no_other_variants_hidden_tests(lesson):
@@ -81,10 +141,12 @@ def test_the_graded_notebook_runs_the_students_variant_and_holds_no_other_varian
 def test_the_variants_command_lists_each_students_variant(tmp_path, lesson):
     (tmp_path / "subs" / "ann").mkdir(parents=True)
     (tmp_path / "subs" / "bo").mkdir()
-    done = subprocess.run([sys.executable, "-m", "grader", "variants", str(tmp_path / "subs"), "--out", str(tmp_path / "out")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    secret = tmp_path / "course.secret"
+    done = subprocess.run([sys.executable, "-m", "grader", "variants", str(tmp_path / "subs")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "DPO_GRADER_SECRET_FILE": str(secret)})
     assert done.returncode == 0, done.stderr
-    seeds = SecretSeeds(tmp_path / "out")
+    assert "NEW COURSE SECRET" in done.stderr and secret.is_file()           # made, loudly, on first use
+    seeds = SecretSeeds(secret.read_text().strip().encode())
     assert done.stdout.splitlines() == ["student,notebook,variant"] + [
         f"{s},{LESSON},{seeds.variant_for(s, lesson)}" for s in ("ann", "bo")]
 
@@ -116,21 +178,26 @@ def _answered(exercises: set[str]):
 
 @pytest.mark.sandbox
 @pytest.mark.notebook
-def test_autograde_grades_each_student_on_their_own_variant(tmp_path, lesson):
+def test_autograde_grades_each_student_on_their_own_variant(tmp_path, lesson, monkeypatch):
     """Three students: DPO and SimPO, each answering their own exercises (full marks), and an IPO student who
-    answered the DPO drill instead (only implicit_reward, the cell everyone has, earns points)."""
+    did the DPO drill instead and says so (`VARIANT = "dpo"`): only implicit_reward, the cell everyone has, earns
+    points, and the row warns that the notebook declares another variant than the one graded."""
     from grader.autograde import autograde
 
+    monkeypatch.setenv("DPO_GRADER_SECRET_FILE", str(tmp_path / "course.secret"))
     out, subs = tmp_path / "out", tmp_path / "subs"
-    seeds = SecretSeeds(out)
+    seeds = SecretSeeds(resolve_secret(None, log=lambda *a: None).key)
     students = _students_on(seeds, lesson, ["dpo", "simpo", "ipo"])
     exercises = {"dpo": {"dpo_loss", "implicit_reward", "toy_dpo_step"}, "simpo": {"simpo_loss", "implicit_reward"},
                  "ipo": {"dpo_loss", "implicit_reward", "toy_dpo_step"}}
+    declares = {"dpo": None, "simpo": "simpo", "ipo": "dpo"}
     for student, variant in students.items():
         (subs / student).mkdir(parents=True)
-        nbformat.write(_answered(exercises[variant]), subs / student / f"{LESSON}.ipynb")
-    assert autograde(subs, out, jobs=2) == 0
+        nbformat.write(_start_cell_sets(_answered(exercises[variant]), declares[variant]), subs / student / f"{LESSON}.ipynb")
+    said = []
+    assert autograde(subs, out, jobs=2, log=said.append) == 0
     results = {s: json.loads((out / "results" / s / f"{LESSON}.json").read_text()) for s in students}
+    rows = {row.split()[0]: row for row in said if row.startswith("  ")}
     for student, variant in students.items():
         r = results[student]
         assert r["variant"] == variant and r["message"].startswith(f"drill variant {variant}")
@@ -139,3 +206,5 @@ def test_autograde_grades_each_student_on_their_own_variant(tmp_path, lesson):
         assert graded == {c.grade_id for c in lesson.for_variant(variant).spec}
         expected = r["max_score"] if variant != "ipo" else 1.0
         assert r["score"] == expected, (variant, r["message"])
+        warned = "warning: the notebook sets VARIANT = 'dpo', not the assigned 'ipo'"
+        assert (warned in r["message"] and warned in " ".join(rows[student].split())) == (variant == "ipo"), r["message"]
