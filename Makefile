@@ -45,12 +45,13 @@ TEST_JOBS   ?= 0
 PYTEST_ARGS ?=
 xdist        = $(if $(filter-out 0,$(1)),-n $(1) --dist loadfile)
 # The markers `make check` leaves out (pyproject.toml registers them).
-SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow
+SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow or beside
 
 # Everything, every notebook included: the README's test command and what CI (.ci/run) runs.
 # The fresh-venv replays (marker fresh_env: pip installing the pins into new venvs, mostly one core
-# and the disk) run in a second pytest process beside the rest, so both cores stay busy; their report
-# follows the main one. FRESH_BESIDE=0 runs everything in one process. Exit code 5 ("no tests
+# and the disk) and the tests marked beside (single-core work, with one torch thread) run in a second
+# pytest process beside the rest, so both cores stay busy; their report follows the main one.
+# FRESH_BESIDE=0 runs everything in one process. Exit code 5 ("no tests
 # collected", e.g. under -k) is not a failure of the fresh side.
 FRESH_BESIDE ?= 1
 FRESH_LOG    := $(VENV)/pytest-fresh-env.log
@@ -58,10 +59,10 @@ test: setup sandbox-tools browser-tools
 ifeq ($(FRESH_BESIDE),0)
 	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) $(PYTEST_ARGS)
 else
-	@$(PY) -m pytest -m fresh_env $(PYTEST_ARGS) >$(FRESH_LOG) 2>&1 & fresh=$$!; \
-	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) -m "not fresh_env" $(PYTEST_ARGS); main=$$?; \
+	@OMP_NUM_THREADS=1 $(PY) -m pytest -m "fresh_env or beside" $(PYTEST_ARGS) >$(FRESH_LOG) 2>&1 & fresh=$$!; \
+	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) -m "not (fresh_env or beside)" $(PYTEST_ARGS); main=$$?; \
 	wait $$fresh; beside=$$?; [ $$beside -eq 5 ] && beside=0; \
-	echo "---- fresh-venv replays (run beside the tests above) ----"; cat $(FRESH_LOG); rm -f $(FRESH_LOG); \
+	echo "---- fresh-venv replays and beside tests (run beside the tests above) ----"; cat $(FRESH_LOG); rm -f $(FRESH_LOG); \
 	[ $$main -eq 0 ] && [ $$beside -eq 0 ]
 endif
 

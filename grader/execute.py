@@ -150,11 +150,38 @@ def run_notebook(nb, iso: Isolation, limits: Limits, scratch_root: Path, library
     isolation, the libraries already imported); if it cannot, or the forked kernel never answers, the
     notebook runs in a cold kernel (the fault is the server's, never the submission's: no submission code
     runs before the kernel answers)."""
-    result = _run(nb, iso, limits, scratch_root, library, kinds, server)
-    if server is not None and (server.failed or (result.warm and "kernel start" not in result.timing)):
-        server.failed = server.failed or f"a kernel it forked did not start ({result.reason})"   # its job retires it
-        result = _run(nb, iso, limits, scratch_root, library, kinds, None)
-    return result
+    try:
+        result = _run(nb, iso, limits, scratch_root, library, kinds, server)
+        if server is not None and (server.failed or (result.warm and "kernel start" not in result.timing)):
+            server.failed = server.failed or f"a kernel it forked did not start ({result.reason})"   # its job retires it
+            result = _run(nb, iso, limits, scratch_root, library, kinds, None)
+        return result
+    finally:
+        _close_thread_loop()
+
+
+def _close_thread_loop() -> None:
+    """Close the event loop jupyter_core's ``run_sync`` made for this worker thread. It keeps one loop per thread
+    and never closes it, so every grading thread that ended would leave the loop's epoll and socket pair open: a
+    process that grades many runs (a test session, a long-lived Dask worker) ran past 1024 descriptors, where
+    ``select()`` fails ("filedescriptor out of range"). The next run in the thread makes a new loop. The main
+    thread's loop is left alone: it is one loop, and code after the run may still use it."""
+    if threading.current_thread() is threading.main_thread():
+        return
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    try:
+        asyncio.get_running_loop()
+        return                      # called from inside a running loop: not ours to close
+    except RuntimeError:
+        pass
+    loop = ensure_event_loop()
+    try:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
 
 
 def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None, kinds: dict[int, str] | None,
@@ -239,6 +266,11 @@ def _run_kernel(name: str, nb, iso: Isolation, limits: Limits, scratch_root: Pat
         try:
             if km.has_kernel:
                 run_sync(km.shutdown_kernel)(now=True)
+        except Exception:
+            pass
+        try:   # nbclient stops the client's channels only for a kernel manager it made itself: this one is ours
+            if client.kc is not None:
+                client.kc.stop_channels()     # the heartbeat channel is a thread with a zmq context and a loop
         except Exception:
             pass
         sandbox.cleanup()

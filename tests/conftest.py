@@ -1,7 +1,7 @@
 """Shared test settings: deterministic torch, a small hypothesis budget that keeps CI fast.
 
-Markers (registered in pyproject.toml): ``notebook``, ``sandbox``, ``browser``, ``fresh_env``, ``slow``
-and ``gpu``. ``make test`` runs them all; ``make check`` deselects the first five.
+Markers (registered in pyproject.toml): ``notebook``, ``sandbox``, ``browser``, ``fresh_env``, ``slow``, ``beside``
+and ``gpu``. ``make test`` runs them all; ``make check`` deselects the first six.
 """
 
 import os
