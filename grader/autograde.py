@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import tempfile
 import textwrap
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -44,7 +43,7 @@ from .grading import Outcome, grade_outcome
 from .plan import Item, SecretSeeds, make_plan
 from .report import class_report
 from .results import atomic_write, write_csv, write_outputs, write_result
-from .sandbox import Limits, detect
+from .sandbox import Limits, detect, scratch_root
 from .secret import Secret, recorded_fingerprint, resolve_secret
 from .warm import WarmKernels, lesson_libraries
 from .wording import CSV_MESSAGE_LIMIT, short_form
@@ -247,7 +246,7 @@ def _grade_here(todo: list[Item], lessons: dict, iso, limits: Limits, seeds_of, 
     sandboxed kernel (forked from the job's kernel server when ``warm`` and the sandbox is complete), and ``record``
     each outcome. When ``stop`` is set: queued notebooks are not started, running kernels are killed, and the
     notebooks they ran are not recorded."""
-    scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-"))
+    scratch = scratch_root("dpo-grader-")
     servers = WarmKernels(iso, limits, scratch, log=log, libraries=lambda: lesson_libraries(
         lessons, {item.lesson for item in todo}, scratch)) if warm and iso.sandboxed else None
     stopping = stop.is_set if stop is not None else (lambda: False)

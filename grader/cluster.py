@@ -45,7 +45,6 @@ from __future__ import annotations
 import atexit
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -53,7 +52,7 @@ from pathlib import Path
 from .execute import GradingCancelled, allow_runs, cancel_runs
 from .grading import Outcome, grade_outcome, grader_error, read_bytes
 from .plan import Item
-from .sandbox import Limits, detect
+from .sandbox import Limits, detect, scratch_root
 from .warm import WarmKernels, lesson_libraries
 
 __all__ = ["grade_on_cluster", "grade_remote", "connect", "stop_worker"]
@@ -68,7 +67,7 @@ def _worker_state(sandbox: bool):
         if ("iso", sandbox) not in _WORKER:
             _WORKER[("iso", sandbox)] = detect(want_sandbox=sandbox)
         if "scratch" not in _WORKER:
-            scratch = Path(tempfile.mkdtemp(prefix="dpo-grader-worker-"))
+            scratch = scratch_root("dpo-grader-worker-")
             atexit.register(shutil.rmtree, scratch, ignore_errors=True)
             _WORKER["scratch"] = scratch
         return _WORKER[("iso", sandbox)], _WORKER["scratch"]

@@ -10,7 +10,9 @@ The sandbox (root + ``bwrap`` + cgroup v1 or v2) gives each kernel
   ``rlhf_core`` is bound over the real one, whose files the kernel then cannot read,
 * an unprivileged uid (65534) with no capabilities and ``no_new_privs``,
 * a memory cap and a process cap (its own cgroup), and ``prlimit`` caps on open files and file size,
-* kernel sockets as Unix domain sockets in the scratch directory (``transport = "ipc"``).
+* kernel sockets as Unix domain sockets in the scratch directory (``transport = "ipc"``); a socket's path
+  is limited (107 bytes on Linux, 103 on macOS), so :func:`scratch_root` moves the grader's scratch to ``/tmp``
+  when the temp folder's own path is too long to hold them (a deep ``TMPDIR``, macOS's ``/var/folders/…``).
 
 :func:`detect` says which of these the machine allows; the grader prints the result before grading
 and writes it into every CSV row, so weaker isolation is never silent.
@@ -18,6 +20,7 @@ and writes it into every CSV row, so weaker isolation is never silent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,16 +28,37 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlhf_core.paths import LIBRARY_DIR
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox"]
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
+SOCKET_PATH_MAX = 100           # bytes: below Linux's 107 and macOS's 103, whatever the platform
+DEEPEST_SOCKET = len("/server-0123456789/0123456789ab/ipc-99")   # a warm server's kernel's socket, below the root
+SHORT_TEMP = Path("/tmp")
+
+
+def scratch_root(prefix: str, temp: str | None = None) -> Path:
+    """A new scratch folder for a grading run (``prefix`` + random letters), in the temp folder ``temp`` (the
+    system's, from ``TMPDIR``, by default) when the kernels' socket paths below it stay within
+    :data:`SOCKET_PATH_MAX`; else in ``/tmp`` under :func:`short_prefix`'s name, which says whose temp folder it
+    stands in for. A temp folder that deep is not an error: every kernel would otherwise fail to bind its sockets."""
+    temp = temp or tempfile.gettempdir()
+    if len(os.path.join(temp, prefix + "x" * 8).encode()) + DEEPEST_SOCKET <= SOCKET_PATH_MAX \
+            or not os.access(SHORT_TEMP, os.W_OK | os.X_OK):
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=temp))
+    return Path(tempfile.mkdtemp(prefix=short_prefix(prefix, temp), dir=SHORT_TEMP))
+
+
+def short_prefix(prefix: str, temp: str) -> str:
+    """The name :func:`scratch_root` gives, in ``/tmp``, to a scratch folder that belongs in the too-deep ``temp``."""
+    return f"{prefix}{hashlib.sha256(os.fsencode(temp)).hexdigest()[:8]}-"
 
 
 @dataclass

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 from .course import cells_for_variant, load_lessons, read_lessons_json
@@ -123,13 +123,14 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, varian
 
     variant = variant or os.environ.get(VARIANT_ENV)
     from .grading import grade_one, read_submission  # here, so that verdict_table() needs no nbclient
-    from .sandbox import Limits, detect
+    from .sandbox import Limits, detect, scratch_root
 
     lessons = load_lessons()
     iso = detect(want_sandbox=False)
     limits = Limits(cell_timeout=timeout, notebook_timeout=max(timeout, 600.0), memory_mb=4096)
     failed = False
-    with tempfile.TemporaryDirectory(prefix="dpo-check-") as scratch:
+    scratch = scratch_root("dpo-check-")       # short enough for the kernels' sockets, whatever TMPDIR is
+    try:
         for path in map(Path, paths):
             stem = path.stem if path.stem in lessons else next((n for n in lessons if n[:2] == path.name[:2]), None)
             if stem is None:
@@ -147,6 +148,8 @@ def check_notebooks(paths: list[Path], timeout: float = 300.0, log=print, varian
             result, _ = grade_one(lessons[stem], nb, "you", iso, limits, None, Path(scratch), variant)
             log(format_table(f"{path.name}:", result.cells, result.status, result.message))
             failed = failed or result.score < result.max_score or result.status != Status.GRADED
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 1 if failed else 0
 
 

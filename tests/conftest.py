@@ -4,7 +4,9 @@ Markers (registered in pyproject.toml): ``notebook``, ``sandbox``, ``browser``, 
 and ``gpu``. ``make test`` runs them all; ``make check`` deselects the first six.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import matplotlib
@@ -12,15 +14,26 @@ import torch
 from hypothesis import HealthCheck, settings
 
 matplotlib.use("Agg")
+
+
+def _throwaway(prefix: str) -> str:
+    """A temp folder for this test process, removed when it exits."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 # Lesson 10 saves each drill attempt to a history (rlhf_core.course.drill.history_dir): the notebooks the tests run
 # write it to a throw-away folder (kernels inherit the variable), never to the home of the machine.
-os.environ.setdefault("RLHF_DRILL_HISTORY", tempfile.mkdtemp(prefix="drill-history-"))
+if "RLHF_DRILL_HISTORY" not in os.environ:
+    os.environ["RLHF_DRILL_HISTORY"] = _throwaway("drill-history-")
 # ... and on DPO, whatever that history holds (a second attempt would otherwise draw a random variant); the tests of
 # the other variants set it themselves.
 os.environ.setdefault("RLHF_DRILL_VARIANT", "dpo")
 # The grader keeps one course secret (grader.secret: $DPO_GRADER_SECRET_FILE, else ~/.config/dpo-grader/secret): the
 # tests share a throw-away one, never the machine's.
-os.environ.setdefault("DPO_GRADER_SECRET_FILE", os.path.join(tempfile.mkdtemp(prefix="dpo-grader-secret-"), "secret"))
+if "DPO_GRADER_SECRET_FILE" not in os.environ:
+    os.environ["DPO_GRADER_SECRET_FILE"] = os.path.join(_throwaway("dpo-grader-secret-"), "secret")
 # Under pytest-xdist (`make check`: -n 2) each worker gets its share of the cores, so two workers do not
 # run four torch threads on two cores.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)

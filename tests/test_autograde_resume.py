@@ -24,8 +24,8 @@ STUDENTS = {"ann": released, "ben": answered, "cat": lambda: answered(loss=UNSTA
 @pytest.fixture
 def scratch():
     """The runs' temp folder: what a SIGKILLed run leaves there is removed with it. Short, under the system's
-    temp folder and not inside pytest's deeper ``tmp_path``: the kernels' Unix sockets live below it, and a
-    socket's path is limited to 107 bytes."""
+    temp folder and not inside pytest's deeper ``tmp_path``, so that the runs' scratch stays in it (below a
+    deeper one the kernels' sockets would not fit, and :func:`grader.sandbox.scratch_root` moves it to /tmp)."""
     folder = Path(tempfile.mkdtemp(prefix="dpo-resume-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,9 @@
 """Ctrl-C (SIGINT to the process group) and SIGTERM stop `python -m grader autograde --jobs 2` within seconds: no
 queued notebook starts, the running one's kernel is killed and it gets no result, grades.csv, the report and the
-gradebook are written for what was graded, no scratch is left in the temp folder, one line says how to go on, the
-exit code is 128 + the signal, and a re-run grades the rest. On a local Dask cluster (``--dask local:2``) Ctrl-C
-stops the run the same way: the notebooks not back are cancelled, the workers' kernels killed, their scratch removed.
+gradebook are written for what was graded, no scratch is left in the temp folder (nor in /tmp, where a temp
+folder as deep as this test's moves it), one line says how to go on, the exit code is 128 + the signal, and a
+re-run grades the rest. On a local Dask cluster (``--dask local:2``) Ctrl-C stops the run the same way:
+the notebooks not back are cancelled, the workers' kernels killed, their scratch removed.
 
 Student ``a1``'s notebook sleeps for a minute in its first exercise cell: it is running when the signal comes (two
 jobs: ``a0`` and ``a1`` start together, and the signal follows ``a0``'s row), so only a killed kernel lets the run end
@@ -21,6 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from grader.sandbox import SHORT_TEMP, short_prefix
 from grading_helpers import LESSON, ROOT, answered, released
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.notebook]
@@ -38,7 +40,7 @@ def course(tmp_path_factory):
     for student, make in STUDENTS.items():
         (submissions / student).mkdir(parents=True)
         nbformat.write(make(), submissions / student / f"{LESSON}.ipynb")
-    temp = base / "tmp"
+    temp = base / ("tmp-" + "deep" * 12)     # too deep for the kernels' sockets: the run's scratch moves to /tmp
     temp.mkdir()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(temp), "DPO_GRADER_SECRET_FILE": str(base / "secret")}
     return submissions, base, temp, env
@@ -74,6 +76,13 @@ def graded_students(out: Path) -> set[str]:
     return {path.parent.name for path in (out / "results").glob("*/*.json")}
 
 
+def leftover_scratch(temp: Path) -> list[Path]:
+    """Scratch folders the runs left, in the temp folder or where :func:`grader.sandbox.scratch_root` moved them."""
+    moved = [path for prefix in ("dpo-grader-", "dpo-grader-worker-")
+             for path in SHORT_TEMP.glob(short_prefix(prefix, str(temp)) + "*")]
+    return [*temp.glob("dpo-grader-*"), *moved]
+
+
 def logged_students(log: str) -> set[str]:
     return {line.split()[0] for line in log.splitlines() if line.startswith("  ") and LESSON in line}
 
@@ -88,7 +97,7 @@ def assert_stopped_cleanly(out: Path, temp: Path, log: str, signum: int, code: i
     rows = list(csv.DictReader(open(out / "grades.csv", newline="")))
     assert {row["student"] for row in rows} == graded
     assert (out / "report.html").is_file() and (out / "mistakes.csv").is_file() and (out / "gradebook.db").is_file()
-    assert not list(temp.glob("dpo-grader-*")), list(temp.iterdir())
+    assert not leftover_scratch(temp), leftover_scratch(temp)
 
 
 def test_ctrl_c_stops_a_two_job_run_keeps_what_is_graded_and_a_rerun_grades_the_rest(course):
@@ -104,7 +113,7 @@ def test_ctrl_c_stops_a_two_job_run_keeps_what_is_graded_and_a_rerun_grades_the_
     assert f"{len(STUDENTS) - len(before)} to grade, {len(before)} already graded" in said, said
     assert graded_students(out) == set(STUDENTS)
     assert all(path.read_text() == text for path, text in before.items())     # what was graded stays as it was
-    assert not list(temp.glob("dpo-grader-*"))
+    assert not leftover_scratch(temp)
 
 
 def test_sigterm_stops_the_same_way(course):
