@@ -10,15 +10,21 @@ negative is also any independent answer shown against a library file.
 For each exercise: the fingerprints of its reference body (what decides whether it is scored), the
 largest score and shared count among independent pairs, the smallest among planted copies, and the rates
 at the shipped rule (score ≥ threshold and ≥ MIN_SHARED shared fingerprints); then the same for whole
-lessons (a student's exercise cells of a lesson concatenated), the alternative measured against it.
+lessons (a student's exercise cells of a lesson concatenated), and for one order of statements (every body's
+statements sorted by their shape, names abstracted, before fingerprinting: a reordered copy then reads like its
+original), the two alternatives measured against the shipped rule.
 
-    .venv/bin/python bench/similarity_rates.py            # a table (about 10 s)
+    .venv/bin/python bench/similarity_rates.py            # a table (about 15 s)
 """
 
 from __future__ import annotations
 
+import ast
+import io
 import json
+import keyword
 import sys
+import tokenize
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -101,6 +107,64 @@ def measure_lessons(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = 
     return results
 
 
+def _shape(stmt: ast.stmt) -> str:
+    """A statement's tokens with every name and literal abstracted: what two renamed copies share."""
+    tokens = tokenize.generate_tokens(io.StringIO(ast.unparse(stmt)).readline)
+    return " ".join("V" if t.type == tokenize.NAME and not keyword.iskeyword(t.string) else
+                    "C" if t.type in (tokenize.NUMBER, tokenize.STRING) else t.string for t in tokens)
+
+
+class _OneOrder(ast.NodeTransformer):
+    """Every statement list below the module's top level sorted by shape (a docstring first, a last ``return`` last)."""
+
+    def generic_visit(self, node):
+        super().generic_visit(node)
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(node, ast.Module) or not isinstance(body, list) or not all(isinstance(x, ast.stmt) for x in body):
+                continue
+            head = body[:1] if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else []
+            tail = body[-1:] if len(body) > len(head) and isinstance(body[-1], ast.Return) else []
+            setattr(node, name, head + sorted(body[len(head):len(body) - len(tail)], key=_shape) + tail)
+        return node
+
+
+def in_one_order(code: str) -> str:
+    try:
+        return ast.unparse(_OneOrder().visit(ast.parse(code)))
+    except (SyntaxError, ValueError):
+        return code
+
+
+def measure_one_order(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = sim.MIN_SHARED) -> dict:
+    """The alternative: every cell, the expected code and the library in one order of statements
+    (:func:`in_one_order`), then the shipped score and rules; ``{exercise: {...}}`` with the independent pairs
+    shown (``[(a, b, score, shared)]``) and the copies found."""
+    from grader import fingerprints as fp
+
+    files = sorted(p for p in LIBRARY_DIR.rglob("*.py") if p.name not in fp.NOT_LIBRARY and "__pycache__" not in p.parts)
+    library = [(p.name, fp.fingerprint(p.name, in_one_order(p.read_text()))) for p in files]
+    table, planted = C.lesson_cells(), C.planted_pairs()
+    shown = lambda r: r.score >= threshold and r.shared >= min_shared
+    raw_fingerprints, results = fp.fingerprints_of, {}
+    for exercise, lesson in C.LESSON_OF.items():
+        _, stub, reference = _inputs(lesson)
+        fp.fingerprints_of = lambda texts: raw_fingerprints([in_one_order(t) for t in texts])
+        try:
+            ex = fp.exercise_code(exercise, stub[exercise], reference[exercise])
+        finally:
+            fp.fingerprints_of = raw_fingerprints
+        cells = {s: in_one_order(found[exercise]) for s, found in table[lesson].items() if exercise in found}
+        rows, below = sim.compare(cells, ex, lesson, library, threshold=0.0, min_shared=0, scored=True, near=None)
+        pairs = {frozenset((r.student_a, r.student_b)): r for r in rows + below if r.kind == sim.STUDENT}
+        wanted = [pair for name, pair in planted if name == exercise]
+        results[exercise] = {"scored": ex.scored, "copies": len(wanted),
+                             "detected": sum(p in pairs and shown(pairs[p]) for p in wanted),
+                             "independent shown": sorted((*sorted(p), round(float(r.score), 2), r.shared)
+                                                         for p, r in pairs.items() if all(s.startswith("s") for s in p) and shown(r))}
+    return results
+
+
 def main() -> None:
     per_exercise = measure()
     print(f"rule: score ≥ {sim.DEFAULT_THRESHOLD} and ≥ {sim.MIN_SHARED} shared fingerprints; an exercise is scored when its "
@@ -117,6 +181,10 @@ def main() -> None:
     for lesson, r in measure_lessons().items():
         print(f"{lesson:<32} pairs sharing any {r['independent pairs with a shared fingerprint']:>4}  max independent {r['max independent score']:.2f}  "
               f"FP {r['false positives']:>3}  copies {r['detected']}/{r['copies']}")
+    print("\none order of statements (each body sorted by shape before fingerprinting):")
+    for name, r in measure_one_order().items():
+        print(f"{name:<16}{'scored' if r['scored'] else 'not scored':<12} copies {r['detected']}/{r['copies']}  "
+              f"independent pairs shown {len(r['independent shown'])} {r['independent shown'] or ''}")
     if "--json" in sys.argv:
         print(json.dumps(per_exercise, indent=1))
 

@@ -314,6 +314,22 @@ def test_the_synthetic_class_shows_no_independent_pair_and_the_planted_copies():
     assert sum(r["detected"] for r in scored.values()) >= 11, scored
 
 
+@pytest.mark.slow
+def test_one_order_of_statements_would_find_more_copies_and_show_independent_pairs():
+    """Why the report does not sort statements before fingerprinting (docs/grading.md): measured on the same class,
+    it finds the reordered get_logps copy, and shows independent answers whose statements differ only in order."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from similarity_rates import measure_one_order
+
+    scored = {name: r for name, r in measure_one_order().items() if r["scored"]}
+    assert scored["get_logps"]["detected"] == scored["get_logps"]["copies"] == 4, scored
+    assert sum(r["detected"] for r in scored.values()) >= 12, scored
+    shown = {(name, a, b) for name, r in scored.items() for a, b, *_ in r["independent shown"]}
+    assert ("toy_dpo_step", "s00", "s16") in shown and len(shown) >= 2, scored
+
+
 @pytest.mark.parametrize("answers", [ALICE, CAROL, DAVE], ids=["alice", "carol", "dave"])
 def test_the_synthetic_answers_are_correct(answers):
     """The "independent correct answers" are correct: the lesson's own checks pass on them."""
