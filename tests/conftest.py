@@ -53,9 +53,25 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 
 def pytest_collection_modifyitems(config, items):
-    """The browser tests run last, in the order collected: by then `make test`'s fresh-venv replays (pip
-    installing beside the main run) have ended, so JupyterLab and its kernels do not share the two cores with
-    them. Twice a Run All in the browser was seen finished on the page but not by the test while those ran.
-    The notebook tests run first: the figure test reads the solutions they executed (under pytest-xdist, the
-    other worker may reach it while they still run; it then executes what is missing itself)."""
-    items.sort(key=lambda item: (item.get_closest_marker("browser") is not None, item.path.name != "test_notebooks.py"))
+    """The order of a run, for `make test`, whose fresh-venv replays and ``beside`` tests (pip and the route
+    scanner, one core each) run in a second process during the main one's first minutes (about 8 on 2 cores):
+
+    1. the modules of the sandboxed grading tests first: their kernels use one torch thread each, so they share the
+       cores with the second process fairly. Torch on two threads beside a busy process waits on its descheduled
+       thread at every parallel step (``bench/threads.py``, 2-core AMD EPYC VM: lesson 03 took 11.5 s idle and
+       over 60 s beside one busy process, stopped there), and the notebook tests run two threads: in a `make test`
+       that ran them first, lesson 08's student notebook took 221 s instead of about 25 s;
+    2. then the other tests, the notebook tests last but one (the figure test reads the solutions they executed;
+       under pytest-xdist the other worker may reach it while they still run, and then executes what is missing);
+    3. the browser tests last, in the order collected: by then the replays have long ended, so JupyterLab and its
+       kernels do not share the two cores with them (twice a Run All in the browser was seen finished on the page
+       but not by the test while those ran).
+
+    A module stays in one piece, so that its module fixtures are built once."""
+    sandboxed = {item.path for item in items if item.get_closest_marker("sandbox") is not None}
+
+    def group(item) -> tuple[bool, int]:
+        middle = 2 if item.path.name == "test_notebooks.py" else 1
+        return item.get_closest_marker("browser") is not None, 0 if item.path in sandboxed else middle
+
+    items.sort(key=group)
