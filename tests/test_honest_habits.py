@@ -74,6 +74,7 @@ def test_the_corpus_is_at_least_25_named_and_explained_habits():
     assert all(h.why and h.source.strip() for h in HABITS)
 
 
+@pytest.mark.slow  # about 7 s: an IPython shell per habit; make test runs it
 def test_each_habit_leaves_the_watch_silent_in_an_ipython_shell(tmp_path):
     done = subprocess.run([sys.executable, "-c", IN_SHELL, str(ROOT)], cwd=tmp_path, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=300)

@@ -87,6 +87,7 @@ def copy_tree(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "solutions", tmp_path / "notebooks"
 
 
+@pytest.mark.slow  # about 15 s: releases every lesson; make test runs it
 def test_release_check_names_each_notebook_a_one_character_edit_makes_stale(tmp_path, capsys):
     solutions, notebooks = copy_tree(tmp_path)
     assert release(solutions, notebooks, check=True) == 0, capsys.readouterr().out

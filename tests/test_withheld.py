@@ -239,6 +239,7 @@ print(json.dumps({{"same logits": torch.allclose(ours, theirs(ids), atol=1e-6), 
 '''
 
 
+@pytest.mark.slow  # about 8 s: a Python per lesson copy; make test runs it
 def test_library_code_runs_on_the_learners_function(copies, tmp_path):
     """Lesson 05: the model calls the learner's rms_norm; lesson 08: train's callers reach the learner's
     dpo_step, options it does not take left out; lesson 03: run_toy_task's default step is the learner's."""
