@@ -35,7 +35,7 @@ from pathlib import Path
 
 from rlhf_core.paths import LIBRARY_DIR
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root"]
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root", "short_prefix"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
