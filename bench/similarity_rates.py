@@ -142,18 +142,13 @@ def measure_one_order(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int 
     shown (``[(a, b, score, shared)]``) and the copies found."""
     from grader import fingerprints as fp
 
-    files = sorted(p for p in LIBRARY_DIR.rglob("*.py") if p.name not in fp.NOT_LIBRARY and "__pycache__" not in p.parts)
-    library = [(p.name, fp.fingerprint(p.name, in_one_order(p.read_text()))) for p in files]
+    library = [(p.name, fp.fingerprint(p.name, in_one_order(p.read_text()))) for p in fp.library_files(LIBRARY_DIR)]
     table, planted = C.lesson_cells(), C.planted_pairs()
     shown = lambda r: r.score >= threshold and r.shared >= min_shared
-    raw_fingerprints, results = fp.fingerprints_of, {}
+    results = {}
     for exercise, lesson in C.LESSON_OF.items():
         _, stub, reference = _inputs(lesson)
-        fp.fingerprints_of = lambda texts: raw_fingerprints([in_one_order(t) for t in texts])
-        try:
-            ex = fp.exercise_code(exercise, stub[exercise], reference[exercise])
-        finally:
-            fp.fingerprints_of = raw_fingerprints
+        ex = fp.exercise_code(exercise, stub[exercise], reference[exercise], view=in_one_order)
         cells = {s: in_one_order(found[exercise]) for s, found in table[lesson].items() if exercise in found}
         rows, below = sim.compare(cells, ex, lesson, library, threshold=0.0, min_shared=0, scored=True, near=None)
         pairs = {frozenset((r.student_a, r.student_b)): r for r in rows + below if r.kind == sim.STUDENT}

@@ -17,7 +17,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .kernel_side import RECORD_MIME
 from .result import Status
-from .sandbox import Isolation, KernelSandbox, Limits
+from .sandbox import Isolation, KernelSandbox, Limits, kernel_name
 from .warm import KernelServer, ServerUnavailable
 from .wording import short_form
 
@@ -186,7 +185,7 @@ def _close_thread_loop() -> None:
 
 def _run(nb, iso: Isolation, limits: Limits, scratch_root: Path, library: Path | None, kinds: dict[int, str] | None,
          server: KernelServer | None) -> RunResult:
-    name = uuid.uuid4().hex[:12]
+    name = kernel_name()
     with _RUNS_LOCK:
         if _STOPPING.is_set():
             raise GradingCancelled("grading was stopped")
@@ -210,7 +209,7 @@ def _run_kernel(name: str, nb, iso: Isolation, limits: Limits, scratch_root: Pat
     sandbox = KernelSandbox(iso, limits, (server.scratch if server else Path(scratch_root)) / name, name, library=library)
     km = AsyncKernelManager(kernel_name="dpo-grader", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(sandbox.spec_dir)]))
     km.transport = "ipc"
-    km.ip = str(sandbox.scratch / "ipc")
+    km.ip = str(sandbox.sockets)
     km.connection_file = str(sandbox.scratch / "connection.json")
     client = _CappedClient(nb, km=km, timeout=limits.cell_timeout, allow_errors=True, interrupt_on_timeout=False,
                            startup_timeout=60, kernel_name="dpo-grader", max_output_bytes=limits.max_output_bytes,

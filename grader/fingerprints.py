@@ -33,7 +33,7 @@ from pathlib import Path
 
 __all__ = ["NOISE_T", "MIN_EXERCISE_FINGERPRINTS", "NOT_LIBRARY", "ExerciseCode", "exercise_cells", "unfold",
            "strip_literals", "fingerprint", "fingerprints_of", "as_array", "with_helpers", "statements",
-           "expected_code", "exercise_code", "library_fingerprints", "highlight", "solution_body"]
+           "expected_code", "exercise_code", "library_files", "library_fingerprints", "highlight", "solution_body"]
 
 NOISE_T = 15                    # k: the shortest match, in filtered characters ("V=V-V" is 5)
 MIN_EXERCISE_FINGERPRINTS = 60  # an exercise is scored when its reference body has at least this many
@@ -189,9 +189,14 @@ def expected_code(exercise: str) -> tuple[list[str], dict[str, list[str]]]:
 _LIBRARY_CACHE: dict = {}
 
 
+def library_files(library_dir: Path) -> list[Path]:
+    """The library's files compared with students' cells: every ``*.py`` of ``library_dir`` but the stubs."""
+    return sorted(p for p in Path(library_dir).rglob("*.py") if p.name not in NOT_LIBRARY and "__pycache__" not in p.parts)
+
+
 def library_fingerprints(library_dir: Path) -> list[tuple[str, object]]:
     """``[(rlhf_core/<file>, fingerprint)]``, fingerprinted once per process and state of the files (about 2 s)."""
-    files = sorted(p for p in Path(library_dir).rglob("*.py") if p.name not in NOT_LIBRARY and "__pycache__" not in p.parts)
+    files = library_files(library_dir)
     key = (NOISE_T, tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
     if key not in _LIBRARY_CACHE:
         _LIBRARY_CACHE.clear()
@@ -228,10 +233,14 @@ class ExerciseCode:
     size: int                         # fingerprints of the reference body
 
 
-def exercise_code(gid: str, stub: str, reference: str) -> ExerciseCode:
+def exercise_code(gid: str, stub: str, reference: str, view=None) -> ExerciseCode:
+    """What one exercise's cells are compared against. ``view`` (text → text), when given, is applied to every
+    expected text before it is read, as it was to the cells (``bench/similarity_rates.py`` measures one)."""
+    view = view or (lambda text: text)
     library_ref, mistakes = expected_code(gid)
-    base = fingerprints_of([stub, reference] + library_ref)
+    mistakes = {mid: [view(t) for t in texts] for mid, texts in mistakes.items()}
+    base = fingerprints_of([view(t) for t in [stub, reference] + library_ref])
     every = base | fingerprints_of([t for texts in mistakes.values() for t in texts])
     text = {statements(texts[0]): mid for mid, texts in mistakes.items() if statements(texts[0])}
-    size = len(fingerprints_of([solution_body(reference)]))
+    size = len(fingerprints_of([view(solution_body(reference))]))
     return ExerciseCode(gid, as_array(every), as_array(base), tuple(mistakes), text, size >= MIN_EXERCISE_FINGERPRINTS, size)

@@ -30,18 +30,33 @@ import sys
 import sysconfig
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlhf_core.paths import LIBRARY_DIR
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root", "short_prefix"]
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root", "short_prefix", "kernel_name", "server_name"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
 SOCKET_PATH_MAX = 100           # bytes: below Linux's 107 and macOS's 103, whatever the platform
-DEEPEST_SOCKET = len("/server-0123456789/0123456789ab/ipc-99")   # a warm server's kernel's socket, below the root
+SOCKETS = "ipc"                 # a kernel's sockets: <its scratch>/ipc-<port number>
 SHORT_TEMP = Path("/tmp")
+
+
+def kernel_name() -> str:
+    """A new name for one graded notebook's run: its scratch folder and its cgroup."""
+    return uuid.uuid4().hex[:12]
+
+
+def server_name() -> str:
+    """A new name for a warm kernel server (:mod:`grader.warm`): its scratch folder, below which its kernels' lie."""
+    return f"server-{uuid.uuid4().hex[:10]}"
+
+
+# the deepest socket below a run's scratch root: a kernel forked by a warm server, at a two-digit port number
+DEEPEST_SOCKET = len(f"/{server_name()}/{kernel_name()}/{SOCKETS}-99")
 
 
 def scratch_root(prefix: str, temp: str | None = None) -> Path:
@@ -143,6 +158,7 @@ class KernelSandbox:
         self.library = Path(library) if library is not None else None
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.work = self.scratch / "work"            # the kernel's working directory
+        self.sockets = self.scratch / SOCKETS        # the kernel's Unix sockets: this path + "-<port>"
         self.work.mkdir(exist_ok=True)
         self.cgroups: dict[str, Path] = {}
         if iso.cgroup == "v1":

@@ -25,12 +25,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from rlhf_core.paths import LIBRARY_DIR
 
-from .sandbox import Isolation, KernelSandbox, Limits
+from .sandbox import Isolation, KernelSandbox, Limits, server_name
 
 __all__ = ["KernelServer", "WarmKernels", "ServerUnavailable", "lesson_libraries"]
 
@@ -50,7 +49,7 @@ class KernelServer:
 
     def __init__(self, iso: Isolation, limits: Limits, root: Path, libraries: list[Path]):
         self.failed: str | None = None     # what went wrong, once a kernel could not be forked or did not start
-        name = f"server-{uuid.uuid4().hex[:10]}"
+        name = server_name()
         self.libraries = {Path(folder): f"{LIBRARIES_INSIDE}/{index}" for index, folder in enumerate(libraries)}
         self.sandbox = KernelSandbox(iso, limits, Path(root) / name, name)
         binds = {str(SERVER_FILE): SERVER_INSIDE,

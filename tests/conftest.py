@@ -54,7 +54,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "course"))
 
 def pytest_collection_modifyitems(config, items):
     """The order of a run, for `make test`, whose fresh-venv replays and ``beside`` tests (pip and the route
-    scanner, one core each) run in a second process during the main one's first minutes (about 8 on 2 cores):
+    scanner, one core each) run in a second process during the main one's first minutes (8 to 10 on the 2-core
+    AMD EPYC VM):
 
     1. the modules of the sandboxed grading tests first: their kernels use one torch thread each, so they share the
        cores with the second process fairly. Torch on two threads beside a busy process waits on its descheduled

@@ -78,9 +78,7 @@ def graded_students(out: Path) -> set[str]:
 
 def leftover_scratch(temp: Path) -> list[Path]:
     """Scratch folders the runs left, in the temp folder or where :func:`grader.sandbox.scratch_root` moved them."""
-    moved = [path for prefix in ("dpo-grader-", "dpo-grader-worker-")
-             for path in SHORT_TEMP.glob(short_prefix(prefix, str(temp)) + "*")]
-    return [*temp.glob("dpo-grader-*"), *moved]
+    return [*temp.glob("dpo-grader-*"), *SHORT_TEMP.glob(short_prefix("dpo-grader-*", str(temp)) + "*")]
 
 
 def logged_students(log: str) -> set[str]:

@@ -6,23 +6,33 @@ with "ZMQError: File name too long". Tested by binding a real socket where a war
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from grader.sandbox import DEEPEST_SOCKET, SHORT_TEMP, SOCKET_PATH_MAX, scratch_root, short_prefix
+from grader.sandbox import (
+    DEEPEST_SOCKET,
+    SHORT_TEMP,
+    SOCKET_PATH_MAX,
+    SOCKETS,
+    kernel_name,
+    scratch_root,
+    server_name,
+    short_prefix,
+)
 
 zmq = pytest.importorskip("zmq")
 
 
 def bind_deepest_socket(root: Path) -> None:
-    """Bind and close an ipc socket where a forked kernel of a warm server binds its last one."""
-    folder = root / "server-0123456789" / "0123456789ab"
+    """Bind and close an ipc socket where a forked kernel of a warm server binds one (names as the grader makes them)."""
+    folder = root / server_name() / kernel_name()
     folder.mkdir(parents=True)
     context = zmq.Context()
     socket = context.socket(zmq.REP)
     try:
-        socket.bind(f"ipc://{folder / 'ipc-99'}")
+        socket.bind(f"ipc://{folder / SOCKETS}-99")
     finally:
         socket.close(linger=0)
         context.term()
@@ -35,15 +45,15 @@ def deep_temp(tmp_path):
     return folder
 
 
-def test_a_short_temp_folder_holds_the_scratch(tmp_path):
-    temp = Path("/tmp") if len(str(tmp_path)) > 40 else tmp_path
-    root = scratch_root("dpo-grader-", str(temp))
+def test_a_short_temp_folder_holds_the_scratch():
+    temp = Path(tempfile.mkdtemp(prefix="t-", dir=SHORT_TEMP))      # short, and not /tmp itself: the scratch stays here
     try:
+        root = scratch_root("dpo-grader-", str(temp))
         assert root.parent == temp and root.name.startswith("dpo-grader-")
         assert len(str(root).encode()) + DEEPEST_SOCKET <= SOCKET_PATH_MAX
         bind_deepest_socket(root)
     finally:
-        shutil.rmtree(root)
+        shutil.rmtree(temp)
 
 
 def test_a_deep_temp_folder_moves_the_scratch_to_tmp_under_a_name_of_its_own(deep_temp):
