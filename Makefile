@@ -35,41 +35,26 @@ browser-tools:
 	  $(call apt_install,chromium chromium-driver) || \
 	  echo "note: chromium and chromium-driver not installed; the browser tests will be skipped"
 
-# pytest-xdist workers for `make check` (CHECK_JOBS=0: in one process). --dist loadfile keeps each test
-# file on one worker, so its module fixtures are built once. `make test` runs in one process
-# (TEST_JOBS=0): its notebooks, trainings and sandboxed kernels each use both cores (torch's threads), and
-# two of them side by side oversubscribe the cores — measured here, a DPO step then takes seconds instead
-# of ~50 ms and the run takes longer than one process does. PYTEST_ARGS passes more options (-x, -k NAME).
+# pytest-xdist workers (0: one process). `make check`: --dist loadfile keeps each test file on one worker, so its
+# module fixtures are built once. `make test`: --dist loadscope in the order and units tests/conftest.py gives (a
+# module per unit, the notebook tests and the fresh-venv replays a test per unit), every test process on one torch
+# thread: the notebooks, trainings and sandboxed kernels then share the two cores without oversubscribing them.
+# PYTEST_ARGS passes more options (-x, -k NAME).
 CHECK_JOBS  ?= 2
-TEST_JOBS   ?= 0
+TEST_JOBS   ?= 2
 PYTEST_ARGS ?=
-xdist        = $(if $(filter-out 0,$(1)),-n $(1) --dist loadfile)
+xdist        = $(if $(filter-out 0,$(1)),-n $(1) --dist $(2))
 # The markers `make check` leaves out (pyproject.toml registers them).
-SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow or beside
+SLOW_MARKERS = notebook or sandbox or browser or fresh_env or slow
 
 # Everything, every notebook included: the README's test command and what CI (.ci/run) runs.
-# The fresh-venv replays (marker fresh_env: pip installing the pins into new venvs, mostly one core
-# and the disk) and the tests marked beside (single-core work, with one torch thread) run in a second
-# pytest process beside the rest, so both cores stay busy; their report follows the main one.
-# FRESH_BESIDE=0 runs everything in one process. Exit code 5 ("no tests
-# collected", e.g. under -k) is not a failure of the fresh side.
-FRESH_BESIDE ?= 1
-FRESH_LOG    := $(VENV)/pytest-fresh-env.log
 test: setup sandbox-tools browser-tools
-ifeq ($(FRESH_BESIDE),0)
-	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) $(PYTEST_ARGS)
-else
-	@OMP_NUM_THREADS=1 $(PY) -m pytest -m "fresh_env or beside" $(PYTEST_ARGS) >$(FRESH_LOG) 2>&1 & fresh=$$!; \
-	$(PY) -m pytest $(call xdist,$(TEST_JOBS)) -m "not (fresh_env or beside)" $(PYTEST_ARGS); main=$$?; \
-	wait $$fresh; beside=$$?; [ $$beside -eq 5 ] && beside=0; \
-	echo "---- fresh-venv replays and beside tests (run beside the tests above) ----"; cat $(FRESH_LOG); rm -f $(FRESH_LOG); \
-	[ $$main -eq 0 ] && [ $$beside -eq 0 ]
-endif
+	$(PY) -m pytest $(call xdist,$(TEST_JOBS),loadscope --no-loadscope-reorder) --durations=25 $(PYTEST_ARGS)
 
 # The developer's inner loop: every test that executes no notebook, needs no sandbox, browser or fresh
 # venv and trains nothing for seconds (under a minute on the 2-core CI machine).
 check: setup
-	$(PY) -m pytest $(call xdist,$(CHECK_JOBS)) -m "not ($(SLOW_MARKERS))" $(PYTEST_ARGS)
+	$(PY) -m pytest $(call xdist,$(CHECK_JOBS),loadfile) -m "not ($(SLOW_MARKERS))" $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,8 @@ negative is also any independent answer shown against a library file.
 
 For each exercise: the fingerprints of its reference body (what decides whether it is scored), the
 largest score and shared count among independent pairs, the smallest among planted copies, and the rates
-at the shipped rule (score ≥ threshold and ≥ MIN_SHARED shared fingerprints); then the same for whole
+at the shipped rule (score ≥ threshold and ≥ MIN_SHARED shared fingerprints, or ≥ MIN_UNIQUE_STATEMENTS statements no
+other cell has); then the same for whole
 lessons (a student's exercise cells of a lesson concatenated), and for one order of statements (every body's
 statements sorted by their shape, names abstracted, before fingerprinting: a reordered copy then reads like its
 original), the two alternatives measured against the shipped rule.
@@ -51,7 +52,8 @@ def measure(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = sim.MIN_
     library = sim.library_fingerprints(LIBRARY_DIR)
     table = C.lesson_cells()
     planted = C.planted_pairs()
-    shown = lambda r: r.score is not None and r.score >= threshold and (r.shared or 0) >= min_shared
+    shown = lambda r: r.score is not None and ((r.score >= threshold and (r.shared or 0) >= min_shared)
+                                               or (r.unique or 0) >= sim.MIN_UNIQUE_STATEMENTS)
     independent = lambda r: r.kind == sim.STUDENT and all(s.startswith("s") for s in (r.student_a, r.student_b))
     results = {}
     for exercise, lesson in C.LESSON_OF.items():
@@ -69,6 +71,8 @@ def measure(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = sim.MIN_
             "independent pairs": n_negative, "copies": len(wanted),
             "max independent score": max((r.score for r in negatives), default=0.0),
             "max independent shared": max((r.shared for r in negatives), default=0),
+            "max independent unique": max((r.unique or 0 for r in negatives), default=0),
+            "min copy unique": min((positives[p].unique or 0 if p in positives else 0 for p in wanted), default=None),
             "min copy score": min((positives[p].score if p in positives else 0.0 for p in wanted), default=None),
             "min copy shared": min((positives[p].shared if p in positives else 0 for p in wanted), default=None),
             "false positives": sum(shown(r) for r in negatives) if ex.scored else 0,
@@ -162,16 +166,18 @@ def measure_one_order(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int 
 
 def main() -> None:
     per_exercise = measure()
-    print(f"rule: score ≥ {sim.DEFAULT_THRESHOLD} and ≥ {sim.MIN_SHARED} shared fingerprints; an exercise is scored when its "
+    print(f"rule: score ≥ {sim.DEFAULT_THRESHOLD} and ≥ {sim.MIN_SHARED} shared fingerprints, or ≥ {sim.MIN_UNIQUE_STATEMENTS} "
+          f"statements no other cell has; an exercise is scored when its "
           f"reference body has ≥ {sim.MIN_EXERCISE_FINGERPRINTS} fingerprints (k = {sim.NOISE_T})")
-    print(f"{'exercise':<16}{'ref fp':>7}{'scored':>7}{'pairs':>6}{'max ind':>8}{'(shared)':>9}{'FP':>4}{'lib FP':>7}"
-          f"{'copies':>7}{'min copy':>9}{'(shared)':>9}{'found':>6}")
-    print("(FP and found: as if every exercise were scored; an exercise not scored shows no pair at all)")
+    print(f"{'exercise':<16}{'ref fp':>7}{'scored':>7}{'pairs':>6}{'max ind':>8}{'(shared)':>9}{'(unique)':>9}{'FP':>4}{'lib FP':>7}"
+          f"{'copies':>7}{'min copy':>9}{'(shared)':>9}{'(unique)':>9}{'found':>6}")
+    print(f"(unique: statements two cells share and no other has, a row at ≥ {sim.MIN_UNIQUE_STATEMENTS}; FP and found: as if "
+          "every exercise were scored; an exercise not scored shows no pair at all)")
     for name, r in per_exercise.items():
         print(f"{name:<16}{r['reference fingerprints']:>7}{'yes' if r['scored'] else 'no':>7}{r['independent pairs']:>6}"
-              f"{r['max independent score']:>8.2f}{r['max independent shared']:>9}{r['false positives were it scored']:>4}"
-              f"{r['library false positives']:>7}{r['copies']:>7}{r['min copy score']:>9.2f}{r['min copy shared']:>9}"
-              f"{r['detected were it scored']:>6}")
+              f"{r['max independent score']:>8.2f}{r['max independent shared']:>9}{r['max independent unique']:>9}"
+              f"{r['false positives were it scored']:>4}{r['library false positives']:>7}{r['copies']:>7}{r['min copy score']:>9.2f}"
+              f"{r['min copy shared']:>9}{r['min copy unique']:>9}{r['detected were it scored']:>6}")
     print("\nwhole lessons (exercise cells concatenated):")
     for lesson, r in measure_lessons().items():
         print(f"{lesson:<32} pairs sharing any {r['independent pairs with a shared fingerprint']:>4}  max independent {r['max independent score']:.2f}  "

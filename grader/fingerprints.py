@@ -6,6 +6,7 @@ answer to an exercise is expected to share.
   filtered characters, window 1), with the expected fingerprints left out;
 * :func:`unfold` / :func:`strip_literals`: code held in string literals (``exec('''...''')``), compared as code;
 * :func:`statements`: a function's body as normalised text (``ast.unparse``), to tell a known mistake by text;
+* :func:`statement_marks`: a cell's statements as what a disguised copy keeps of them (text, shape, comments);
 * :func:`expected_code` / :func:`exercise_code`: the stub, the reference and the registered known mistakes of one
   exercise (:class:`ExerciseCode`), and whether the exercise is long enough to score
   (:data:`MIN_EXERCISE_FINGERPRINTS`, measured: :mod:`grader.similarity`'s docstring);
@@ -27,16 +28,21 @@ import ast
 import html
 import inspect
 import io
+import keyword
 import re
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["NOISE_T", "MIN_EXERCISE_FINGERPRINTS", "NOT_LIBRARY", "ExerciseCode", "exercise_cells", "unfold",
-           "strip_literals", "fingerprint", "fingerprints_of", "as_array", "with_helpers", "statements",
+           "strip_literals", "fingerprint", "fingerprints_of", "as_array", "with_helpers", "statements", "MIN_STATEMENT_TOKENS",
+           "statement_shape", "statement_marks",
            "expected_code", "exercise_code", "library_files", "library_fingerprints", "highlight", "solution_body"]
 
 NOISE_T = 15                    # k: the shortest match, in filtered characters ("V=V-V" is 5)
 MIN_EXERCISE_FINGERPRINTS = 60  # an exercise is scored when its reference body has at least this many
+MIN_STATEMENT_TOKENS = 4        # a statement mark needs this many tokens: `return x`, `x = y` are every answer's
+MIN_COMMENT_CHARS = 12          # and a comment this many characters (`# loss`, `# step 1` are anyone's)
 NOT_LIBRARY = {"exercises.py"}  # the stubs: matching them is matching the released notebook
 _READS_SOURCE = re.compile(r"getsource|__file__|\bopen\s*\(|rlhf_core|read_text|importlib")
 
@@ -175,6 +181,50 @@ def statements(code: str, name: str | None = None) -> tuple[str, ...]:
     return ()
 
 
+def statement_shape(stmt: ast.stmt) -> str:
+    """A statement's tokens with every name abstracted to ``V`` and every literal to ``C``: what a renamed copy keeps."""
+    tokens = tokenize.generate_tokens(io.StringIO(ast.unparse(stmt)).readline)
+    return " ".join("V" if t.type == tokenize.NAME and not keyword.iskeyword(t.string) else
+                    "C" if t.type in (tokenize.NUMBER, tokenize.STRING) else t.string
+                    for t in tokens if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)).strip()
+
+
+def statement_marks(code: str) -> dict[str, tuple[str, str]]:
+    """A cell's *marks*: what a copy keeps of each statement through renaming, reordering and padding.
+
+    For every simple statement at any depth (not an import, not a docstring; the bodies of ``def``, ``if``,
+    ``for``, ``with`` are walked, their headers left out) of at least :data:`MIN_STATEMENT_TOKENS` tokens: its text
+    (``ast.unparse``: names kept, spacing and comments gone) and its shape (:func:`statement_shape`); and every
+    comment of at least :data:`MIN_COMMENT_CHARS` characters, spacing normalised. ``{mark: (statement, text)}``:
+    ``statement`` (the shape, or the comment) counts one statement once however many of its marks two cells share;
+    ``text`` is how it reads in this cell. Text that does not parse has no statement marks."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        tree = None
+    for node in ast.walk(tree) if tree is not None else ():
+        if not isinstance(node, ast.stmt) or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If,
+                                                               ast.For, ast.While, ast.With, ast.Try, ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue
+        try:
+            shape, text = statement_shape(node), ast.unparse(node)
+        except (tokenize.TokenError, SyntaxError, ValueError):
+            continue
+        if len(shape.split()) >= MIN_STATEMENT_TOKENS:
+            found["text: " + text] = found["shape: " + shape] = (shape, text)
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            comment = " ".join(token.string.split())
+            if token.type == tokenize.COMMENT and len(comment) >= MIN_COMMENT_CHARS:
+                found["comment: " + comment] = (comment, comment)
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        pass
+    return found
+
+
 def expected_code(exercise: str) -> tuple[list[str], dict[str, list[str]]]:
     """The library's expected code of one exercise: its reference function's source, and
     ``{mistake id: sources}`` of its registered mistakes (empty for a grade id that is no exercise)."""
@@ -231,6 +281,7 @@ class ExerciseCode:
     mistake_text: dict[tuple, str]       # normalised body → mistake id
     scored: bool
     size: int                         # fingerprints of the reference body
+    marks: frozenset = frozenset()    # statement marks of the expected code (stub, reference, mistakes)
 
 
 def exercise_code(gid: str, stub: str, reference: str, view=None) -> ExerciseCode:
@@ -243,4 +294,6 @@ def exercise_code(gid: str, stub: str, reference: str, view=None) -> ExerciseCod
     every = base | fingerprints_of([t for texts in mistakes.values() for t in texts])
     text = {statements(texts[0]): mid for mid, texts in mistakes.items() if statements(texts[0])}
     size = len(fingerprints_of([view(solution_body(reference))]))
-    return ExerciseCode(gid, as_array(every), as_array(base), tuple(mistakes), text, size >= MIN_EXERCISE_FINGERPRINTS, size)
+    marks = frozenset(m for t in [view(t) for t in [stub, reference] + library_ref] + [t for texts in mistakes.values() for t in texts]
+                      for m in statement_marks(t))
+    return ExerciseCode(gid, as_array(every), as_array(base), tuple(mistakes), text, size >= MIN_EXERCISE_FINGERPRINTS, size, marks)

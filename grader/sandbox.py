@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -36,7 +37,8 @@ from pathlib import Path
 
 from rlhf_core.paths import LIBRARY_DIR
 
-__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root", "short_prefix", "kernel_name", "server_name"]
+__all__ = ["Isolation", "detect", "Limits", "KernelSandbox", "scratch_root", "short_prefix", "sweep_dead_scratch", "OWNER",
+           "kernel_name", "server_name"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NOBODY = 65534
@@ -63,12 +65,78 @@ def scratch_root(prefix: str, temp: str | None = None) -> Path:
     """A new scratch folder for a grading run (``prefix`` + random letters), in the temp folder ``temp`` (the
     system's, from ``TMPDIR``, by default) when the kernels' socket paths below it stay within
     :data:`SOCKET_PATH_MAX`; else in ``/tmp`` under :func:`short_prefix`'s name, which says whose temp folder it
-    stands in for. A temp folder that deep is not an error: every kernel would otherwise fail to bind its sockets."""
+    stands in for. A temp folder that deep is not an error: every kernel would otherwise fail to bind its sockets.
+
+    The folder records its owner (:data:`OWNER`), and the scratch folders of the same prefix that a process which
+    has since died left there are removed first (:func:`sweep_dead_scratch`)."""
     temp = temp or tempfile.gettempdir()
     if len(os.path.join(temp, prefix + "x" * 8).encode()) + DEEPEST_SOCKET <= SOCKET_PATH_MAX \
             or not os.access(SHORT_TEMP, os.W_OK | os.X_OK):
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=temp))
-    return Path(tempfile.mkdtemp(prefix=short_prefix(prefix, temp), dir=SHORT_TEMP))
+        folder, name = Path(temp), prefix
+    else:
+        folder, name = SHORT_TEMP, short_prefix(prefix, temp)
+    sweep_dead_scratch(folder, name)
+    scratch = Path(tempfile.mkdtemp(prefix=name, dir=folder))
+    owner = scratch / OWNER
+    owner.write_text(json.dumps(_this_process()))
+    owner.chmod(0o444)
+    return scratch
+
+
+#: A scratch folder's owner: ``{"host", "pid", "started"}`` of the process that made it (read-only; kernels cannot
+#: write the scratch root, only their own folders below it).
+OWNER = ".owner.json"
+
+
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc``; ``""`` where there is no ``/proc``),
+    or None when there is no such process. With the pid, it names one process even after its pid is reused."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        if Path("/proc/self/stat").exists():
+            return None
+    except (OSError, IndexError):
+        return ""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:
+        pass
+    return ""
+
+
+def _this_process() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())}
+
+
+def _dead(owner: dict) -> bool:
+    """The owner is a process of this host that is gone (or whose pid now belongs to another process)."""
+    if owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False
+    started = _started(owner["pid"])
+    return started is None or bool(started and owner.get("started") and started != owner["started"])
+
+
+def sweep_dead_scratch(folder: Path, prefix: str) -> list[Path]:
+    """Remove the scratch folders ``folder/prefix*`` whose owner died without removing them (a Dask worker killed
+    mid-notebook, a grader quit by a second Ctrl-C or SIGKILL); returns them. A folder with no readable owner
+    record (being made, or made by an older version) or owned by a live process or another host is left alone."""
+    removed = []
+    try:
+        candidates = [p for p in Path(folder).iterdir() if p.name.startswith(prefix) and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for scratch in candidates:
+        try:
+            owner = json.loads((scratch / OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(owner, dict) and _dead(owner):
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(scratch)
+    return removed
 
 
 def short_prefix(prefix: str, temp: str) -> str:

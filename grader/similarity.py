@@ -45,7 +45,8 @@ exercise is *scored* only when its reference body (the solution between the mark
 scored: its answers are too short …``). The number is measured on the synthetic class of
 ``tests/similarity_class.py`` (``bench/similarity_rates.py``, asserted by ``tests/test_similarity.py``):
 with these values no independent pair of that class and no independent cell against the library is shown,
-and 11 of the 14 planted copies of scored exercises are (``docs/grading.md`` has the table). The short
+and 13 of the 14 planted copies of scored exercises are (``docs/grading.md`` has the table; the one not shown
+cannot be told from an independent answer of that class, see below). The short
 exercises there: ``dpo_loss`` 22 fingerprints, ``implicit_reward`` 0, ``rms_norm`` 27, ``swiglu`` 20;
 scored: ``apply_rope`` 88, ``toy_dpo_step`` 110, ``get_logps`` 116, ``sft_step`` 119.
 
@@ -56,7 +57,8 @@ Rows:
   copier who added dead code scores as high as the original's share, and swapped statements keep the
   tokens inside each statement), shown when ``score >= threshold`` *and* at least :data:`MIN_SHARED`
   fingerprints are shared (a handful of shared fingerprints is one idiom, not a cell: a cell whose own code
-  is one idiom covers 100 % of itself with it);
+  is one idiom covers 100 % of itself with it); *or* when the two cells share at least
+  :data:`MIN_UNIQUE_STATEMENTS` statements that no other cell of the exercise has (below);
 * ``similar to a library file``: a cell's fingerprints found in a file of ``rlhf_core`` (the reference set:
   every ``rlhf_core/**/*.py`` but ``exercises.py``, the stubs), same score, at least
   :data:`MIN_SHARED_LIBRARY` shared fingerprints (about 80 files: more chances to meet an idiom), in every
@@ -70,6 +72,24 @@ Rows:
   of a *literal* are not unfolded: they show up only through this rule when the decoded text is ``exec``'d;
 * ``known mistake`` (above), ``not scored`` (above), and ``not compared: …`` for a notebook that could not
   be read (invalid JSON, not a notebook): no score.
+
+**Statements no other cell has.** Fingerprints are k-grams of the token stream, so a copy whose statements were
+swapped *and* whose names were changed loses the k-grams that span two statements, and on a short exercise the
+idiom rule leaves little else: measured, a renamed, reordered and padded ``get_logps`` scored 0.70 and a reordered
+``toy_dpo_step`` 0.50. So each cell's statements are also read one by one (:func:`grader.fingerprints.statement_marks`:
+a statement's text with names kept, its shape with names abstracted, and its longer comments), the expected
+code's marks are left out, and a mark counts for a pair only when the two cells hold it and no other cell of the
+class does; a row is shown when at least :data:`MIN_UNIQUE_STATEMENTS` statements are so shared (a statement counts
+once, however many of its marks match). Measured on the synthetic class: independent pairs share at most 1 such
+statement, in every exercise; the planted copies of scored exercises share 0 to 9, 10 of the 14 at least three (a
+copy of the way many students write an answer shares few: its statements are in other cells too; the fingerprints
+find all of those but one). The evidence names the count and two of the statements. Its limit: a source three or
+more cells share leaves no statement to two cells alone, and those rows rest on the fingerprints.
+
+**The copy that is not shown** is a renamed, reordered and padded copy of ``s00``'s ``toy_dpo_step``, written the
+way many in that class write it. The independent answer ``s16`` is ``s00`` with two names changed and one statement
+left out, so any rule that ignores names (as catching a renamed copy requires) finds ``s16`` as close to ``s00`` as
+the copy; showing the copy would show ``s16`` (``tests/test_similarity.py`` holds both facts).
 
 The kind never depends on the threshold, and every score is the same ratio, so a row at 0.36 under
 ``--threshold 0.3`` reads "share 5 of 14 fingerprints": the label says what was measured, the instructor
@@ -102,19 +122,21 @@ from .fingerprints import (
     fingerprints_of,
     highlight,
     library_fingerprints,
+    statement_marks,
     statements,
     strip_literals,
     unfold,
 )
 
 __all__ = ["CSS", "DEFAULT_THRESHOLD", "NOISE_T", "MIN_SHARED", "MIN_EXERCISE_FINGERPRINTS", "MIN_SHARED_LIBRARY",
-           "STUDENT", "LIBRARY", "LIBRARY_EXEC", "DYNAMIC", "MISTAKE", "NOT_SCORED", "Row", "Report",
+           "MIN_UNIQUE_STATEMENTS", "STUDENT", "LIBRARY", "LIBRARY_EXEC", "DYNAMIC", "MISTAKE", "NOT_SCORED", "Row", "Report",
            "exercise_cells", "expected_code", "compare", "similarity", "write_csv", "render_html", "section"]
 
 DEFAULT_THRESHOLD = 0.75
 MIN_SHARED = 10                 # a row needs at least this many shared fingerprints (measured: see the module doc)
 COMMON_SHARE, COMMON_MIN = 0.25, 4  # a fingerprint in ≥ 25 % of an exercise's cells (and ≥ 4) is an idiom
 MIN_SHARED_LIBRARY = 25         # the same against a library file (about 80 files: more chances to meet an idiom)
+MIN_UNIQUE_STATEMENTS = 3       # or a row shares this many statements no other cell has (measured: see the module doc)
 STUDENT, LIBRARY, LIBRARY_EXEC, DYNAMIC, MISTAKE, NOT_SCORED = (
     "similar cells", "similar to a library file", "similar to a library file, inside an exec'd string",
     "execs code read at run time", "known mistake", "not scored")
@@ -132,6 +154,7 @@ class Row:
     exercise: str = ""
     shared: int | None = None  # shared fingerprints
     evidence: str = ""         # the row in one sentence
+    unique: int | None = None  # statements the two cells share and no other cell of the class has
 
 
 @dataclass
@@ -159,15 +182,40 @@ def _read_json(path: Path):
     return nb, ""
 
 
-def _pair_evidence(a: str, b: str, shared: int, ca: float, cb: float) -> str:
-    return (f"these two cells share {shared} fingerprints, covering {ca:.0%} of {a}'s own code and {cb:.0%} of {b}'s; "
-            "side by side below")
+def _pair_evidence(a: str, b: str, shared: int, ca: float, cb: float, unique: list[str], min_unique: int) -> str:
+    said = f"these two cells share {shared} fingerprints, covering {ca:.0%} of {a}'s own code and {cb:.0%} of {b}'s"
+    if len(unique) >= min_unique:
+        said += (f", and {len(unique)} statements (names aside) that no other cell of the class has, such as "
+                 + ", ".join(f"`{text[:60]}`" for text in unique[:2]))
+    return said + "; side by side below"
+
+
+def _statements_only_two_hold(texts: dict[str, str], expected: frozenset, library: dict[str, set[str]]):
+    """``unique(a, b)``: how ``a`` writes the statements it shares with ``b`` and with no other cell (a mark of
+    :func:`statement_marks` held by two cells: theirs), one per statement; the expected code's marks, and those of a
+    library file either student's row shows (``library``), left out."""
+    marks = {s: {m: v for m, v in statement_marks(text).items() if m not in expected} for s, text in texts.items()}
+    held: dict[str, int] = {}
+    for found in marks.values():
+        for m in found:
+            held[m] = held.get(m, 0) + 1
+
+    def unique(a: str, b: str) -> list[str]:
+        left_out = library.get(a, set()) | library.get(b, set())
+        found: dict[str, str] = {}
+        for mark in marks[a].keys() & marks[b].keys():
+            if held[mark] == 2 and mark not in left_out:
+                statement, text = marks[a][mark]
+                found.setdefault(statement, text)
+        return sorted(found.values())
+
+    return unique
 
 
 def _library_row(student: str, fp, own: set[int], library, exercise: str, lesson: str, threshold: float,
                  min_shared: int, in_string_after: int | None):
-    """The library file that shares most fingerprints with one student's cell, as a row and that file's
-    fingerprints, when it is shown (``score >= threshold``, at least ``min_shared`` shared); else None.
+    """The library file that shares most fingerprints with one student's cell, as a row, that file's
+    fingerprints and its text, when it is shown (``score >= threshold``, at least ``min_shared`` shared); else None.
     ``in_string_after``: where the cell's own text ends and its unfolded strings begin (None: nothing unfolded)."""
     from copydetect.detector import compare_files
 
@@ -187,12 +235,13 @@ def _library_row(student: str, fp, own: set[int], library, exercise: str, lesson
               shared=shared, evidence=f"{shared} of the {len(own)} fingerprints of {student}'s cell are in {name}, "
                                       f"covering {score:.0%} of its own code; side by side below")
     row.left, row.right = highlight(fp, la), highlight(ref, lb, truncate=6)
-    return row, {int(h) for h in ref.hashes}
+    return row, {int(h) for h in ref.hashes}, ref.raw_code
 
 
 def compare(cells: dict[str, str], exercise: ExerciseCode, lesson: str, library=(), *, threshold: float = DEFAULT_THRESHOLD,
             unfolded: dict[str, str] | None = None, notes: list | None = None, min_shared: int = MIN_SHARED,
-            min_shared_library: int = MIN_SHARED_LIBRARY, scored: bool | None = None, near: int | None = 5):
+            min_shared_library: int = MIN_SHARED_LIBRARY, min_unique: int = MIN_UNIQUE_STATEMENTS,
+            scored: bool | None = None, near: int | None = 5):
     """Rows shown and the closest pairs not shown, for one exercise's cells ``{student: code}``.
 
     Known-mistake rows go to ``notes``, as do cells copydetect fails on. ``scored`` overrides the
@@ -233,21 +282,26 @@ def compare(cells: dict[str, str], exercise: ExerciseCode, lesson: str, library=
             fps[s] = fingerprint(s, texts[s], expected)
             own[s] = {int(h) for h in fps[s].hashes}
     rows, below, from_library = [], [], {}
+    library_marks: dict[str, set[str]] = {}
     for a in students:
         row = _library_row(a, fps[a], own[a], library, exercise.name, lesson, threshold, min_shared_library,
                            in_string_after=len(cells[a]) if unfolded.get(a) else None)
         if row is not None:
             rows.append(row[0])
             from_library[a] = row[1]
+            library_marks[a] = set(statement_marks(row[2]))
     if not scored:
         return sorted(rows, key=_rank), []
     coverage = {s: fp.token_coverage for s, fp in fps.items()}
     for a, hashes in from_library.items():
         fps[a] = fingerprint(a, texts[a], as_array(set(int(h) for h in exercise.boiler) | common | hashes))
+    # statements two cells share and no other cell has: what a copy keeps through renaming, reordering and padding
+    only_two_hold = _statements_only_two_hold({s: texts[s] for s in students}, exercise.marks, library_marks)
     for i, a in enumerate(students):
         for b in students[i + 1:]:
             shared = len((own[a] - from_library.get(a, set())) & (own[b] - from_library.get(b, set())))
-            if not shared:
+            unique = only_two_hold(a, b)
+            if not shared and not unique:
                 continue
             _, (sa, sb), (la, lb) = compare_files(fps[a], fps[b])
             # each a share of the student's own code (a library file's part, if removed, counts as not shared)
@@ -255,8 +309,8 @@ def compare(cells: dict[str, str], exercise: ExerciseCode, lesson: str, library=
             ca, cb = share(a, sa), share(b, sb)
             score = max(ca, cb)
             row = Row(lesson, a, b, round(score, 3), STUDENT, exercise=exercise.name, shared=shared,
-                      evidence=_pair_evidence(a, b, shared, ca, cb))
-            if score >= threshold and shared >= min_shared:
+                      evidence=_pair_evidence(a, b, shared, ca, cb, unique, min_unique), unique=len(unique))
+            if (score >= threshold and shared >= min_shared) or len(unique) >= min_unique:
                 row.left, row.right = highlight(fps[a], la), highlight(fps[b], lb)
                 rows.append(row)
             else:
@@ -356,7 +410,8 @@ def similarity(submissions: Path, out: Path | None = None, *, lesson: str | None
     for note in report.notes:
         if note.kind.startswith("not compared"):
             log(f"  {note.student_a}/{note.student_b}: {note.kind}")
-    log(f"{len(report.rows)} shown (score ≥ {threshold} and ≥ {min_shared} shared fingerprints); "
+    log(f"{len(report.rows)} shown (score ≥ {threshold} and ≥ {min_shared} shared fingerprints, or ≥ {MIN_UNIQUE_STATEMENTS} "
+        "statements no other cell has); "
         f"wrote {out / 'similarity.csv'} and {out / 'similarity.html'}")
     return report
 
@@ -393,7 +448,8 @@ def section(report: Report) -> str:
     """The report's body, for embedding in another page (the class report)."""
     e = html.escape
     parts = [f"<p>Evidence for you to judge, ranked: {len(report.rows)} rows at score ≥ {report.threshold} with at least "
-             f"{MIN_SHARED} shared fingerprints. Score: shared fingerprints (k-grams of the code with names, strings and "
+             f"{MIN_SHARED} shared fingerprints, or sharing at least {MIN_UNIQUE_STATEMENTS} statements (names aside) that no "
+             "other cell of the class has. Score: shared fingerprints (k-grams of the code with names, strings and "
              "comments abstracted) over the smaller cell's; the stub, the reference solution and the known mistakes are "
              "expected code and never count. Short answers can match without any copying: there are few ways to write "
              "them. Highlighted: the shared regions.</p>",

@@ -21,6 +21,7 @@ The four log-probs of a pair are named as in :func:`rlhf_core.losses.dpo_loss`: 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -153,14 +154,30 @@ def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = N
               device: str | torch.device = "cpu", stop_after: int | None = None) -> tuple[TinyLM, WordTokenizer, MetricsHistory]:
     """Train the SFT model from scratch on the task corpus; returns ``(model, tokenizer, history)``.
 
-    Deterministic for a given config on a given machine and thread count (``num_threads``).
+    Deterministic for a given config on a given machine and thread count (``num_threads``: torch uses that many
+    threads while it trains, and the caller's count again afterwards; 0 keeps the caller's).
     ``history`` holds ``loss`` per step and ``eval/loss`` (on 512 held-out reviews) every ``eval_every``.
     ``stop_after`` ends the run early *without* changing the learning-rate schedule, so the first
     steps of a full run can be reproduced cheaply.
     """
     config = config or SFTConfig()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+    with _torch_threads(config.num_threads):
+        return _train_sft(config, corpus, progress, device, stop_after)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Torch on ``n`` threads inside the block (0: unchanged), the caller's count restored after it."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_sft(config: SFTConfig, corpus, progress: bool, device, stop_after: int | None):
     torch.manual_seed(config.seed)
     tokenizer = WordTokenizer.for_task()
     corpus = list(corpus) if corpus is not None else task.make_corpus(config.corpus_size, seed=config.seed)

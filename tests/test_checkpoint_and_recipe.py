@@ -2,9 +2,9 @@
 
 The slow tests here train for real (about 1.5 min for SFT, 30 s for DPO on 2 cores).
 
-Training repeats bit for bit only on the CPU and torch build that made the checkpoint (float sums run in
-another order elsewhere), so the bit-exact comparisons run only where ``same_machine`` says the checkpoint's
-recorded fingerprint is this machine's; elsewhere (and for the shipped checkpoint, which carries no
+Training repeats bit for bit only on the CPU and torch build that made the checkpoint, on as many threads (float sums
+run in another order elsewhere), so the bit-exact comparisons run only where ``same_machine`` says the checkpoint's
+recorded fingerprint is this machine's and the test has the threads to itself (``tests/reruns.py``); elsewhere (and for the shipped checkpoint, which carries no
 fingerprint) the tests compare what the claims are, to tolerances measured across machines and seeds
 (see the constants below)."""
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from reruns import bit_exact, threads_for
 from rlhf_core import task
 from rlhf_core.checkpoint import (
     SFT_CHECKPOINT,
@@ -96,9 +97,10 @@ def test_ninety_percent_of_temperature_one_samples_are_grammatical(shipped):
 @pytest.mark.slow
 def test_the_first_steps_of_the_script_reproduce_the_shipped_loss_curve(shipped):
     _, _, meta = shipped
-    exact = same_machine(meta["machine"])
+    exact = bit_exact(meta["machine"])   # the machine that made the checkpoint, on its threads (tests/reruns.py)
     steps = 100 if exact else FIRST_STEPS
-    _, _, history = train_sft(SFTConfig.from_dict(CONFIG), progress=False, stop_after=steps)
+    config = SFTConfig.from_dict({**CONFIG, "num_threads": threads_for(exact)})
+    _, _, history = train_sft(config, progress=False, stop_after=steps)
     if exact:  # the machine that made the checkpoint: the same numbers, bit for bit
         assert history.values("loss") == meta["metrics"]["loss_curve"][:steps]
     else:
@@ -118,13 +120,18 @@ def test_the_loss_curve_comparison_can_fail(shipped):
 def test_the_script_and_its_config_produce_the_shipped_checkpoint(shipped, tmp_path):
     from rlhf_core.course.sft_checkpoint import main
 
-    out = tmp_path / "sft.pt"
-    assert main(["--config", str(ROOT / "configs" / "sft.json"), "--out", str(out), "--quiet"]) == 0
-    model, _, meta = load_checkpoint(out)
     ship_model, _, ship_meta = shipped
+    exact = bit_exact(ship_meta["machine"])
+    config = ROOT / "configs" / "sft.json"
+    if not exact:   # the shipped config on this process's threads
+        config = tmp_path / "sft.json"
+        config.write_text(json.dumps({**CONFIG, "num_threads": threads_for(exact)}))
+    out = tmp_path / "sft.pt"
+    assert main(["--config", str(config), "--out", str(out), "--quiet"]) == 0
+    model, _, meta = load_checkpoint(out)
     assert meta["machine"] == machine_fingerprint()  # the script records where it ran
     assert_retrain_matches(meta["metrics"], ship_meta["metrics"])
-    if same_machine(ship_meta["machine"]):  # the machine that made the checkpoint: bit for bit
+    if exact:  # the machine that made the checkpoint, on its threads: bit for bit
         assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ship_model.state_dict().values()))
         assert meta["metrics"]["loss_curve"] == ship_meta["metrics"]["loss_curve"]
 

@@ -4,8 +4,8 @@ rule and one frontier comparison (both in ``rlhf_core.diagnostics``), and that t
 import dataclasses
 
 import pytest
-import torch
 
+from reruns import bit_exact, rerun_threads
 from rlhf_core.checkpoint import same_machine
 from rlhf_core.course.studies import (
     DISPLACEMENT_SEEDS,
@@ -107,18 +107,15 @@ def test_dpo_is_above_preferred_ft_beyond_half_a_nat_for_two_or_more_betas():
 @pytest.mark.slow
 def test_the_shipped_pathology_run_is_what_the_code_produces(study):
     shipped = MetricsHistory.from_dict(study["variants"][PATHOLOGY_NAME]["history"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # as `python -m rlhf_core.course.studies` made the study
-    try:
+    exact = bit_exact(study.get("machine"))   # the machine that made the study, on its threads (tests/reruns.py)
+    with rerun_threads(exact):
         rerun = run_variant({})
-    finally:
-        torch.set_num_threads(threads)
     # on any machine: the first steps agree (before float reordering has been amplified) ...
     first = rerun.values("loss")[:FIRST_STEPS_EXACT]
     assert first == pytest.approx(shipped.values("loss")[:FIRST_STEPS_EXACT], rel=FIRST_STEPS_REL, abs=1e-6)
     # ... and the run has the pathology's signature, as lesson 09 describes it
     assert_pathology_signature(rerun)
-    if same_machine(study.get("machine")):  # the machine that made the study: the same numbers, bit for bit
+    if exact:  # the same numbers, bit for bit
         assert rerun.rows == shipped.rows
 
 
@@ -209,16 +206,13 @@ def test_lesson_08s_run_is_what_the_code_produces_within_the_seed_spread(displac
     lr 3e-4 is not chaotic, so it moves less than a new seed does); on the machine that made the study, the
     same numbers."""
     shipped = displacement["seeds"][0]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # as `python -m rlhf_core.course.studies` made the study
-    try:
+    exact = bit_exact(displacement.get("machine"))
+    with rerun_threads(exact):
         rerun = run_displacement_seed(0)
-    finally:
-        torch.set_num_threads(threads)
     assert_lesson_08_claims(rerun)
     for variant in DISPLACEMENT_VARIANTS:
         for key, value in rerun["variants"][variant]["pairs"].items():
             tolerance = max(_seed_spread(displacement, variant, key), 0.01)
             assert value == pytest.approx(shipped["variants"][variant]["pairs"][key], abs=tolerance), (variant, key)
-    if same_machine(displacement.get("machine")):
+    if exact:
         assert rerun == {k: v for k, v in shipped.items()}

@@ -19,7 +19,7 @@ from grader.course import load_lessons
 from grader.route_scan import scan_lesson, scan_library
 from grader.withheld import withheld_exercises
 
-pytestmark = [pytest.mark.slow, pytest.mark.beside]   # python calls on tiny inputs: one core (Makefile)
+pytestmark = pytest.mark.slow   # about a minute of calls on tiny inputs
 
 LESSONS = load_lessons()
 GRADED = sorted(name for name, lesson in LESSONS.items() if withheld_exercises(lesson.spec))

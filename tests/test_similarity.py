@@ -278,7 +278,7 @@ def test_no_row_accuses_and_every_label_reads_the_same_at_any_threshold(tmp_path
         assert not re.search(r"\bcop(y|ied|ier)\b|\bpast(e|ed)\b", text), out
     for r in low.rows:
         if r.kind == sim.STUDENT:
-            assert r.score >= 0.3 and f"share {r.shared} fingerprints" in r.evidence
+            assert (r.score >= 0.3 or r.unique >= sim.MIN_UNIQUE_STATEMENTS) and f"share {r.shared} fingerprints" in r.evidence
 
 
 def test_a_known_mistake_is_reported_as_that_mistake(tmp_path):
@@ -308,10 +308,44 @@ def test_the_synthetic_class_shows_no_independent_pair_and_the_planted_copies():
     assert sum(r["false positives"] + r["library false positives"] for r in rates.values()) == 0, rates
     scored = {name: r for name, r in rates.items() if r["scored"]}
     assert set(scored) == {"toy_dpo_step", "get_logps", "apply_rope", "sft_step"}
-    # measured: 11 of the 14 copies of scored exercises; the three missed are a copy of the way most of the
-    # class writes toy_dpo_step (5 fingerprints of its own left), a reordered toy_dpo_step (0.49) and a
-    # get_logps renamed, reordered and padded (0.70)
-    assert sum(r["detected"] for r in scored.values()) >= 11, scored
+    # measured: 13 of the 14 copies of scored exercises (the reordered toy_dpo_step at 0.50 and the renamed,
+    # reordered and padded get_logps at 0.70 by the statements only they have); the one missed is the next test's
+    assert sum(r["detected"] for r in scored.values()) == 13, scored
+    assert scored["toy_dpo_step"]["detected"] == scored["toy_dpo_step"]["copies"] - 1, scored
+    # the statement rule's margin: independent pairs share at most one statement no other cell has
+    assert max(r["max independent unique"] for r in rates.values()) < sim.MIN_UNIQUE_STATEMENTS - 1, rates
+
+
+def test_the_copy_not_shown_is_as_far_from_its_original_as_an_independent_answer():
+    """The planted copy the report misses (s00's toy_dpo_step renamed, reordered and padded) cannot be shown without
+    showing s16: names aside, s16 holds all but one of s00's statements, in s00's order, so every rule that ignores
+    names finds it as close to s00 as the copy. Neither is shown."""
+    import ast
+
+    from grader.fingerprints import statement_shape
+    from similarity_class import ANSWERS, cell, copies
+
+    def shapes(code):
+        fn = next(n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.FunctionDef) and n.name == "toy_dpo_step")
+        return [statement_shape(s) for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+
+    s00, s16 = (shapes(cell("toy_dpo_step", ANSWERS["toy_dpo_step"][i])) for i in (0, 16))
+    missed = next(code for student, exercise, index, how, code in copies() if exercise == "toy_dpo_step" and index == 0)
+    assert len(s16) == len(s00) - 1 and all(s in s00 for s in s16), (s00, s16)
+    assert set(s00) <= set(shapes(missed)), "the copy keeps every statement of its original"
+    from similarity_class import LESSON_OF, lesson_cells
+
+    lesson = LESSON_OF["toy_dpo_step"]
+    cells = {s: found["toy_dpo_step"] for s, found in lesson_cells()[lesson].items() if "toy_dpo_step" in found}
+    _, stub, reference = sim._lesson_inputs(lesson, SOLUTIONS_DIR / f"{lesson}.ipynb", NOTEBOOKS_DIR)
+    exercise = sim.exercise_code("toy_dpo_step", stub["toy_dpo_step"], reference["toy_dpo_step"])
+    rows, _ = sim.compare(cells, exercise, lesson)
+    shown = {frozenset((r.student_a, r.student_b)) for r in rows if r.kind == sim.STUDENT}
+    copier = next(student for student, exercise, index, *_ in copies() if exercise == "toy_dpo_step" and index == 0)
+    assert not shown & {frozenset(("s00", "s16")), frozenset(("s00", copier))}, shown
+    others = {frozenset((student, f"s{index:02d}")) for student, exercise, index, *_ in copies()
+              if exercise == "toy_dpo_step" and index != 0}
+    assert len(others) == 3 and others <= shown, shown   # the other three copies of toy_dpo_step are shown
 
 
 @pytest.mark.slow
@@ -391,3 +425,38 @@ if __name__ == "__main__":
 
     with tempfile.TemporaryDirectory() as d:
         measure(Path(d))
+
+
+def test_statement_marks_keep_what_renaming_reordering_and_padding_keep():
+    from grader.fingerprints import statement_marks
+
+    original = "import torch\ndef f(x, m):\n    '''Doc.'''\n    s = x[:, 1:].sum(dim=-1)  # the shifted sum of each row\n    return s\n"
+    renamed = "import torch\ndef f(x, m):\n    total = x[:, 1:].sum(dim=-1)  # the shifted sum of each row\n    return total\n"
+    a, b = statement_marks(original), statement_marks(renamed)
+    shared = {v[0] for k, v in a.items() if k in b}
+    assert shared == {"V = V [ : , C : ] . V ( V = - C )", "# the shifted sum of each row"}, shared   # shape and comment
+    assert not any("import" in k or "Doc." in k for k in a), a            # imports and docstrings are everyone's
+    assert not any(k.startswith(("text: return", "shape: return")) for k in a), a   # `return s`: too short
+    assert statement_marks("def f(:\n    # a comment long enough\n") == {
+        "comment: # a comment long enough": ("# a comment long enough", "# a comment long enough")}
+
+
+def test_three_statements_no_other_cell_has_show_a_pair_and_a_third_holder_or_the_reference_does_not():
+    """The statement rule alone (a threshold no fingerprint score reaches): it shows a pair that holds three
+    statements no other cell has, not two, not three that a third cell also holds, and never the expected code's."""
+    _, stubs, references = sim._lesson_inputs(L04, SOLUTIONS_DIR / f"{L04}.ipynb", NOTEBOOKS_DIR)
+    exercise = sim.exercise_code("get_logps", stubs["get_logps"], references["get_logps"])
+    lines = ["    a = logits.log_softmax(-1)[:, :-1]\n", "    b = response_mask[:, 1:].to(a.dtype)\n",
+             "    c = a.gather(2, input_ids[:, 1:, None])[..., 0]\n"]
+
+    def cell(statements):
+        return SIG04 + "".join(statements) + "    return c\n"   # too short to count
+
+    def shown(cells):
+        rows, _ = sim.compare(cells, exercise, L04, threshold=1.1)   # no fingerprint score can reach 1.1
+        return {frozenset((r.student_a, r.student_b)): r.unique for r in rows if r.kind == sim.STUDENT}
+    assert shown({"p": cell(lines), "q": cell(lines[::-1]), "r": SIG04 + "    return 0\n"}) == {frozenset("pq"): 3}
+    assert shown({"p": cell(lines[:2]), "q": cell(lines[:2])}) == {}                       # two statements
+    assert shown({"p": cell(lines), "q": cell(lines), "r": cell(lines)}) == {}             # a third holder
+    body = _without_markers(references["get_logps"]).split('"""')[-1]
+    assert shown({"p": SIG04 + body, "q": SIG04 + body}) == {}                             # the reference's own
