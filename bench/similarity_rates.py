@@ -21,11 +21,8 @@ original), the two alternatives measured against the shipped rule.
 from __future__ import annotations
 
 import ast
-import io
 import json
-import keyword
 import sys
-import tokenize
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -33,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import similarity_class as C  # noqa: E402
 from grader import similarity as sim  # noqa: E402
 from grader.course import SOLUTIONS_DIR  # noqa: E402
+from grader.fingerprints import statement_shape  # noqa: E402
 from rlhf_core.paths import LIBRARY_DIR  # noqa: E402
 
 
@@ -111,13 +109,6 @@ def measure_lessons(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = 
     return results
 
 
-def _shape(stmt: ast.stmt) -> str:
-    """A statement's tokens with every name and literal abstracted: what two renamed copies share."""
-    tokens = tokenize.generate_tokens(io.StringIO(ast.unparse(stmt)).readline)
-    return " ".join("V" if t.type == tokenize.NAME and not keyword.iskeyword(t.string) else
-                    "C" if t.type in (tokenize.NUMBER, tokenize.STRING) else t.string for t in tokens)
-
-
 class _OneOrder(ast.NodeTransformer):
     """Every statement list below the module's top level sorted by shape (a docstring first, a last ``return`` last)."""
 
@@ -129,7 +120,7 @@ class _OneOrder(ast.NodeTransformer):
                 continue
             head = body[:1] if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else []
             tail = body[-1:] if len(body) > len(head) and isinstance(body[-1], ast.Return) else []
-            setattr(node, name, head + sorted(body[len(head):len(body) - len(tail)], key=_shape) + tail)
+            setattr(node, name, head + sorted(body[len(head):len(body) - len(tail)], key=statement_shape) + tail)
         return node
 
 
