@@ -71,6 +71,11 @@ def measure(threshold: float = sim.DEFAULT_THRESHOLD, min_shared: int = sim.MIN_
             "max independent shared": max((r.shared for r in negatives), default=0),
             "max independent unique": max((r.unique or 0 for r in negatives), default=0),
             "min copy unique": min((positives[p].unique or 0 if p in positives else 0 for p in wanted), default=None),
+            "max copy unique": max((positives[p].unique or 0 if p in positives else 0 for p in wanted), default=None),
+            # the copies the fingerprints alone would not show: [(copier, score, statements no other cell has)]
+            "by statements alone": sorted((r.student_a if r.student_a.startswith("copy") else r.student_b, round(float(r.score), 2), r.unique)
+                                          for p, r in positives.items() if p in wanted and shown(r)
+                                          and not (r.score >= threshold and r.shared >= min_shared)),
             "min copy score": min((positives[p].score if p in positives else 0.0 for p in wanted), default=None),
             "min copy shared": min((positives[p].shared if p in positives else 0 for p in wanted), default=None),
             "false positives": sum(shown(r) for r in negatives) if ex.scored else 0,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 __all__ = ["NOISE_T", "MIN_EXERCISE_FINGERPRINTS", "NOT_LIBRARY", "ExerciseCode", "exercise_cells", "unfold",
            "strip_literals", "fingerprint", "fingerprints_of", "as_array", "with_helpers", "statements", "MIN_STATEMENT_TOKENS",
-           "statement_shape", "statement_marks",
+           "MIN_COMMENT_CHARS", "statement_shape", "statement_marks",
            "expected_code", "exercise_code", "library_files", "library_fingerprints", "highlight", "solution_body"]
 
 NOISE_T = 15                    # k: the shortest match, in filtered characters ("V=V-V" is 5)

@@ -91,18 +91,18 @@ OWNER = ".owner.json"
 def _started(pid: int) -> str | None:
     """When process ``pid`` started (clock ticks since boot, from ``/proc``; ``""`` where there is no ``/proc``),
     or None when there is no such process. With the pid, it names one process even after its pid is reused."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
+    if Path("/proc/self/stat").exists():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        except FileNotFoundError:
             return None
-    except (OSError, IndexError):
-        return ""
+        except (OSError, IndexError):
+            return ""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return None
-    except OSError:
+    except OSError:          # it exists, and is another user's
         pass
     return ""
 

@@ -81,9 +81,9 @@ a statement's text with names kept, its shape with names abstracted, and its lon
 code's marks are left out, and a mark counts for a pair only when the two cells hold it and no other cell of the
 class does; a row is shown when at least :data:`MIN_UNIQUE_STATEMENTS` statements are so shared (a statement counts
 once, however many of its marks match). Measured on the synthetic class: independent pairs share at most 1 such
-statement, in every exercise; the planted copies of scored exercises share 0 to 9, 10 of the 14 at least three (a
-copy of the way many students write an answer shares few: its statements are in other cells too; the fingerprints
-find all of those but one). The evidence names the count and two of the statements. Its limit: a source three or
+statement, in every exercise; the planted copies of scored exercises share 0 to 9 (a copy of the way many students
+write an answer shares few: its statements are in other cells too; the fingerprints find all of those but one), and
+two of them are shown by this rule alone. The evidence names the count and two of the statements. Its limit: a source three or
 more cells share leaves no statement to two cells alone, and those rows rest on the fingerprints.
 
 **The copy that is not shown** is a renamed, reordered and padded copy of ``s00``'s ``toy_dpo_step``, written the

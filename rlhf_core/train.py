@@ -54,7 +54,13 @@ __all__ = [
     "make_reference",
     "lr_at",
     "train_preferred_ft",
+    "SHIPPED_THREADS",
+    "torch_threads",
 ]
+
+#: The torch threads the shipped runs were made on (the SFT checkpoint, ``configs/sft.json``; the studies'
+#: scripts): a run repeats bit for bit only on the machine that made it *and* on as many threads.
+SHIPPED_THREADS = 2
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int, floor: float = 0.0) -> float:
@@ -106,7 +112,7 @@ class SFTConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     eval_every: int = 250
-    num_threads: int = 2
+    num_threads: int = SHIPPED_THREADS
     model: dict = field(default_factory=lambda: {"d_model": 128, "n_layers": 2, "n_heads": 4, "d_ff": 352, "max_seq_len": 64})
 
     @classmethod
@@ -161,12 +167,12 @@ def train_sft(config: SFTConfig | None = None, corpus: Sequence[dict] | None = N
     steps of a full run can be reproduced cheaply.
     """
     config = config or SFTConfig()
-    with _torch_threads(config.num_threads):
+    with torch_threads(config.num_threads):
         return _train_sft(config, corpus, progress, device, stop_after)
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int):
     """Torch on ``n`` threads inside the block (0: unchanged), the caller's count restored after it."""
     before = torch.get_num_threads()
     if n:

@@ -4,9 +4,9 @@ The slow tests here train for real (about 1.5 min for SFT, 30 s for DPO on 2 cor
 
 Training repeats bit for bit only on the CPU and torch build that made the checkpoint, on as many threads (float sums
 run in another order elsewhere), so the bit-exact comparisons run only where ``same_machine`` says the checkpoint's
-recorded fingerprint is this machine's and the test has the threads to itself (``tests/reruns.py``); elsewhere (and for the shipped checkpoint, which carries no
-fingerprint) the tests compare what the claims are, to tolerances measured across machines and seeds
-(see the constants below)."""
+recorded fingerprint is this machine's and the test has those threads to itself (``tests/reruns.py``); elsewhere (and
+for the shipped checkpoint, which carries no fingerprint) the tests compare what the claims are, to tolerances
+measured across machines and seeds (see the constants below)."""
 
 import json
 from pathlib import Path
@@ -27,7 +27,7 @@ from rlhf_core.checkpoint import (
 from rlhf_core.data import collate_sft
 from rlhf_core.evaluation import sample_and_score
 from rlhf_core.toy import frozen_copy
-from rlhf_core.train import SFTConfig, sft_loss, train_sft
+from rlhf_core.train import SHIPPED_THREADS, SFTConfig, sft_loss, train_sft
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = json.loads((ROOT / "configs" / "sft.json").read_text())
@@ -92,6 +92,10 @@ def test_ninety_percent_of_temperature_one_samples_are_grammatical(shipped):
     report = sample_and_score(model, frozen_copy(model), tokenizer, task.HELDOUT_PROMPTS, n_per_prompt=12, seed=7)
     assert report.summary()["eval/grammatical"] >= 0.90
     assert report.kl == pytest.approx(0.0, abs=1e-4)  # the policy is its own reference
+
+
+def test_the_config_kept_in_the_repo_trains_on_the_threads_the_reruns_take_for_the_shipped_ones():
+    assert CONFIG["num_threads"] == SHIPPED_THREADS == SFTConfig().num_threads
 
 
 @pytest.mark.slow

@@ -121,4 +121,3 @@ def test_the_graders_kernels_run_one_torch_thread_whatever_the_environment_says(
     monkeypatch.setenv("RLHF_TORCH_THREADS", "4")
     env = KernelSandbox(Isolation(bwrap=None, cgroup=None), Limits(), tmp_path / "scratch", "k").kernel_env()
     assert env["RLHF_TORCH_THREADS"] == "1" and env["OMP_NUM_THREADS"] == "1"
-

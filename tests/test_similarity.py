@@ -312,8 +312,12 @@ def test_the_synthetic_class_shows_no_independent_pair_and_the_planted_copies():
     # reordered and padded get_logps at 0.70 by the statements only they have); the one missed is the next test's
     assert sum(r["detected"] for r in scored.values()) == 13, scored
     assert scored["toy_dpo_step"]["detected"] == scored["toy_dpo_step"]["copies"] - 1, scored
-    # the statement rule's margin: independent pairs share at most one statement no other cell has
+    # the statement rule's margin: independent pairs share at most one statement no other cell has; the copies of
+    # scored exercises 0 to 9 (docs/grading.md), and two are shown by that rule alone
     assert max(r["max independent unique"] for r in rates.values()) < sim.MIN_UNIQUE_STATEMENTS - 1, rates
+    assert (min(r["min copy unique"] for r in scored.values()), max(r["max copy unique"] for r in scored.values())) == (0, 9)
+    alone = {name: r["by statements alone"] for name, r in scored.items() if r["by statements alone"]}
+    assert alone == {"toy_dpo_step": [("copy07_of_s03", 0.5, 6)], "get_logps": [("copy10_of_s02", 0.7, 6)]}, alone
 
 
 def test_the_copy_not_shown_is_as_far_from_its_original_as_an_independent_answer():
@@ -323,28 +327,25 @@ def test_the_copy_not_shown_is_as_far_from_its_original_as_an_independent_answer
     import ast
 
     from grader.fingerprints import statement_shape
-    from similarity_class import ANSWERS, cell, copies
+    from similarity_class import ANSWERS, LESSON_OF, cell, copies, lesson_cells
 
     def shapes(code):
         fn = next(n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.FunctionDef) and n.name == "toy_dpo_step")
         return [statement_shape(s) for s in fn.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
 
+    planted = {index: (student, code) for student, exercise, index, _, code in copies() if exercise == "toy_dpo_step"}
+    copier, missed = planted.pop(0)
     s00, s16 = (shapes(cell("toy_dpo_step", ANSWERS["toy_dpo_step"][i])) for i in (0, 16))
-    missed = next(code for student, exercise, index, how, code in copies() if exercise == "toy_dpo_step" and index == 0)
     assert len(s16) == len(s00) - 1 and all(s in s00 for s in s16), (s00, s16)
     assert set(s00) <= set(shapes(missed)), "the copy keeps every statement of its original"
-    from similarity_class import LESSON_OF, lesson_cells
 
     lesson = LESSON_OF["toy_dpo_step"]
     cells = {s: found["toy_dpo_step"] for s, found in lesson_cells()[lesson].items() if "toy_dpo_step" in found}
     _, stub, reference = sim._lesson_inputs(lesson, SOLUTIONS_DIR / f"{lesson}.ipynb", NOTEBOOKS_DIR)
-    exercise = sim.exercise_code("toy_dpo_step", stub["toy_dpo_step"], reference["toy_dpo_step"])
-    rows, _ = sim.compare(cells, exercise, lesson)
+    rows, _ = sim.compare(cells, sim.exercise_code("toy_dpo_step", stub["toy_dpo_step"], reference["toy_dpo_step"]), lesson)
     shown = {frozenset((r.student_a, r.student_b)) for r in rows if r.kind == sim.STUDENT}
-    copier = next(student for student, exercise, index, *_ in copies() if exercise == "toy_dpo_step" and index == 0)
     assert not shown & {frozenset(("s00", "s16")), frozenset(("s00", copier))}, shown
-    others = {frozenset((student, f"s{index:02d}")) for student, exercise, index, *_ in copies()
-              if exercise == "toy_dpo_step" and index != 0}
+    others = {frozenset((student, f"s{index:02d}")) for index, (student, _) in planted.items()}
     assert len(others) == 3 and others <= shown, shown   # the other three copies of toy_dpo_step are shown
 
 
@@ -419,14 +420,6 @@ def measure(root: Path) -> None:
     for r in report.rows:
         print(f"{r.lesson[:2]} {r.exercise:<16} {r.student_a:>6} {r.student_b:<24} {r.score if r.score is not None else '':<6} {r.kind}")
 
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        measure(Path(d))
-
-
 def test_statement_marks_keep_what_renaming_reordering_and_padding_keep():
     from grader.fingerprints import statement_marks
 
@@ -455,8 +448,17 @@ def test_three_statements_no_other_cell_has_show_a_pair_and_a_third_holder_or_th
     def shown(cells):
         rows, _ = sim.compare(cells, exercise, L04, threshold=1.1)   # no fingerprint score can reach 1.1
         return {frozenset((r.student_a, r.student_b)): r.unique for r in rows if r.kind == sim.STUDENT}
+
     assert shown({"p": cell(lines), "q": cell(lines[::-1]), "r": SIG04 + "    return 0\n"}) == {frozenset("pq"): 3}
     assert shown({"p": cell(lines[:2]), "q": cell(lines[:2])}) == {}                       # two statements
     assert shown({"p": cell(lines), "q": cell(lines), "r": cell(lines)}) == {}             # a third holder
     body = _without_markers(references["get_logps"]).split('"""')[-1]
     assert shown({"p": SIG04 + body, "q": SIG04 + body}) == {}                             # the reference's own
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        measure(Path(d))
+

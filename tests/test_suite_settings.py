@@ -20,20 +20,17 @@ def test_a_pytest_xdist_worker_gives_its_notebooks_its_own_share_of_the_cores(tm
     again in each worker, which inherits that process's environment. The worker's kernels and scripts must get the
     worker's one thread, not the two its parent set (that happened: every notebook of `make test` then ran two torch
     threads beside the other worker, several times slower); a value whoever ran pytest set is kept."""
-    show = ("import json, os, runpy, sys\nrunpy.run_path(sys.argv[1])\n"
-            "print(json.dumps({k: os.environ.get(k) for k in ('RLHF_TORCH_THREADS', 'OMP_NUM_THREADS')}))")
-
+    script = tmp_path / "show.py"   # conftest run as pytest runs it; the environment it leaves
+    script.write_text("import json, os, runpy, sys\nrunpy.run_path(sys.argv[1])\nprint(json.dumps(dict(os.environ)))\n")
     base = {k: v for k, v in os.environ.items() if k not in ("PYTEST_XDIST_WORKER_COUNT", "RLHF_TORCH_THREADS",
                                                              "OMP_NUM_THREADS", "RLHF_TESTS_SET")}
-    script = tmp_path / "show.py"
-    script.write_text(show + "\nprint(json.dumps(dict(os.environ)))\n")
 
     def env_after(env):
         out = subprocess.run([sys.executable, str(script), str(CONFTEST)], capture_output=True,
                              text=True, env=env, timeout=120, cwd=tmp_path)
         assert out.returncode == 0, out.stderr[-2000:]
-        lines = out.stdout.strip().splitlines()
-        return json.loads(lines[-2]), json.loads(lines[-1])
+        left = json.loads(out.stdout.strip().splitlines()[-1])
+        return {k: left.get(k) for k in ("RLHF_TORCH_THREADS", "OMP_NUM_THREADS")}, left
 
     parent, parent_env = env_after(base)
     assert parent["RLHF_TORCH_THREADS"] == str(max(1, min(2, os.cpu_count() or 1)))

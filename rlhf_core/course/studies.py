@@ -44,7 +44,7 @@ from ..evaluation import FrontierPoint, betas_above_baseline
 from ..metrics import MetricsHistory
 from ..paths import ASSETS_DIR, DISPLACEMENT_STUDY_PATH, FRONTIER_PATH, MARGIN_STUDY_PATH
 from ..recipes import DEFAULT_DPO, reward_pairs
-from ..train import DPOConfig, make_reference, reference_logps, train_dpo, train_preferred_ft
+from ..train import SHIPPED_THREADS, DPOConfig, make_reference, reference_logps, train_dpo, train_preferred_ft
 
 __all__ = [
     "PATHOLOGY", "FIX_VARIANTS", "FRONTIER_BETAS", "PREFERRED_FT_LRS", "MARGIN_STUDY_PATH", "FRONTIER_PATH",
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="run one study (default: the margin study and the frontier)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(SHIPPED_THREADS)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "margin"):
         study = run_margin_study(progress=not args.quiet)

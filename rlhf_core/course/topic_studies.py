@@ -50,7 +50,7 @@ from ..metrics import MetricsHistory
 from ..model import TinyLM, rope_angles
 from ..paths import ASSETS_DIR, ON_POLICY_STUDY_PATH, OVEROPTIMISATION_STUDY_PATH
 from ..recipes import DEFAULT_DPO, course_pairs, reward_pairs
-from ..train import lr_at, make_reference, reference_logps, train_dpo
+from ..train import SHIPPED_THREADS, lr_at, make_reference, reference_logps, train_dpo
 
 __all__ = [
     "ON_POLICY_SEEDS", "ROUND_TWO_ARMS", "OVEROPT_BETAS", "OVEROPT_SEEDS", "OVEROPT_STEPS", "OVEROPT_EVERY",
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("on_policy", "overoptimisation"))
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(SHIPPED_THREADS)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only in (None, "on_policy"):
         study = run_on_policy_study(progress=not args.quiet)
